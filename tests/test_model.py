@@ -1,0 +1,325 @@
+"""LARNN against a slow, obviously-correct reference: a per-step loop over an explicit deque."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from larnn.errors import ConfigError
+from larnn.model import LARNN, InferenceKnobs, LARNNConfig, LARNNState
+
+ACT = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh, "none": lambda v: v}
+
+
+def reference_pe(lag: int, queue_size: int) -> list[float]:
+    n = math.ceil(math.log2(4 * queue_size))
+    cos = [math.cos(2 * math.pi * lag / 2**i) for i in range(1, n + 1)]
+    sin = [math.sin(2 * math.pi * lag / 2**i) for i in range(1, n + 1)]
+    return cos + sin
+
+
+def reference_layer(cell, x, window, head_mask, kv_activation, past=None, h=None, c=None):
+    """One layer, one step at a time, with a deque of raw past cell states (oldest first)."""
+    cfg = cell.config
+    T, B, _ = x.shape
+    H, NH = cfg.hidden_size, cfg.heads
+    HD = H // NH
+    h = x.new_zeros(B, H) if h is None else h
+    c = x.new_zeros(B, H) if c is None else c
+    past = deque(maxlen=window) if past is None else past
+    outputs, weights = [], []
+    for t in range(T):
+        q = ACT[cfg.query_activation](cell.query(torch.cat([x[t], h], dim=1)))
+        a = x.new_zeros(B, H)
+        w_t = x.new_zeros(B, NH, window)
+        n = len(past)
+        if n:
+            keys, values = [], []
+            for index, past_cell in enumerate(past):
+                lag = n - index
+                feature = cell.kv_norm(ACT[kv_activation](past_cell))
+                if cfg.positional_encoding:
+                    pe = torch.tensor(reference_pe(lag, cfg.queue_size), dtype=x.dtype)
+                    feature = torch.cat([feature, pe.expand(B, -1)], dim=1)
+                kv = cell.memory_to_kv(feature)
+                keys.append(kv[:, :H])
+                values.append(kv[:, H:])
+            for head in range(NH):
+                cols = slice(head * HD, (head + 1) * HD)
+                scores = torch.stack([(q[:, cols] * k[:, cols]).sum(1) for k in keys], dim=1)
+                p = torch.softmax(scores / math.sqrt(HD), dim=1)  # (B, n)
+                if head_mask is not None:
+                    p = p * head_mask[head]
+                a[:, cols] = sum(p[:, j : j + 1] * values[j][:, cols] for j in range(n))
+                w_t[:, head, window - n :] = p
+        if cfg.mode == "residual":
+            gates = cell.input_to_gates(x[t]) + cell.hidden_to_gates(h) + cell.attention_to_gates(a)
+        else:
+            gates = cell.gates(torch.cat([x[t], h, a], dim=1))
+        i, f, o, g = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = cell.hidden_norm(torch.sigmoid(o) * torch.tanh(c))
+        past.append(c)
+        outputs.append(h)
+        weights.append(w_t)
+    return torch.stack(outputs), torch.stack(weights, dim=1), (past, h, c)
+
+
+def reference_stack(model, x, window=None, head_mask=None, kv_activation=None):
+    cfg = model.config
+    window = window or cfg.window
+    kv_activation = kv_activation or cfg.kv_activation
+    layer_input, all_weights = x, []
+    for i, cell in enumerate(model.layers):
+        mask = None if head_mask is None else head_mask[i]
+        out, weights, _ = reference_layer(cell, layer_input, window, mask, kv_activation)
+        if cfg.stacked_residual and i > 0:
+            out = out + layer_input
+        layer_input = out
+        all_weights.append(weights)
+    return layer_input, all_weights
+
+
+def randomise_norms(model: torch.nn.Module) -> None:
+    """Non-trivial running statistics and affine parameters, so norms matter in eval mode."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)):
+            with torch.no_grad():
+                module.weight.copy_(1 + 0.3 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.3 * torch.randn(module.bias.shape, generator=generator))
+                if isinstance(module, torch.nn.BatchNorm1d):
+                    module.running_mean.copy_(0.2 * torch.randn(module.running_mean.shape))
+                    module.running_var.copy_(0.5 + torch.rand(module.running_var.shape))
+
+
+def make_model(seed: int = 0, **overrides) -> LARNN:
+    options = dict(input_size=5, hidden_size=12, num_layers=2, heads=3, window=4)
+    options.update(overrides)
+    torch.manual_seed(seed)
+    model = LARNN(LARNNConfig(**options)).double()
+    randomise_norms(model)
+    return model.eval()
+
+
+NORMS = ["batch", "layer", "none"]
+ACTIVATIONS = ["elu", "relu", "tanh", "none"]
+OPTION_GRID = [
+    dict(
+        mode=mode,
+        positional_encoding=positional,
+        stacked_residual=stacked,
+        kv_norm=NORMS[index % 3],
+        hidden_norm=NORMS[(index + 1) % 3],
+        kv_activation=ACTIVATIONS[index % 4],
+        query_activation=ACTIVATIONS[(index + 2) % 4],
+    )
+    for index, (mode, positional, stacked) in enumerate(
+        itertools.product(["residual", "layer"], [False, True], [False, True])
+    )
+]
+
+
+@pytest.mark.parametrize("options", OPTION_GRID, ids=lambda o: "-".join(map(str, o.values())))
+def test_fast_path_equals_reference(options):
+    model = make_model(num_layers=3, **options)
+    x = torch.randn(9, 2, 5, dtype=torch.float64)  # T > window, so the queue wraps
+    output, _, record = model(x, return_attention=True)
+    expected, expected_weights = reference_stack(model, x)
+    torch.testing.assert_close(output, expected, atol=1e-5, rtol=0)
+    for got, want in zip(record.weights, expected_weights, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        InferenceKnobs(window=2),
+        InferenceKnobs(window=6),  # beyond training window, within max_window
+        InferenceKnobs(kv_activation="tanh"),
+        InferenceKnobs(head_mask=torch.tensor([1.0, 0.0, 1.0])),
+        InferenceKnobs(head_mask=torch.tensor([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])),
+    ],
+)
+def test_knobs_equal_reference(knobs):
+    model = make_model(max_window=6, positional_encoding=True)
+    x = torch.randn(10, 3, 5, dtype=torch.float64)
+    output, _, record = model(x, knobs=knobs, return_attention=True)
+    mask = knobs.head_mask
+    if mask is not None and mask.dim() == 1:
+        mask = mask.expand(2, 3)
+    expected, expected_weights = reference_stack(
+        model, x.clone(), knobs.window, mask, knobs.kv_activation
+    )
+    torch.testing.assert_close(output, expected, atol=1e-5, rtol=0)
+    for got, want in zip(record.weights, expected_weights, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    baseline, _ = model(x)
+    assert not torch.allclose(output, baseline), "a knob must change the output"
+
+
+def test_head_mask_zeroes_that_head_only():
+    model = make_model()
+    x = torch.randn(8, 2, 5, dtype=torch.float64)
+    _, _, record = model(x, knobs=InferenceKnobs(head_mask=[1, 0, 1]), return_attention=True)
+    for weights in record.weights:
+        assert torch.all(weights[:, :, 1] == 0)
+        assert torch.all(weights[:, 1:, 0].sum(-1) > 0.99)
+
+
+def test_smaller_window_attends_only_to_most_recent_slots():
+    model = make_model(window=5)
+    x = torch.randn(12, 2, 5, dtype=torch.float64)
+    _, _, record = model(x, knobs=InferenceKnobs(window=2), return_attention=True)
+    assert record.weights[0].shape == (2, 12, 3, 2)
+    steps = torch.arange(12)[:, None]
+    filled = record.slot_time >= 0
+    assert torch.all(record.slot_time[filled] >= (steps - 2).expand(-1, 2)[filled])
+
+
+def test_chunked_equals_whole():
+    model = make_model(positional_encoding=True, max_window=6)
+    x = torch.randn(2, 13, 5, dtype=torch.float64)
+    whole, whole_state, whole_record = model(x.transpose(0, 1), return_attention=True)
+    state, outputs, weights, times = None, [], [], []
+    for chunk in x.transpose(0, 1).split([3, 1, 5, 4]):
+        out, state, record = model(chunk, state, return_attention=True)
+        outputs.append(out)
+        weights.append(record.weights[1])
+        times.append(record.slot_time)
+    torch.testing.assert_close(torch.cat(outputs), whole, atol=1e-10, rtol=0)
+    torch.testing.assert_close(torch.cat(weights, dim=1), whole_record.weights[1])
+    assert torch.equal(torch.cat(times), whole_record.slot_time)
+    assert state.steps == whole_state.steps == 13
+    torch.testing.assert_close(state.memory, whole_state.memory)
+
+
+def test_attention_rows_sum_to_one_and_skip_empty_slots():
+    model = make_model(window=6)
+    x = torch.randn(10, 4, 5, dtype=torch.float64)
+    _, _, record = model(x, return_attention=True)
+    empty = record.slot_time < 0  # (T, K)
+    for weights in record.weights:  # (B, T, NH, K)
+        assert torch.all(weights.permute(1, 3, 0, 2)[empty] == 0)
+        sums = weights.sum(-1)
+        torch.testing.assert_close(sums[:, 1:], torch.ones_like(sums[:, 1:]))
+        assert torch.all(sums[:, 0] == 0), "step 0 has an empty queue: nothing to attend to"
+
+
+def test_slot_times_are_the_last_k_steps():
+    model = make_model(window=4)
+    x = torch.randn(9, 1, 5, dtype=torch.float64)
+    _, _, record = model(x, return_attention=True)
+    for t in range(9):
+        expected = [s if s >= 0 else -1 for s in range(t - 4, t)]
+        assert record.slot_time[t].tolist() == expected
+
+
+def test_every_parameter_gets_a_gradient_and_is_registered():
+    torch.manual_seed(0)
+    config = LARNNConfig(
+        input_size=5,
+        hidden_size=8,
+        num_layers=3,
+        heads=2,
+        window=3,
+        positional_encoding=True,
+        hidden_norm="batch",
+        query_activation="elu",
+        stacked_residual=True,
+        dropout=0.1,
+        attention_dropout=0.1,
+    )
+    model = LARNN(config).train()
+    output, _ = model(torch.randn(6, 4, 5))
+    output.square().mean().backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+    per_layer = sum(sum(p.numel() for p in layer.parameters()) for layer in model.layers)
+    assert sum(p.numel() for p in model.parameters()) == per_layer
+    assert {name.split(".")[1] for name, _ in model.named_parameters()} == {"0", "1", "2"}
+
+
+def test_layers_read_the_previous_layer_not_the_raw_input():
+    model = make_model(num_layers=2)
+    x = torch.randn(6, 2, 5, dtype=torch.float64)
+    _, state = model(x)
+    first, _, (_, h0, _) = reference_layer(model.layers[0], x, 4, None, "elu")
+    _, _, (_, h1, _) = reference_layer(model.layers[1], first, 4, None, "elu")
+    torch.testing.assert_close(state.h[0], h0)
+    torch.testing.assert_close(state.h[1], h1)
+    assert not torch.allclose(state.h[0], state.h[1]), "each layer has its own state"
+
+
+def test_seeded_runs_are_identical():
+    x = torch.randn(7, 3, 5)
+
+    def run():
+        torch.manual_seed(42)
+        model = LARNN(LARNNConfig(5, 8, num_layers=2, heads=2, window=3, dropout=0.2)).train()
+        return model(x)[0]
+
+    torch.testing.assert_close(run(), run(), atol=0, rtol=0)
+
+
+def test_batch_first_is_the_transpose():
+    model = make_model()
+    batch_first = make_model(batch_first=True)
+    x = torch.randn(7, 3, 5, dtype=torch.float64)
+    out, _ = model(x)
+    out_bf, _ = batch_first(x.transpose(0, 1))
+    torch.testing.assert_close(out_bf, out.transpose(0, 1))
+
+
+def test_batch_size_one_in_eval_is_finite():
+    torch.manual_seed(0)
+    model = LARNN(LARNNConfig(9, 16, num_layers=2, heads=4, hidden_norm="batch")).eval()
+    output, state = model(torch.randn(20, 1, 9))
+    assert output.shape == (20, 1, 16) and torch.isfinite(output).all()
+    assert isinstance(state, LARNNState)
+
+
+def test_config_round_trip():
+    config = LARNNConfig(9, 81, num_layers=3, heads=27, window=38, positional_encoding=True)
+    assert LARNNConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        (dict(hidden_size=10, heads=3), "heads"),
+        (dict(window=0), "window"),
+        (dict(max_window=2, window=4), "max_window"),
+        (dict(mode="concat"), "mode"),
+        (dict(kv_norm="group"), "kv_norm"),
+        (dict(dropout=1.5), "dropout"),
+        (dict(num_layers=True), "num_layers"),
+    ],
+)
+def test_config_validation_names_the_field(options, field):
+    base = dict(input_size=5, hidden_size=12, heads=3)
+    base.update(options)
+    with pytest.raises(ConfigError, match=f"LARNNConfig.{field}"):
+        LARNNConfig(**base)
+
+
+def test_config_from_dict_rejects_unknown_and_mistyped_fields():
+    with pytest.raises(ConfigError, match="unknown field"):
+        LARNNConfig.from_dict({"input_size": 3, "hidden_size": 4, "windows": 3})
+    with pytest.raises(ConfigError, match="missing required"):
+        LARNNConfig.from_dict({"input_size": 3})
+    with pytest.raises(ConfigError, match="LARNNConfig.window"):
+        LARNNConfig.from_dict({"input_size": 3, "hidden_size": 4, "window": "3"})
+
+
+def test_window_knob_beyond_queue_is_refused():
+    model = make_model(window=4)
+    with pytest.raises(ConfigError, match="1..4"):
+        model(torch.randn(3, 1, 5, dtype=torch.float64), knobs=InferenceKnobs(window=5))
+    with pytest.raises(ConfigError, match="head_mask"):
+        model(torch.randn(3, 1, 5, dtype=torch.float64), knobs=InferenceKnobs(head_mask=[1, 0]))
