@@ -1,0 +1,119 @@
+"""The `larnn` command: train, evaluate, data download (and tune, see larnn.tune)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from larnn.errors import LarnnError
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LarnnError(f"--set expects key=value (e.g. model.hidden_size=32), got {pair!r}")
+        overrides[key] = _parse_value(value)
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from larnn.train import TrainConfig, train, with_overrides
+
+    flags = {k: getattr(args, k) for k in ("architecture", "dataset", "epochs", "seed", "device")}
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides.update(_parse_overrides(args.set))
+    config = TrainConfig.from_json(Path(args.config).read_text()) if args.config else TrainConfig()
+    config = with_overrides(config, overrides)
+    print(config.to_json())
+    result = train(config, Path(args.out), data_dir=args.data_dir, resume=args.resume)
+    print(
+        f"\ncheckpoint: {result.checkpoint}  ({result.epochs_run} epochs, "
+        f"{result.training_seconds:.0f} s of training)"
+    )
+    print(f"validation: accuracy {result.val.accuracy:.4f}  macro-F1 {result.val.macro_f1:.4f}")
+    print(f"test:       accuracy {result.test.accuracy:.4f}  macro-F1 {result.test.macro_f1:.4f}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from larnn.evaluate import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, args.split, args.data_dir)
+    print(f"{args.checkpoint} on {args.split}:")
+    print(report.format())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from larnn.data import download_uci_har
+
+    path = download_uci_har(args.dest)
+    print(f"UCI HAR ready in {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="larnn", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a LARNN or the LSTM baseline")
+    train.add_argument("--config", help="TrainConfig JSON file (flags and --set override it)")
+    train.add_argument("--architecture", choices=["larnn", "lstm"])
+    train.add_argument("--dataset", help="uci_har, probe:cue_shape or probe:which_first")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", help="auto, cpu, cuda")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field, e.g. lr=0.001 or model.hidden_size=32",
+    )
+    train.add_argument("--out", required=True, help="run folder")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    train.add_argument("--data-dir", type=Path, help="folder with UCI HAR ($LARNN_DATA_DIR)")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a checkpoint on a split")
+    evaluate.add_argument("checkpoint", help="checkpoint folder or .zip")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
+    evaluate.add_argument("--json", help="also write the report as JSON here")
+    evaluate.add_argument("--data-dir", type=Path)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    data = commands.add_parser("data", help="datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    download = data_commands.add_parser("download", help="download and verify a dataset")
+    download.add_argument("name", choices=["uci-har"])
+    download.add_argument("--dest", type=Path, help="folder (default: $LARNN_DATA_DIR or cache)")
+    download.set_defaults(func=cmd_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (LarnnError, OSError) as error:
+        print(f"larnn: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: rerun the same command with --resume to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

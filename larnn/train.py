@@ -1,0 +1,319 @@
+"""Training: model selection on the validation split only, one final report on the test split.
+
+A run folder holds `resume/` (weights, optimiser state, progress: rewritten atomically after
+every epoch, so an interrupted run continues where it stopped), `best/` (the checkpoint with
+the best validation accuracy so far) and, when the run ends, `checkpoint/`: the best model
+with its validation and test metrics, the folder to ship or to hand to `larnn evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+import larnn
+from larnn.baseline import LSTMConfig
+from larnn.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
+from larnn.classifier import ClassifierConfig, SequenceClassifier
+from larnn.config_base import JsonConfig, require
+from larnn.data import Normalizer, SequenceDataset
+from larnn.errors import ConfigError
+from larnn.metrics import ClassificationReport, classification_report
+from larnn.model import LARNNConfig
+from larnn.tasks import Task, load_task, make_split
+
+DEFAULT_MODELS = {
+    "larnn": {"hidden_size": 64, "num_layers": 2, "heads": 8, "window": 16},
+    "lstm": {"hidden_size": 64, "num_layers": 2},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig(JsonConfig):
+    """Everything a training run depends on; saved in the checkpoint's metadata."""
+
+    architecture: Literal["larnn", "lstm"] = "larnn"
+    dataset: str = "uci_har"  # or "probe:<name>"
+    model: dict = field(default_factory=dict)  # encoder fields but input_size; over DEFAULT_MODELS
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    schedule: Literal["cosine", "constant"] = "cosine"  # per epoch
+    grad_clip: float = 1.0  # max gradient norm; 0 disables
+    patience: int = 10  # epochs without a better validation accuracy before stopping
+    seed: int = 0
+    val_fraction: float = 0.2  # UCI HAR: share of training subjects held out
+    probe_sizes: list = field(default_factory=lambda: [3000, 600, 1000])  # train, val, test
+    probe_length: int = 64
+    device: str = "auto"  # "auto": CUDA where present, else CPU
+
+    def __post_init__(self) -> None:
+        owner = "TrainConfig"
+        for name in ("epochs", "batch_size", "patience", "probe_length"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and value >= 1, owner, name, f"must be >= 1: {value!r}")
+        require(self.lr > 0, owner, "lr", f"must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, owner, "weight_decay", "must be >= 0")
+        require(self.grad_clip >= 0, owner, "grad_clip", "must be >= 0")
+        require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
+        require(self.schedule in ("cosine", "constant"), owner, "schedule", "cosine or constant")
+        require(
+            len(self.probe_sizes) == 3 and all(int(n) >= 1 for n in self.probe_sizes),
+            owner,
+            "probe_sizes",
+            f"must be three sizes >= 1 (train, val, test), got {self.probe_sizes!r}",
+        )
+        require("input_size" not in self.model, owner, "model", "input_size comes from the data")
+        self.encoder_config(input_size=1)  # validates the model fields now, not mid-run
+
+    def encoder_config(self, input_size: int) -> LARNNConfig | LSTMConfig:
+        kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
+        try:
+            fields = {**DEFAULT_MODELS[self.architecture], **self.model}
+            return kind.from_dict({**fields, "input_size": input_size, "batch_first": True})
+        except ConfigError as error:
+            raise ConfigError(f"TrainConfig.model: {error}") from None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    checkpoint: Path
+    val: ClassificationReport
+    test: ClassificationReport
+    epochs_run: int
+    training_seconds: float
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    if config.schedule == "constant":
+        return config.lr
+    return config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+
+
+def as_tensors(data: SequenceDataset, normalizer: Normalizer, device) -> tuple:
+    x = torch.from_numpy(normalizer.apply(data.X)).to(device)  # (N, T, C)
+    return x, torch.from_numpy(data.y).to(device)
+
+
+@torch.no_grad()
+def predict(model: SequenceClassifier, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Predicted class per sequence, in eval mode."""
+    model.eval()
+    parts = [model(chunk).logits.argmax(-1).cpu() for chunk in x.split(batch_size)]
+    return torch.cat(parts).numpy()
+
+
+def evaluate_model(
+    model: SequenceClassifier, data: SequenceDataset, normalizer: Normalizer
+) -> ClassificationReport:
+    device = next(model.parameters()).device
+    x, _ = as_tensors(data, normalizer, device)
+    return classification_report(data.y, predict(model, x), data.class_names)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    data_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train, select on validation, test once; returns where the final checkpoint is."""
+    out_dir = Path(out_dir)
+    resume_dir = out_dir / "resume"
+    if not resume and resume_dir.exists():
+        raise ConfigError(
+            f"{out_dir} holds an earlier run: pass resume=True (--resume) or clear it"
+        )
+    if resume and (out_dir / "train_config.json").exists():
+        saved = TrainConfig.from_json((out_dir / "train_config.json").read_text())
+        if saved != config:
+            raise ConfigError(f"{out_dir} was started with another configuration: {saved}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_text(out_dir / "train_config.json", config.to_json())
+
+    device = resolve_device(config.device)
+    split = make_split(
+        config.dataset,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        probe_sizes=tuple(config.probe_sizes),
+        probe_length=config.probe_length,
+    )
+    task = load_task(config.dataset, split, data_dir)
+    normalizer = Normalizer.fit(task.train.X)
+    x_train, y_train = as_tensors(task.train, normalizer, device)
+    x_val, _ = as_tensors(task.val, normalizer, device)
+
+    torch.manual_seed(config.seed)
+    encoder = config.encoder_config(input_size=task.train.X.shape[2])
+    model = SequenceClassifier(ClassifierConfig.build(encoder, task.train.n_classes)).to(device)
+    optimizer_kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    progress_state = {"epoch": 0, "best_accuracy": -1.0, "best_epoch": -1, "seconds": 0.0}
+    progress_state["history"] = []
+    if resume and resume_dir.exists():
+        progress_state = _load_resume(resume_dir, model, optimizer)
+
+    epoch = progress_state["epoch"]
+    while epoch < config.epochs and epoch - progress_state["best_epoch"] <= config.patience:
+        started = time.perf_counter()
+        loss = _train_epoch(model, optimizer, x_train, y_train, config, epoch, progress)
+        val_report = classification_report(task.val.y, predict(model, x_val), task.val.class_names)
+        epoch += 1
+        progress_state["seconds"] += time.perf_counter() - started
+        progress_state["history"].append(
+            {"epoch": epoch, "loss": loss, "val_accuracy": val_report.accuracy}
+        )
+        improved = val_report.accuracy > progress_state["best_accuracy"]
+        if improved:
+            progress_state["best_accuracy"] = val_report.accuracy
+            progress_state["best_epoch"] = epoch
+            metadata = _metadata(task, normalizer, config, progress_state, {"val": val_report})
+            save_checkpoint(out_dir / "best", model, metadata)
+        progress_state["epoch"] = epoch
+        _save_resume(resume_dir, model, optimizer, progress_state)
+        if progress:
+            tqdm.write(
+                f"epoch {epoch:3d}  loss {loss:.4f}  val acc {val_report.accuracy:.4f}"
+                f"{'  (best)' if improved else ''}"
+            )
+
+    best = load_checkpoint(out_dir / "best").model.to(device)
+    val_report = evaluate_model(best, task.val, normalizer)
+    test_report = evaluate_model(best, task.test, normalizer)  # reported once, never selected on
+    metrics = {"val": val_report, "test": test_report}
+    metadata = _metadata(task, normalizer, config, progress_state, metrics)
+    final = save_checkpoint(out_dir / "checkpoint", best.cpu(), metadata)
+    _write_text(out_dir / "history.json", json.dumps(progress_state["history"], indent=1))
+    return TrainResult(final, val_report, test_report, epoch, progress_state["seconds"])
+
+
+def _train_epoch(model, optimizer, x, y, config: TrainConfig, epoch: int, progress: bool) -> float:
+    model.train()
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, epoch)
+    torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout, reproducible across resumes
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(y))
+    batches = torch.from_numpy(order).to(x.device).split(config.batch_size)
+    total, count = 0.0, 0
+    bar = tqdm(
+        batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
+    )
+    for index in bar:
+        logits = model(x[index]).logits
+        loss = F.cross_entropy(logits, y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        total += loss.item() * len(index)
+        count += len(index)
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / count
+
+
+def _metadata(
+    task: Task,
+    normalizer: Normalizer,
+    config: TrainConfig,
+    progress_state: dict[str, Any],
+    reports: dict[str, ClassificationReport],
+) -> CheckpointMetadata:
+    return CheckpointMetadata(
+        dataset_id=task.dataset_id,
+        split=task.split,
+        channel_names=list(task.train.channel_names),
+        channel_units=list(task.channel_units),
+        class_names=list(task.train.class_names),
+        normalizer=normalizer.to_dict(),
+        metrics={name: report.to_dict() for name, report in reports.items()},
+        seed=config.seed,
+        training_seconds=round(progress_state["seconds"], 1),
+        code_version=larnn.__version__,
+        torch_version=torch.__version__,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        train_config={**config.to_dict(), "best_epoch": progress_state["best_epoch"]},
+    )
+
+
+def _save_resume(folder: Path, model, optimizer, progress_state: dict[str, Any]) -> None:
+    """Weights and optimiser state as safetensors, progress as JSON; replaced atomically."""
+    staging = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        staging / "model.safetensors",
+    )
+    state = optimizer.state_dict()
+    tensors = {
+        f"{index}.{name}": value.detach().cpu().reshape(value.shape).contiguous()
+        for index, slots in state["state"].items()
+        for name, value in slots.items()
+    }
+    save_file(tensors, staging / "optimizer.safetensors")
+    _write_text(staging / "param_groups.json", json.dumps(state["param_groups"]))
+    _write_text(staging / "progress.json", json.dumps(progress_state))
+    if folder.exists():
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+        os.replace(staging, folder)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, folder)
+
+
+def _load_resume(folder: Path, model, optimizer) -> dict[str, Any]:
+    device = next(model.parameters()).device
+    model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in load_file(folder / "optimizer.safetensors", device=str(device)).items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value.cpu() if name == "step" else value
+    param_groups = json.loads((folder / "param_groups.json").read_text())
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    return json.loads((folder / "progress.json").read_text())
+
+
+def _write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """Apply `key=value` overrides; `model.<field>` keys go into the model dict."""
+    model = dict(config.model)
+    top: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key.startswith("model."):
+            model[key.removeprefix("model.")] = value
+        else:
+            top[key] = value
+    return TrainConfig.from_dict({**config.to_dict(), **top, "model": model})

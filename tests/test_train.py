@@ -1,0 +1,122 @@
+"""Training: a tiny run end to end, resume after an interruption, config validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import larnn.train as train_module
+from larnn.checkpoint import load_checkpoint
+from larnn.cli import main
+from larnn.errors import ConfigError
+from larnn.evaluate import evaluate_checkpoint
+from larnn.train import TrainConfig, train, with_overrides
+
+TINY = TrainConfig(
+    architecture="larnn",
+    dataset="probe:cue_shape",
+    model={"hidden_size": 8, "heads": 2, "window": 6},
+    epochs=3,
+    batch_size=32,
+    probe_sizes=[96, 48, 48],
+    probe_length=24,
+)
+
+
+def test_tiny_run_writes_a_checkpoint_whose_metrics_reproduce(tmp_path):
+    result = train(TINY, tmp_path / "run", progress=False)
+    checkpoint = load_checkpoint(result.checkpoint)
+    metrics = checkpoint.metadata.metrics
+    assert metrics["test"]["accuracy"] == pytest.approx(result.test.accuracy)
+    again = evaluate_checkpoint(checkpoint, "test")
+    assert again.accuracy == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
+    assert evaluate_checkpoint(checkpoint, "val").accuracy == pytest.approx(
+        metrics["val"]["accuracy"], abs=1e-9
+    )
+    assert checkpoint.metadata.train_config["best_epoch"] >= 1
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
+    whole = train(TINY, tmp_path / "whole", progress=False)
+
+    real_epoch = train_module._train_epoch
+
+    def interrupted(model, optimizer, x, y, config, epoch, progress):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(model, optimizer, x, y, config, epoch, progress)
+
+    monkeypatch.setattr(train_module, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    with pytest.raises(ConfigError, match="--resume"):
+        train(TINY, tmp_path / "cut", progress=False)
+    resumed = train(TINY, tmp_path / "cut", progress=False, resume=True)
+
+    a = load_checkpoint(whole.checkpoint).model.state_dict()
+    b = load_checkpoint(resumed.checkpoint).model.state_dict()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], msg=name)
+    assert resumed.test.accuracy == whole.test.accuracy
+
+
+def test_lstm_baseline_trains_through_the_same_path(tmp_path):
+    with pytest.raises(ConfigError, match="LSTMConfig: unknown field"):
+        with_overrides(TINY, {"architecture": "lstm"})  # heads/window mean nothing to an LSTM
+    config = TrainConfig.from_dict(
+        {**TINY.to_dict(), "architecture": "lstm", "epochs": 1, "model": {"hidden_size": 8}}
+    )
+    result = train(config, tmp_path / "lstm", progress=False)
+    assert load_checkpoint(result.checkpoint).architecture == "lstm"
+    assert 0.0 <= result.test.accuracy <= 1.0
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"epochs": 0}, "TrainConfig.epochs"),
+        ({"model": {"hidden_size": 10, "heads": 3}}, "LARNNConfig.heads"),
+        ({"model": {"input_size": 3, "hidden_size": 8}}, "TrainConfig.model"),
+        ({"probe_sizes": [10, 10]}, "TrainConfig.probe_sizes"),
+        ({"optimizer": "sgd"}, "TrainConfig.optimizer"),
+    ],
+)
+def test_config_errors_name_the_field(change, field):
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig.from_dict({**TINY.to_dict(), **change})
+
+
+def test_cli_train_then_evaluate(tmp_path, capsys):
+    config_file = tmp_path / "config.json"
+    config_file.write_text(TINY.to_json())
+    out = tmp_path / "cli"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config_file),
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--set",
+                "model.window=4",
+            ]
+        )
+        == 0
+    )
+    report_file = tmp_path / "report.json"
+    assert main(["evaluate", str(out / "checkpoint"), "--json", str(report_file)]) == 0
+    printed = capsys.readouterr().out
+    assert "macro-F1" in printed and "confusion" in printed
+    report = json.loads(report_file.read_text())
+    assert np.array(report["confusion"]).sum() == TINY.probe_sizes[2]
+    assert main(["train", "--out", str(out), "--set", "nonsense"]) == 2
+    assert "key=value" in capsys.readouterr().err
