@@ -56,6 +56,50 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
 
 
+def cmd_summarize(args: argparse.Namespace) -> None:
+    from larnn.summary import format_row, summarize_runs
+
+    row = summarize_runs([Path(p) for p in args.checkpoints])
+    print(f"{row['dataset']}: test split scored once per run; model selected on validation")
+    print("| model | runs (seeds) | test accuracy % | test macro-F1 % | val accuracy % | min/run |")
+    print("|---|---|---|---|---|---|")
+    print(format_row(row))
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from larnn.train import TrainConfig, with_overrides
+    from larnn.tune import format_report, open_study, retrain_best, run_study, write_plots
+
+    out = Path(args.out)
+    try:
+        if args.report or args.retrain_best:
+            study = open_study(out, args.storage, args.study_name)
+            if args.report:
+                print(format_report(study, args.top))
+                for name, written in write_plots(study, out).items():
+                    print(f"{name}: {written}")
+            else:
+                print(retrain_best(study, out, args.seeds, data_dir=args.data_dir).format())
+            return
+        flags = {k: getattr(args, k) for k in ("dataset", "epochs", "device")}
+        overrides = {k: v for k, v in flags.items() if v is not None}
+        overrides.update(_parse_overrides(args.set))
+        base = TrainConfig.from_json(Path(args.config).read_text()) if args.config else None
+        study = run_study(
+            with_overrides(base or TrainConfig(), overrides),
+            out,
+            args.n_trials,
+            storage=args.storage,
+            study_name=args.study_name,
+            sampler_seed=args.sampler_seed,
+            data_dir=args.data_dir,
+        )
+        print(format_report(study, args.top))
+    except KeyboardInterrupt:
+        print("\ninterrupted: rerun the same command to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def cmd_download(args: argparse.Namespace) -> None:
     from larnn.data import download_uci_har
 
@@ -92,6 +136,49 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the report as JSON here")
     evaluate.add_argument("--data-dir", type=Path)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    summarize = commands.add_parser("summarize", help="mean +- std over several runs")
+    summarize.add_argument("checkpoints", nargs="+", help="checkpoint folders, one per seed")
+    summarize.set_defaults(func=cmd_summarize)
+
+    tune = commands.add_parser("tune", help="search LARNN hyperparameters with Optuna")
+    tune.add_argument("--out", required=True, help="study folder: trial runs, SQLite study, plots")
+    tune.add_argument(
+        "--storage",
+        help="default: OUT/study.db; 'journal' (OUT/study.journal) or 'journal:PATH' for "
+        "workers on one machine; postgresql://user:password@host/db across machines",
+    )
+    tune.add_argument("--study-name", default="larnn")
+    tune.add_argument(
+        "--n-trials", type=int, default=50, help="finished trials the study should hold in total"
+    )
+    tune.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
+    tune.add_argument("--config", help="base TrainConfig JSON file (flags and --set override it)")
+    tune.add_argument("--dataset", help="uci_har, probe:cue_shape or probe:which_first")
+    tune.add_argument("--epochs", type=int, help="epochs per trial")
+    tune.add_argument("--device", help="auto, cpu, cuda")
+    tune.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a base field, e.g. patience=5; model.<field> holds it fixed in the search",
+    )
+    tune.add_argument("--data-dir", type=Path, help="folder with UCI HAR ($LARNN_DATA_DIR)")
+    mode = tune.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--report",
+        action="store_true",
+        help="print the best trials; write OUT/history.html and OUT/importance.html",
+    )
+    mode.add_argument(
+        "--retrain-best",
+        action="store_true",
+        help="train the best configuration once per --seeds; mean ± std of val and test",
+    )
+    tune.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    tune.add_argument("--top", type=int, default=10, help="trials listed in the report")
+    tune.set_defaults(func=cmd_tune)
 
     data = commands.add_parser("data", help="datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)

@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,8 +140,13 @@ def train(
     data_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train, select on validation, test once; returns where the final checkpoint is."""
+    """Train, select on validation, test once; returns where the final checkpoint is.
+
+    `on_epoch(epoch, val_accuracy)` is called after each epoch's validation, once the epoch is
+    saved for resuming; an exception it raises (e.g. `optuna.TrialPruned`) ends the run there.
+    """
     out_dir = Path(out_dir)
     resume_dir = out_dir / "resume"
     if not resume and resume_dir.exists():
@@ -201,6 +207,8 @@ def train(
                 f"epoch {epoch:3d}  loss {loss:.4f}  val acc {val_report.accuracy:.4f}"
                 f"{'  (best)' if improved else ''}"
             )
+        if on_epoch is not None:
+            on_epoch(epoch, val_report.accuracy)
 
     best = load_checkpoint(out_dir / "best").model.to(device)
     val_report = evaluate_model(best, task.val, normalizer)

@@ -22,7 +22,7 @@ TINY = TrainConfig(
     epochs=3,
     batch_size=32,
     probe_sizes=[96, 48, 48],
-    probe_length=24,
+    probe_length=32,
 )
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The runs behind checkpoints/ and the README's results table, in two parallel lanes
+# (one thread each: on a 2-core CPU that beats two threads per run).
+# Needs UCI HAR: `larnn data download uci-har`, or LARNN_DATA_DIR pointing at a copy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1
+mkdir -p runs
+run() { larnn train --config "configs/$1.json" --seed "$2" --out "runs/$1_s$2" > "runs/$1_s$2.log" 2>&1; }
+(run uci_har_larnn 0; run uci_har_larnn 2) &
+(for seed in 0 1 2; do run uci_har_lstm "$seed"; done
+ run probe_larnn 0; run probe_lstm 0; run uci_har_larnn 1) &
+wait
+for kind in uci_har_lstm uci_har_larnn; do larnn summarize runs/${kind}_s*/checkpoint; done
