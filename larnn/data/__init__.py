@@ -1,0 +1,32 @@
+"""Data sources: UCI HAR, synthetic memory probes, user uploads; splits and normalisation."""
+
+from larnn.data.dataset import SequenceDataset
+from larnn.data.splits import Normalizer, Split, subject_split
+from larnn.data.synthetic import PROBES, attention_on_truth, make_probe
+from larnn.data.uci_har import (
+    UciHarSpec,
+    download_uci_har,
+    find_uci_har,
+    load_uci_har,
+    uci_har_available,
+    verify_uci_har,
+)
+from larnn.data.user_series import UserSeries, read_user_series
+
+__all__ = [
+    "PROBES",
+    "Normalizer",
+    "SequenceDataset",
+    "Split",
+    "UciHarSpec",
+    "UserSeries",
+    "attention_on_truth",
+    "download_uci_har",
+    "find_uci_har",
+    "load_uci_har",
+    "make_probe",
+    "read_user_series",
+    "subject_split",
+    "uci_har_available",
+    "verify_uci_har",
+]

@@ -1,0 +1,20 @@
+"""Shared fixtures."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from larnn.data.uci_har import ENV_VAR, find_uci_har
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def uci_har_dir() -> Path:
+    """Folder holding the real UCI HAR data ($LARNN_DATA_DIR, else ../shared/data/uci_har)."""
+    env = os.environ.get(ENV_VAR)
+    for folder in ([Path(env)] if env else []) + [REPO_ROOT.parent / "shared/data/uci_har"]:
+        if find_uci_har(folder) is not None:
+            return folder
+    pytest.skip(f"UCI HAR not found: set {ENV_VAR} to a folder holding uci_har.npz")
