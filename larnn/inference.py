@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from larnn.classifier import SequenceClassifier
-from larnn.data import Normalizer
+from larnn.data import Normalizer, attention_on_truth
 from larnn.model import InferenceKnobs
 
 
@@ -120,3 +120,115 @@ def prediction_frame(inference: SequenceInference, class_names: list[str]) -> pd
     frame = pd.DataFrame(inference.step_probabilities, columns=list(class_names))
     frame.insert(0, "t", np.arange(len(frame)))
     return frame
+
+
+# --- Views of one inference for the app: pure, checked against `attention_frame` in tests ---
+
+ATTENTION_AXES = ("lag", "time")
+
+
+@dataclass(frozen=True)
+class AttentionGrid:
+    """One layer's attention laid out for a heatmap: rows are past steps, columns query steps t.
+
+    axis "lag": row r holds lag r + 1 (1 .. K); axis "time": row r holds time step j = r.
+    Cells without a filled slot (before the series start, outside the window) are NaN in `z`
+    and -1 in `j` and `lag`.
+    """
+
+    z: np.ndarray  # (R, T) attention weight
+    y: np.ndarray  # (R,) lag or time step of each row
+    j: np.ndarray  # (R, T) int time step attended
+    lag: np.ndarray  # (R, T) int t - j
+    axis: str
+
+
+def head_weights(
+    inference: SequenceInference, layer: int, heads: list[int] | tuple[int, ...] | None = None
+) -> np.ndarray:
+    """(T, K) attention of one layer averaged over `heads` (all heads when None)."""
+    if inference.attention is None or inference.slot_time is None:
+        raise ValueError("this inference has no attention (LSTM baseline)")
+    weights = inference.attention[layer]  # (T, NH, K)
+    chosen = list(range(weights.shape[1])) if heads is None else list(heads)
+    if not chosen:
+        raise ValueError("choose at least one head")
+    return weights[:, chosen].mean(axis=1)  # (T, K)
+
+
+def attention_grid(
+    inference: SequenceInference,
+    layer: int,
+    heads: list[int] | tuple[int, ...] | None = None,
+    axis: str = "lag",
+) -> AttentionGrid:
+    """The (T, K) weights of `head_weights` as a heatmap grid over (past step, query step)."""
+    if axis not in ATTENTION_AXES:
+        raise ValueError(f"axis must be one of {ATTENTION_AXES}, got {axis!r}")
+    weights = head_weights(inference, layer, heads)  # (T, K)
+    slot_time = inference.slot_time  # (T, K), slot i holds lag K - i
+    T, K = weights.shape
+    filled = slot_time >= 0  # (T, K)
+    t = np.arange(T)
+    if axis == "lag":
+        z = np.where(filled, weights, np.nan)[:, ::-1].T  # (K, T): row r is slot K-1-r, lag r+1
+        j = slot_time[:, ::-1].T.copy()  # (K, T)
+        lag = np.where(j >= 0, t[None, :] - j, -1)
+        return AttentionGrid(np.ascontiguousarray(z), np.arange(1, K + 1), j, lag, axis)
+    z = np.full((T, T), np.nan)
+    steps, slots = np.nonzero(filled)
+    z[slot_time[steps, slots], steps] = weights[steps, slots]
+    rows = np.arange(T)[:, None]  # (T, 1)
+    inside = ~np.isnan(z)
+    j = np.where(inside, rows, -1)  # (T, T)
+    lag = np.where(inside, t[None, :] - rows, -1)
+    return AttentionGrid(z, np.arange(T), j, lag, axis)
+
+
+def step_attention(
+    inference: SequenceInference,
+    layer: int,
+    t: int,
+    heads: list[int] | tuple[int, ...] | None = None,
+) -> pd.DataFrame:
+    """Where query step t looks: one row per filled slot (oldest first), j, lag and weight."""
+    weights = head_weights(inference, layer, heads)[t]  # (K,)
+    j = inference.slot_time[t]  # (K,)
+    keep = j >= 0
+    return pd.DataFrame({"j": j[keep], "lag": t - j[keep], "weight": weights[keep]})
+
+
+def truth_score(
+    inference: SequenceInference,
+    layer: int,
+    relevant_steps: np.ndarray,
+    heads: list[int] | tuple[int, ...] | None = None,
+) -> float:
+    """`attention_on_truth` of one sequence and layer over `heads` (all when None).
+
+    relevant_steps: (T,) bool ground truth. 1.0 = chance; NaN when undefined.
+    """
+    if inference.attention is None or inference.slot_time is None:
+        raise ValueError("this inference has no attention (LSTM baseline)")
+    weights = inference.attention[layer]  # (T, NH, K)
+    chosen = list(range(weights.shape[1])) if heads is None else list(heads)
+    if not chosen:
+        return float("nan")
+    return attention_on_truth(
+        weights[None][:, :, chosen], inference.slot_time, np.asarray(relevant_steps)[None]
+    )
+
+
+def inference_to_dict(inference: SequenceInference, class_names: list[str]) -> dict:
+    """A JSON-ready record: probabilities, running prediction and (LARNN) attention per layer."""
+    names = list(class_names)
+    record: dict = {
+        "class_names": names,
+        "probabilities": dict(zip(names, inference.probabilities.tolist(), strict=True)),
+        "predicted": names[inference.predicted],
+        "step_probabilities": inference.step_probabilities.tolist(),  # (T, classes)
+    }
+    if inference.attention is not None and inference.slot_time is not None:
+        record["slot_time"] = inference.slot_time.tolist()  # (T, K)
+        record["attention"] = [w.tolist() for w in inference.attention]  # per layer (T, NH, K)
+    return record

@@ -1,0 +1,76 @@
+"""What the Export section hands out: tables and a JSON document built from inferences (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from larnn.inference import SequenceInference, attention_frame, inference_to_dict
+
+
+def attention_table(inference: SequenceInference) -> pd.DataFrame:
+    """Every layer's attention as one long table: layer, t, head, slot, j, lag, weight."""
+    if inference.attention is None:
+        raise ValueError("this inference has no attention (LSTM baseline)")
+    parts = [
+        attention_frame(inference, layer).assign(layer=layer)
+        for layer in range(len(inference.attention))
+    ]
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[["layer", "t", "head", "slot", "j", "lag", "weight"]]
+
+
+def predictions_table(
+    inferences: dict[str, tuple[SequenceInference, Sequence[str]]],
+    true_label: str | None = None,
+) -> pd.DataFrame:
+    """The running predictions side by side: t, then '<model> P(<class>)' per model and class."""
+    columns: dict[str, np.ndarray] = {}
+    length = None
+    for model, (inference, class_names) in inferences.items():
+        probabilities = inference.step_probabilities  # (T, classes)
+        length = len(probabilities)
+        for k, name in enumerate(class_names):
+            columns[f"{model} P({name})"] = probabilities[:, k]
+    frame = pd.DataFrame({"t": np.arange(length or 0), **columns})
+    if true_label is not None:
+        frame.insert(1, "true_class", true_label)
+    return frame
+
+
+def probability_table(
+    probabilities: dict[str, np.ndarray], class_names: Sequence[str], true_class: int | None
+) -> pd.DataFrame:
+    """Class probabilities at the last step: one row per class, one column per model."""
+    frame = pd.DataFrame({"class": list(class_names)})
+    if true_class is not None:
+        frame["true"] = ["yes" if k == true_class else "" for k in range(len(class_names))]
+    for model, p in probabilities.items():
+        frame[model] = np.round(np.asarray(p, dtype=np.float64), 4)
+    return frame
+
+
+def export_document(
+    context: dict,
+    inferences: dict[str, tuple[SequenceInference, Sequence[str]]],
+) -> dict:
+    """One JSON-ready record of what the page shows: the context (data, sequence, knobs,
+    checkpoints) and, per model, its probabilities, running prediction and attention."""
+    return {
+        **context,
+        "models": {
+            model: inference_to_dict(inference, list(class_names))
+            for model, (inference, class_names) in inferences.items()
+        },
+    }
+
+
+def json_bytes(document: dict) -> bytes:
+    return json.dumps(document, indent=1, allow_nan=True).encode()
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, float_format="%.6g").encode()

@@ -1,0 +1,598 @@
+"""Figure builders: data in, Plotly figure out. No Streamlit, no model: tests call them alone.
+
+The figures redrawn on every knob change (timeline, heatmaps) are written as plain Plotly
+specs (trace and layout dicts, subplot domains computed here) and wrapped without Plotly's
+per-property validation, which costs ~10x the drawing itself; the tests validate each of
+them in full. Shape letters: T time steps, C channels, K window slots, R heatmap rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from larnn.inference import AttentionGrid
+
+CHANNEL_COLORS = qualitative.D3
+CLASS_COLORS = qualitative.Set2
+MODEL_COLORS = {"LARNN": "#4c72b0", "LSTM": "#dd8452"}
+TRUTH_COLOR = "#e45756"
+STEP_COLOR = "#d62728"
+WINDOW_FILL = "rgba(76, 114, 176, 0.10)"
+HEATMAP_SCALE = "Viridis"
+FONT = {"size": 13}
+TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45}  # the heatmap uses it too: axes align
+
+
+def _color(colors: Sequence[str], i: int) -> str:
+    return colors[i % len(colors)]
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of each run of True in a 1-D bool array."""
+    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """A Figure from specs this module wrote, skipping Plotly's validation (tests do it)."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+def _axis(i: int) -> str:
+    """Subplot i (0-based) -> the axis suffix Plotly uses: '', '2', '3', ..."""
+    return "" if i == 0 else str(i + 1)
+
+
+def _stack(heights: Sequence[float], gap: float) -> list[tuple[float, float]]:
+    """Vertical domains (bottom, top) of stacked rows, first row on top."""
+    scale = (1.0 - gap * (len(heights) - 1)) / sum(heights)
+    domains, top = [], 1.0
+    for h in heights:
+        bottom = max(top - h * scale, 0.0)
+        domains.append((bottom, top))
+        top = bottom - gap
+    return domains
+
+
+def _title(text: str, x: float, y: float) -> dict:
+    return {
+        "text": text,
+        "x": x,
+        "y": y,
+        "xref": "paper",
+        "yref": "paper",
+        "xanchor": "center",
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 13},
+    }
+
+
+def _vline(x: float, axis: str, color: str = STEP_COLOR, width: float = 2) -> dict:
+    return {
+        "type": "line",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "xref": f"x{axis}",
+        "yref": f"y{axis} domain",
+        "line": {"color": color, "width": width, "dash": "dot"},
+    }
+
+
+def _vrect(x0: float, x1: float, axis: str, color: str, opacity: float = 1.0) -> dict:
+    return {
+        "type": "rect",
+        "x0": x0,
+        "x1": x1,
+        "y0": 0,
+        "y1": 1,
+        "xref": f"x{axis}",
+        "yref": f"y{axis} domain",
+        "fillcolor": color,
+        "opacity": opacity,
+        "line": {"width": 0},
+        "layer": "below",
+    }
+
+
+def _legend_marker(name: str, color: str, legend: str = "legend") -> dict:
+    """A legend entry without data, for a shaded band."""
+    return {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "markers",
+        "marker": {"color": color, "symbol": "square", "size": 12},
+        "name": name,
+        "legend": legend,
+    }
+
+
+# --- the timeline: signal, attention of step t, running predictions on one time axis --------
+
+
+def timeline_figure(
+    X: np.ndarray,
+    channel_names: Sequence[str],
+    channel_units: Sequence[str],
+    t: int,
+    step_attention: pd.DataFrame | None = None,
+    window: int | None = None,
+    relevant_steps: np.ndarray | None = None,
+    running: dict[str, np.ndarray] | None = None,
+    class_names: Sequence[str] = (),
+    true_class: int | None = None,
+    value_label: str = "value",
+) -> go.Figure:
+    """Rows sharing the time axis: the input channels, where step t attends, running predictions.
+
+    X: (T, C) raw input. step_attention: rows j, lag, weight (see `larnn.inference.
+    step_attention`), None for no attention row. window: k', shaded left of t on the signal.
+    relevant_steps: (T,) bool ground truth, shaded. running: {model name: (T, classes)}.
+    """
+    X = np.asarray(X)
+    T = X.shape[0]
+    steps = np.arange(T)
+    running = running or {}
+    titles, heights = ["Input channels"], [0.42]
+    if step_attention is not None:
+        titles.append(f"Where step t = {t} looks (attention weight on each past step j)")
+        heights.append(0.2)
+    for name in running:
+        titles.append(f"{name}: running prediction (probability of each class after step t)")
+        heights.append(0.19)
+    n = len(titles)
+    domains = _stack(heights, gap=0.07)
+    data: list[dict] = []
+    shapes: list[dict] = []
+    layout: dict = {}
+    for i, (bottom, top) in enumerate(domains):
+        a = _axis(i)
+        layout[f"xaxis{a}"] = {
+            "anchor": f"y{a}",
+            "domain": [0, 1],
+            "range": [-0.5, T - 0.5],
+            "showticklabels": i == n - 1,
+            **({"matches": "x"} if i else {}),
+            **({"title": {"text": "time step"}} if i == n - 1 else {}),
+        }
+        layout[f"yaxis{a}"] = {"anchor": f"x{a}", "domain": [bottom, top]}
+        shapes.append(_vline(t, a))
+
+    for c, name in enumerate(channel_names):
+        unit = channel_units[c] if c < len(channel_units) else ""
+        data.append(
+            {
+                "type": "scatter",
+                "x": steps,
+                "y": X[:, c],
+                "name": name,
+                "mode": "lines",
+                "line": {"color": _color(CHANNEL_COLORS, c), "width": 1.5},
+                "hovertemplate": f"{name} = %{{y:.3g}} {unit}<extra></extra>",
+                "legend": "legend",
+            }
+        )
+    layout["yaxis"]["title"] = {"text": value_label}
+    if relevant_steps is not None:
+        for first, last in runs(relevant_steps):
+            for i in range(2 if step_attention is not None else 1):
+                shapes.append(_vrect(first - 0.5, last + 0.5, _axis(i), TRUTH_COLOR, 0.18))
+        data.append(_legend_marker("ground-truth steps", "rgba(228, 87, 86, 0.4)"))
+    if window is not None and t >= 1:
+        shapes.append(_vrect(max(t - window, 0) - 0.5, t - 0.5, "", WINDOW_FILL))
+        data.append(_legend_marker(f"window of step t (k' = {window})", "rgba(76, 114, 176, 0.35)"))
+
+    row = 0
+    if step_attention is not None:
+        row += 1
+        a = _axis(row)
+        j = step_attention["j"].to_numpy()
+        truth = (
+            np.asarray(relevant_steps)[j]
+            if relevant_steps is not None
+            else np.zeros(len(j), dtype=bool)
+        )
+        data.append(
+            {
+                "type": "bar",
+                "x": j,
+                "y": step_attention["weight"].to_numpy(),
+                "xaxis": f"x{a}",
+                "yaxis": f"y{a}",
+                "marker": {"color": np.where(truth, TRUTH_COLOR, MODEL_COLORS["LARNN"]).tolist()},
+                "customdata": step_attention[["lag"]].to_numpy(),
+                "hovertemplate": "j = %{x}<br>lag = %{customdata[0]}<br>weight = %{y:.3f}"
+                "<extra></extra>",
+                "name": "attention of step t",
+                "showlegend": False,
+            }
+        )
+        top = float(step_attention["weight"].max()) if len(step_attention) else 1.0
+        layout[f"yaxis{a}"].update(title={"text": "weight"}, range=[0, max(top, 1e-6) * 1.1])
+    for m, (model, probabilities) in enumerate(running.items()):
+        row += 1
+        a = _axis(row)
+        for k, name in enumerate(class_names):
+            is_true = k == true_class
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": steps,
+                    "y": np.asarray(probabilities)[:, k],
+                    "xaxis": f"x{a}",
+                    "yaxis": f"y{a}",
+                    "name": f"{name} (true class)" if is_true else name,
+                    "legendgroup": name,
+                    "showlegend": m == 0,
+                    "mode": "lines",
+                    "line": {"color": _color(CLASS_COLORS, k), "width": 3.5 if is_true else 1.6},
+                    "hovertemplate": f"{model} P({name}) = %{{y:.3f}}<extra></extra>",
+                    "legend": "legend2",
+                }
+            )
+        layout[f"yaxis{a}"].update(title={"text": "P(class)"}, range=[-0.02, 1.02])
+    class_top = domains[1 + (step_attention is not None)][1] if running else 1.0
+    layout.update(
+        height=300 + 160 * (n - 1),
+        margin=TIMELINE_MARGIN,
+        hovermode="x unified",
+        font=FONT,
+        shapes=shapes,
+        annotations=[
+            _title(text, 0.5, top) for text, (_, top) in zip(titles, domains, strict=True)
+        ],
+        legend={"title": {"text": "channels"}, "x": 1.01, "y": 1.0, "yanchor": "top"},
+        legend2={"title": {"text": "classes"}, "x": 1.01, "y": class_top, "yanchor": "top"},
+        bargap=0.1,
+    )
+    return _figure(data, layout)
+
+
+# --- attention heatmaps --------------------------------------------------------------------
+
+
+def _axis_title(axis: str) -> str:
+    return "lag t - j (steps back)" if axis == "lag" else "past time step j"
+
+
+def truth_band(
+    truth_steps: Sequence[int], axis: str, window: int, length: int
+) -> tuple[list[float | None], list[float | None]]:
+    """Lines (x, y; None between segments) enclosing the heatmap cells whose j is ground truth.
+
+    For each run a..b of truth steps: on the lag axis the cells with t - lag in a..b form a
+    diagonal band between lag = t - a + 1/2 and lag = t - b - 1/2; on the time axis a row band
+    between j = a - 1/2 and j = b + 1/2. Each line spans the steps t whose window reaches it.
+    """
+    mask = np.zeros(length, dtype=bool)
+    mask[np.asarray(truth_steps, dtype=int)] = True
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    last_x = length - 0.5
+    for a, b in runs(mask):
+        if axis == "lag":
+            for start in (a, b + 1):  # lower-left end of each line, at lag 1/2
+                x1 = min(start + window, last_x)
+                if x1 > start:
+                    xs += [start, x1, None]
+                    ys += [0.5, 0.5 + (x1 - start), None]
+        else:
+            x0, x1 = a + 0.5, min(b + window, length - 1) + 0.5
+            for y in (a - 0.5, b + 0.5):
+                xs += [x0, min(x1, last_x), None]
+                ys += [y, y, None]
+    return xs, ys
+
+
+def _truth_trace(grid: AttentionGrid, truth_steps: Sequence[int], axis: str, legend: bool) -> dict:
+    window = int(grid.lag.max()) if grid.axis == "time" else len(grid.y)
+    x, y = truth_band(truth_steps, grid.axis, max(window, 1), grid.z.shape[1])
+    return {
+        "type": "scatter",
+        "x": x,
+        "y": y,
+        "xaxis": f"x{axis}",
+        "yaxis": f"y{axis}",
+        "mode": "lines",
+        "line": {"color": TRUTH_COLOR, "width": 1.5},
+        "name": "between the red lines: j is a ground-truth step",
+        "hoverinfo": "skip",
+        "showlegend": legend,
+    }
+
+
+def attention_heatmap(
+    grid: AttentionGrid,
+    title: str,
+    t: int | None = None,
+    truth_steps: Sequence[int] | None = None,
+    X: np.ndarray | None = None,
+    channel_names: Sequence[str] = (),
+    channel_units: Sequence[str] = (),
+    zmax: float | None = None,
+) -> go.Figure:
+    """Query step t (x) against past step (y: lag or time j); z is the attention weight.
+
+    Hover shows t, j, lag and weight, and the inputs at j when X (T, C) is given.
+    truth_steps: ground-truth time steps, enclosed by red lines. t: marked by a line.
+    Margins match `timeline_figure`, so the two time axes line up one above the other.
+    """
+    T = grid.z.shape[1]
+    custom = [grid.j, grid.lag]
+    lines = ["t = %{x}", "j = %{customdata[0]}", "lag = %{customdata[1]}", "weight = %{z:.3f}"]
+    if X is not None:
+        X = np.asarray(X, dtype=np.float32)
+        at_j = np.where((grid.j >= 0)[..., None], X[np.clip(grid.j, 0, None)], np.nan)  # (R,T,C)
+        custom.extend(at_j[..., c] for c in range(X.shape[1]))
+        for c, name in enumerate(channel_names):
+            unit = channel_units[c] if c < len(channel_units) else ""
+            lines.append(f"{name} at j = %{{customdata[{2 + c}]:.3g}} {unit}")
+    data = [
+        {
+            "type": "heatmap",
+            "z": grid.z.astype(np.float32),
+            "x": np.arange(T),
+            "y": grid.y,
+            "customdata": np.stack(custom, axis=-1).astype(np.float32),
+            "hovertemplate": "<br>".join(lines) + "<extra></extra>",
+            "hoverongaps": False,
+            "colorscale": HEATMAP_SCALE,
+            "zmin": 0.0,
+            "zmax": zmax if zmax is not None else _finite_max(grid.z),
+            "colorbar": {"title": {"text": "weight"}, "x": 1.02, "xanchor": "left"},
+        }
+    ]
+    if truth_steps is not None and len(truth_steps):
+        data.append(_truth_trace(grid, truth_steps, "", legend=True))
+    layout = {
+        "title": {"text": title, "font": {"size": 15}},
+        "height": 380,
+        "margin": {**TIMELINE_MARGIN, "t": 50},
+        "font": FONT,
+        "plot_bgcolor": "white",
+        "legend": {"orientation": "h", "x": 0, "y": -0.18},
+        "xaxis": {"title": {"text": "query time step t"}, "range": [-0.5, T - 0.5]},
+        "yaxis": {"title": {"text": _axis_title(grid.axis)}, **_integer_ticks(grid.y)},
+        "shapes": [] if t is None else [_vline(t, "", width=1.5)],
+    }
+    return _figure(data, layout)
+
+
+def head_grid_figure(
+    grids: Sequence[AttentionGrid],
+    head_titles: Sequence[str],
+    t: int | None = None,
+    truth_steps: Sequence[int] | None = None,
+    cols: int = 4,
+) -> go.Figure:
+    """One small heatmap per head on a shared colour scale; hover shows head, t, j, lag, weight."""
+    n = len(grids)
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    hgap, vgap = 0.03, 0.1
+    width = (1.0 - hgap * (cols - 1)) / cols
+    vgap = 75 / (250 * rows) if rows > 1 else vgap  # room for tick labels and the next titles
+    heights = _stack([1.0] * rows, vgap)
+    zmax = max((_finite_max(g.z) for g in grids), default=1.0)
+    axis_kind = grids[0].axis if grids else "lag"
+    ticks = _integer_ticks(grids[0].y) if grids else {}
+    data: list[dict] = []
+    shapes: list[dict] = []
+    annotations: list[dict] = []
+    layout: dict = {}
+    for h, (grid, name) in enumerate(zip(grids, head_titles, strict=True)):
+        r, c = divmod(h, cols)
+        a = _axis(h)
+        x0 = c * (width + hgap)
+        bottom, top = heights[r]
+        T = grid.z.shape[1]
+        layout[f"xaxis{a}"] = {
+            "anchor": f"y{a}",
+            "domain": [x0, x0 + width],
+            "range": [-0.5, T - 0.5],
+            **({"matches": "x"} if h else {}),
+            **({"title": {"text": "t"}} if r == rows - 1 else {}),
+        }
+        layout[f"yaxis{a}"] = {
+            "anchor": f"x{a}",
+            "domain": [bottom, top],
+            "showticklabels": c == 0,
+            **ticks,
+            **({"matches": "y"} if h else {}),
+            **({"title": {"text": "lag" if axis_kind == "lag" else "j"}} if c == 0 else {}),
+        }
+        data.append(
+            {
+                "type": "heatmap",
+                "z": grid.z.astype(np.float32),
+                "x": np.arange(T),
+                "y": grid.y,
+                "xaxis": f"x{a}",
+                "yaxis": f"y{a}",
+                "customdata": np.stack([grid.j, grid.lag], axis=-1).astype(np.int16),
+                "hovertemplate": f"{name}<br>t = %{{x}}<br>j = %{{customdata[0]}}"
+                "<br>lag = %{customdata[1]}<br>weight = %{z:.3f}<extra></extra>",
+                "hoverongaps": False,
+                "coloraxis": "coloraxis",
+            }
+        )
+        if truth_steps is not None and len(truth_steps):
+            data.append(_truth_trace(grid, truth_steps, a, legend=False))
+        if t is not None:
+            shapes.append(_vline(t, a, width=1.5))
+        annotations.append(_title(name, x0 + width / 2, top))
+    layout.update(
+        coloraxis={
+            "colorscale": HEATMAP_SCALE,
+            "cmin": 0.0,
+            "cmax": zmax,
+            "colorbar": {"title": {"text": "weight"}},
+        },
+        height=40 + 250 * rows,
+        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        font=FONT,
+        plot_bgcolor="white",
+        showlegend=False,
+        shapes=shapes,
+        annotations=annotations,
+    )
+    return _figure(data, layout)
+
+
+def _finite_max(z: np.ndarray, percentile: float = 99.0) -> float:
+    """Top of the colour scale: a high percentile of the weights, so that the first steps
+    (one or two filled slots, weights near 1) do not wash out the rest."""
+    finite = np.asarray(z)[np.isfinite(z)]
+    if not finite.size or finite.max() <= 0:
+        return 1.0
+    return float(max(np.percentile(finite, percentile), 1e-6))
+
+
+def _integer_ticks(values: np.ndarray) -> dict:
+    """Range and tick spacing for an axis of whole numbers (lags or time steps)."""
+    if not len(values):
+        return {}
+    low, high = int(values.min()), int(values.max())
+    return {
+        "range": [low - 0.5, high + 0.5],
+        "tickmode": "linear",
+        "tick0": 0,
+        "dtick": max(1, int(np.ceil((high - low) / 8))),
+    }
+
+
+# --- predictions and the window sweep ------------------------------------------------------
+
+
+def probabilities_figure(
+    probabilities: dict[str, np.ndarray],
+    class_names: Sequence[str],
+    true_class: int | None = None,
+) -> go.Figure:
+    """Class probabilities at the last step, one bar per model and class, the true class marked."""
+    labels = [
+        f"<b>{name}</b> (true)" if k == true_class else name for k, name in enumerate(class_names)
+    ]
+    data = [
+        {
+            "type": "bar",
+            "y": labels,
+            "x": np.asarray(p, dtype=np.float64),
+            "name": model,
+            "orientation": "h",
+            "marker": {"color": MODEL_COLORS.get(model.split(" ")[0], "#888888")},
+            "text": [f"{v:.2f}" for v in np.asarray(p)],
+            "textposition": "outside",
+            "hovertemplate": f"{model}: P(%{{y}}) = %{{x:.3f}}<extra></extra>",
+        }
+        for model, p in probabilities.items()
+    ]
+    layout = {
+        "barmode": "group",
+        "height": 120 + 48 * len(class_names),
+        "margin": {"l": 20, "r": 20, "t": 30, "b": 40},
+        "xaxis": {"range": [0, 1.12], "title": {"text": "probability at the last step"}},
+        "yaxis": {"autorange": "reversed"},
+        "font": FONT,
+        "legend": {"orientation": "h", "x": 0, "y": 1.12},
+    }
+    return _figure(data, layout)
+
+
+def window_sweep_figure(
+    sweep: pd.DataFrame,
+    baseline_accuracy: float | None,
+    trained_window: int,
+    current_window: int | None,
+    sample_size: int,
+) -> go.Figure:
+    """LARNN accuracy against the inference window k'; the LSTM's accuracy as a dashed line."""
+    data = [
+        {
+            "type": "scatter",
+            "x": sweep["window"].to_numpy(),
+            "y": sweep["accuracy"].to_numpy(),
+            "mode": "lines+markers",
+            "name": "LARNN at window k'",
+            "line": {"color": MODEL_COLORS["LARNN"], "width": 2.5},
+            "hovertemplate": "k' = %{x}<br>accuracy = %{y:.3f}<extra></extra>",
+        }
+    ]
+    shapes = [_vline(trained_window, "", color="gray", width=1.5)]
+    notes = [_note(f"trained k = {trained_window}", trained_window, 1.0, "right")]
+    if current_window is not None and current_window != trained_window:
+        shapes.append(_vline(current_window, "", width=1.5))
+        notes.append(_note(f"current k' = {current_window}", current_window, 1.0, "left"))
+    if baseline_accuracy is not None:
+        shapes.append(
+            {
+                "type": "line",
+                "x0": 0,
+                "x1": 1,
+                "y0": baseline_accuracy,
+                "y1": baseline_accuracy,
+                "xref": "x domain",
+                "yref": "y",
+                "line": {"color": MODEL_COLORS["LSTM"], "dash": "dash", "width": 2},
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "x": [None],
+                "y": [None],
+                "mode": "lines",
+                "name": "LSTM baseline (no window)",
+                "line": {"color": MODEL_COLORS["LSTM"], "dash": "dash", "width": 2},
+            }
+        )
+        notes.append(
+            {
+                **_note(f"LSTM {baseline_accuracy:.3f}", 1.0, baseline_accuracy, "right"),
+                "xref": "x domain",
+                "yref": "y",
+                "yanchor": "top",
+            }
+        )
+    layout = {
+        "height": 360,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
+        "font": FONT,
+        "title": {"text": f"Accuracy on {sample_size} sequences against the window k'"},
+        "xaxis": {"title": {"text": "window k' (past steps attended)"}},
+        "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]},
+        "showlegend": baseline_accuracy is not None,
+        "legend": {"orientation": "h", "x": 0, "y": -0.2},
+        "shapes": shapes,
+        "annotations": notes,
+    }
+    return _figure(data, layout)
+
+
+def _note(text: str, x: float, y: float, xanchor: str) -> dict:
+    """A label at data x and the top of the plot (y in paper units unless overridden)."""
+    return {
+        "text": text,
+        "x": x,
+        "y": y,
+        "xref": "x",
+        "yref": "y domain",
+        "xanchor": xanchor,
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 12},
+    }
+
+
+def figure_html(fig: go.Figure, offline: bool = True) -> str:
+    """A standalone HTML page of the figure; offline embeds plotly.js (~4.5 MB), else a CDN link."""
+    return fig.to_html(include_plotlyjs=True if offline else "cdn", full_html=True)

@@ -1,0 +1,943 @@
+"""The LARNN explorer: `streamlit run app/main.py` from the repository root.
+
+This file lays out widgets and plots only. What it shows comes from pure functions:
+`larnn.inference` (inference and views of attention), `app.selection` (choices and checks),
+`app.figures` (Plotly figures) and `app.export` (downloads); `app.resources` caches them.
+Every panel runs inside `guard`, so a failure shows a message for people, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/, not the root, on the path
+    sys.path.insert(0, str(_ROOT))
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+st.set_option("client.showErrorDetails", "none")  # a last guard: never a traceback on the page
+st.set_option("client.toolbarMode", "minimal")  # no developer menu or deploy button
+from streamlit.delta_generator import DeltaGenerator  # noqa: E402
+
+from app import export, figures, resources  # noqa: E402
+from app import selection as sel  # noqa: E402
+from larnn.checkpoint import CHECKPOINT_FILES, Checkpoint  # noqa: E402
+from larnn.data import download_uci_har, read_user_series, uci_har_available  # noqa: E402
+from larnn.data.uci_har import CACHE_NAME, default_data_dir  # noqa: E402
+from larnn.errors import ConfigError, LarnnError  # noqa: E402
+from larnn.inference import (  # noqa: E402
+    SequenceInference,
+    attention_grid,
+    step_attention,
+    truth_score,
+)
+from larnn.model import ACTIVATIONS, InferenceKnobs, LARNNConfig  # noqa: E402
+
+UPLOAD_MODEL = "Upload a checkpoint ..."
+NO_MODEL = "(none)"
+ROLES = {"larnn": "LARNN", "lstm": "LSTM"}
+PREDICTION_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A checkpoint on the page: the shared model, its cache key and the name people see."""
+
+    checkpoint: Checkpoint
+    key: str
+    name: str
+    role: str  # "LARNN" or "LSTM"
+
+
+@dataclass(frozen=True)
+class KnobChoice:
+    layer: int
+    knobs: InferenceKnobs
+    heads_on: tuple[int, ...]
+    trained_window: int
+    queue_size: int
+    heads: int
+    trained_activation: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether any knob differs from the trained settings."""
+        k = self.knobs
+        return (
+            k.window != self.trained_window
+            or k.head_mask is not None
+            or k.kv_activation != self.trained_activation
+        )
+
+
+@contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Show a failure inside `what` as a message for people, never a traceback."""
+    try:
+        yield
+    except LarnnError as error:
+        st.error(f"**{what}:** {error}")
+    except Exception as error:
+        st.error(
+            f"**{what}** failed unexpectedly: {type(error).__name__}: {error}. "
+            "Try another choice or reload the page; if it keeps happening, report this message."
+        )
+
+
+# --- sidebar: data, models, sequence, knobs ------------------------------------------------
+
+
+def pick_dataset() -> tuple[str, str]:
+    st.header("1 · Data")
+    dataset = st.radio(
+        "Dataset", list(sel.DATASET_LABELS), format_func=sel.dataset_label, key="dataset"
+    )
+    split = "test"
+    if dataset != sel.UPLOAD:
+        split = st.radio(
+            "Split",
+            list(sel.SPLIT_LABELS),
+            format_func=sel.SPLIT_LABELS.get,
+            horizontal=True,
+            key="split",
+        )
+    return dataset, split
+
+
+def pick_model(architecture: str, dataset: str, shipped: list[sel.ShippedModel]) -> Loaded | None:
+    role = ROLES[architecture]
+    wanted = dataset if dataset != sel.UPLOAD else sel.DEFAULT_DATASET
+    offered = sel.models_for(shipped, architecture)
+    default = sel.default_model(shipped, architecture, wanted)
+    options = (
+        [m.name for m in offered] + [UPLOAD_MODEL] + ([NO_MODEL] if architecture == "lstm" else [])
+    )
+    labels = {m.name: m.label for m in offered}
+    choice = st.selectbox(
+        f"{role} checkpoint" if architecture == "larnn" else "LSTM baseline checkpoint",
+        options,
+        index=options.index(default.name) if default else options.index(UPLOAD_MODEL),
+        format_func=lambda name: labels.get(name, name),
+        key=f"model_{architecture}_{dataset}",
+    )
+    if default is None and choice != NO_MODEL:
+        name = f"{wanted.replace(':', '_')}_{architecture}"
+        st.caption(
+            f"No shipped {role} checkpoint was trained on {sel.dataset_label(wanted)}. Upload "
+            f"one, or train one with `larnn train --dataset {wanted} --architecture "
+            f"{architecture} --out runs/{name}` and copy `runs/{name}/checkpoint` to "
+            f"`checkpoints/{name}`."
+        )
+    if choice == NO_MODEL:
+        return None
+    loaded = None
+    with guard(f"{role} checkpoint"):
+        if choice == UPLOAD_MODEL:
+            loaded = upload_model(architecture)
+        else:
+            path = next(m.path for m in offered if m.name == choice)
+            key = resources.folder_key(path)
+            loaded = Loaded(resources.load_shipped(key, str(path)), key, choice, role)
+    if loaded is not None and loaded.checkpoint.architecture != architecture:
+        picker = "LARNN" if loaded.checkpoint.architecture == "larnn" else "LSTM baseline"
+        st.error(
+            f"{loaded.name} holds a {ROLES[loaded.checkpoint.architecture]} model, not a {role}; "
+            f"choose it in the {picker} picker instead."
+        )
+        return None
+    return loaded
+
+
+def upload_model(architecture: str) -> Loaded | None:
+    files = st.file_uploader(
+        f"{ROLES[architecture]} checkpoint: a folder as .zip, or its three files",
+        type=["zip", "safetensors", "json"],
+        accept_multiple_files=True,
+        key=f"upload_{architecture}",
+        help=f"A checkpoint folder holds {', '.join(CHECKPOINT_FILES)}. Nothing is unpickled.",
+    )
+    if not files:
+        st.info("Upload a checkpoint to use it here.")
+        return None
+    pairs = [(f.name, f.getvalue()) for f in files]
+    payload = sel.checkpoint_payload(pairs)
+    digest = sel.upload_digest(pairs)
+    name = files[0].name if len(files) == 1 else "uploaded files"
+    return Loaded(
+        resources.load_uploaded(digest, payload), f"upload:{digest}", name, ROLES[architecture]
+    )
+
+
+def pick_sequence(data: sel.DataView, larnn: Loaded | None, lstm: Loaded | None) -> int:
+    st.header("3 · Sequence")
+    if data.labels is None:
+        names = data.case_names or tuple(str(i) for i in range(len(data)))
+        if len(data) == 1:
+            st.caption(f"Case: {names[0]}")
+            return 0
+        return st.selectbox(
+            "Case", range(len(data)), format_func=lambda i: names[i], key=f"case_{data.key}"
+        )
+    modes = sel.choose_modes(larnn is not None, lstm is not None)
+    if st.session_state.get("choose_by") not in modes:
+        st.session_state["choose_by"] = "index"  # a mode the models at hand no longer allow
+    mode = st.radio("Choose by", modes, format_func=sel.CHOOSE_BY.get, key="choose_by")
+    n = len(data)
+    if mode == "index":
+        return int(
+            st.number_input(
+                f"Sequence index (0 to {n - 1})",
+                min_value=0,
+                max_value=n - 1,
+                value=0,
+                step=1,
+                key=f"index_{data.key}",
+            )
+        )
+    larnn_predicted = lstm_predicted = None
+    if larnn is not None and mode in ("larnn_wrong", "disagree"):
+        larnn_predicted = split_predictions(larnn, data).argmax(-1)
+    if lstm is not None and mode in ("lstm_wrong", "disagree"):
+        lstm_predicted = split_predictions(lstm, data).argmax(-1)
+    true_class = None
+    if mode == "class":
+        true_class = st.selectbox(
+            "True class",
+            range(len(data.class_names)),
+            format_func=lambda k: data.class_names[k],
+            key=f"class_{data.key}",
+        )
+    candidates = sel.candidate_indices(
+        mode, data.labels, larnn_predicted, lstm_predicted, true_class
+    ).tolist()
+    if mode != "class":
+        st.caption(
+            f"{len(candidates)} of {n} sequences. Predictions over the split use each model's "
+            "trained settings (no knobs)."
+        )
+    if not candidates:
+        st.info("No sequence of this split fits this choice; showing sequence #0.")
+        return 0
+    return st.selectbox(
+        "Sequence",
+        candidates,
+        format_func=lambda i: sel.sequence_caption(
+            i, data.labels, data.class_names, larnn_predicted, lstm_predicted
+        ),
+        key=f"pick_{mode}_{true_class}_{data.key}",
+    )
+
+
+def split_predictions(model: Loaded, data: sel.DataView) -> np.ndarray:
+    """Class probabilities (N, classes) of the whole split, in cached chunks, with progress."""
+    n, parts = len(data), []
+    started, bar = time.perf_counter(), st.empty()
+    for start in range(0, n, PREDICTION_CHUNK):
+        stop = min(start + PREDICTION_CHUNK, n)
+        parts.append(
+            resources.probabilities_chunk(
+                model.key, model.checkpoint, data.key, start, stop, data.X
+            )
+        )
+        if time.perf_counter() - started > 0.3:
+            bar.progress(stop / n, text=f"{model.role}: predicting {stop} of {n} sequences")
+    bar.empty()
+    return np.concatenate(parts)
+
+
+def pick_knobs(larnn: Loaded) -> KnobChoice:
+    st.header("4 · LARNN knobs")
+    st.caption("Applied at inference only; the trained weights are not changed.")
+    config = larnn.checkpoint.config.encoder_config()
+    if not isinstance(config, LARNNConfig):
+        raise ConfigError(f"{larnn.name} is not a LARNN: it has no knobs")
+    key = larnn.key
+    layer = 0
+    if config.num_layers > 1:
+        layer = st.selectbox(
+            "Layer shown (the knobs act on every layer)",
+            range(config.num_layers),
+            format_func=lambda i: f"layer {i}",
+            key=f"layer_{key}",
+        )
+    window = 1
+    if config.queue_size > 1:
+        window = st.slider(
+            "Window k': past steps each step may attend to",
+            min_value=1,
+            max_value=config.queue_size,
+            value=config.window,
+            key=f"window_{key}",
+            help=f"Trained with k = {config.window}; the queue holds {config.queue_size} "
+            "steps, the most any k' can reach (a model trained with a larger max_window "
+            "can look further back).",
+        )
+    activation = st.selectbox(
+        "Activation on keys/values",
+        ACTIVATIONS,
+        index=ACTIVATIONS.index(config.kv_activation),
+        format_func=lambda a: f"{a} (trained)" if a == config.kv_activation else a,
+        key=f"activation_{key}",
+    )
+    heads_on = st.pills(
+        "Heads switched on (click to switch off)",
+        list(range(config.heads)),
+        selection_mode="multi",
+        default=list(range(config.heads)),
+        format_func=lambda h: f"head {h}",
+        key=f"heads_{key}",
+    )
+    heads_on = tuple(sorted(heads_on or ()))
+    st.button("Reset knobs", on_click=reset_knobs, args=(key,))
+    return KnobChoice(
+        layer,
+        sel.make_knobs(window, heads_on, config.heads, activation),
+        heads_on,
+        config.window,
+        config.queue_size,
+        config.heads,
+        config.kv_activation,
+    )
+
+
+def reset_knobs(key: str) -> None:
+    for name in ("window", "activation", "heads", "layer"):
+        st.session_state.pop(f"{name}_{key}", None)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def load_data(
+    dataset: str, split: str, models: list[Loaded], preview: DeltaGenerator
+) -> sel.DataView | None:
+    if dataset == sel.UPLOAD:
+        return uploaded_series(models, preview)
+    if dataset == "uci_har" and not uci_har_available():
+        uci_har_missing()
+        return None
+    recorded = [(m.name, m.checkpoint.metadata.to_dict()) for m in models]
+    definition, origin = sel.split_definition(dataset, recorded)
+    split_json = json.dumps(definition, sort_keys=True)
+    task = resources.task(dataset, split_json, resources.data_dir())
+    part = task.part(split)
+    return sel.DataView(
+        X=part.X,
+        labels=part.y,
+        class_names=tuple(part.class_names),
+        channel_names=tuple(part.channel_names),
+        channel_units=tuple(task.channel_units),
+        relevant_steps=part.relevant_steps,
+        dataset_id=dataset,
+        key=f"{dataset}|{split}|{split_json}",
+        description=(
+            f"{sel.dataset_label(dataset)}, {sel.SPLIT_LABELS[split]} split: {len(part)} "
+            f"sequences of {part.X.shape[1]} steps, {part.X.shape[2]} channels "
+            f"(split {origin})."
+        ),
+    )
+
+
+def uci_har_missing() -> None:
+    st.subheader("UCI HAR is not on this machine yet")
+    st.write(
+        "The smartphone activity data (UCI HAR, about 60 MB from archive.ics.uci.edu) is "
+        f"downloaded once, checked and cached in `{default_data_dir()}`."
+    )
+    if st.button("Download UCI HAR", type="primary"):
+        bar = st.progress(0.0, text="Connecting to archive.ics.uci.edu ...")
+        shown = [-1]
+
+        def progress(done: int, total: int | None) -> None:
+            percent = int(100 * done / total) if total else -1
+            if percent != shown[0]:
+                shown[0] = percent
+                text = (
+                    f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+                )
+                bar.progress(max(percent, 0) / 100, text=text)
+
+        with guard("Download of UCI HAR"):
+            download_uci_har(progress=False, progress_callback=progress)
+            bar.progress(1.0, text="Downloaded and verified.")
+            st.rerun()
+    st.info(
+        "**Offline?** Copy `uci_har.npz` (or the UCI zip, or the extracted `UCI HAR Dataset` "
+        "folder) into a folder on this machine and start the app with "
+        "`LARNN_DATA_DIR=/that/folder streamlit run app/main.py`. "
+        f"After one successful load the folder holds a fast `{CACHE_NAME}`."
+    )
+
+
+def uploaded_series(models: list[Loaded], preview: DeltaGenerator) -> sel.DataView | None:
+    if not models:
+        preview.warning("Choose a model first: its checkpoint says which channels a series needs.")
+        return None
+    reference = models[0].checkpoint.metadata
+    channels, units = tuple(reference.channel_names), tuple(reference.channel_units)
+    with st.sidebar:
+        file = st.file_uploader(
+            "Series file (.csv, .tsv, .npy or .npz)",
+            type=["csv", "tsv", "npy", "npz"],
+            key="series_upload",
+        )
+        example = sel.example_csv(sel.example_series(reference.normalizer), channels)
+        st.download_button(
+            "Example CSV for this model",
+            example,
+            file_name="example_series.csv",
+            mime="text/csv",
+            on_click="ignore",
+        )
+    with preview:
+        left, right = st.columns([2, 3])
+        left.markdown(
+            f"**Your series.** Channels expected by {models[0].name}: "
+            f"{', '.join(f'`{c}`' for c in channels)}. A wide CSV has one column per channel "
+            "(by name, or in this order) and an optional `time` column; a long CSV adds a "
+            "`case_id` column; `.npy`/`.npz` hold an array (T, C) or (N, T, C)."
+        )
+        if file is None:
+            left.info("Upload a series in the sidebar (section 1 · Data) to see it here.")
+            return None
+        data = file.getvalue()
+        series = read_user_series(data, file.name, channels)
+        n, length, _ = series.X.shape
+        left.success(f"Read {file.name}: {n} case(s) of {length} steps. {series.mapping_note}")
+        right.caption(f"Preview: the first steps of case {series.case_ids[0]}")
+        right.dataframe(sel.series_preview(series.X[0], channels), height=210, hide_index=True)
+    return sel.DataView(
+        X=series.X,
+        labels=None,
+        class_names=None,
+        channel_names=channels,
+        channel_units=units,
+        relevant_steps=None,
+        dataset_id=None,
+        key=f"upload|{hashlib.sha256(data).hexdigest()[:16]}",
+        description=f"Uploaded {file.name}: {n} case(s) of {length} steps.",
+        case_names=series.case_ids,
+    )
+
+
+# --- main area -----------------------------------------------------------------------------
+
+
+def model_notes(
+    models: list[Loaded], data: sel.DataView
+) -> tuple[list[Loaded], dict[str, sel.Fit]]:
+    """Show whether each model fits the data; return the usable ones and every fit."""
+    usable, fits = [], {}
+    for model in models:
+        md = model.checkpoint.metadata
+        fit = sel.model_fit(
+            model.role,
+            md.channel_names,
+            md.class_names,
+            md.dataset_id,
+            data.channel_names,
+            data.class_names,
+            data.dataset_id,
+        )
+        fits[model.role] = fit
+        for problem in fit.problems:
+            st.error(problem)
+        for note in fit.notes:
+            st.warning(note)
+        if fit.usable:
+            usable.append(model)
+    return usable, fits
+
+
+def summary_row(
+    data: sel.DataView,
+    index: int,
+    results: dict[str, tuple[Loaded, SequenceInference]],
+    fits: dict[str, sel.Fit],
+    knobs: KnobChoice | None,
+) -> None:
+    """One row of metrics: the sequence, both predictions, attention on truth, the knobs."""
+    true_class = None if data.labels is None else int(data.labels[index])
+    quiet = {"delta_color": "off", "delta_arrow": "off"}
+    metrics: list[dict] = []
+    if true_class is not None:
+        metrics.append(
+            {
+                "label": "True class",
+                "value": data.class_names[true_class],
+                "delta": f"sequence #{index}",
+                **quiet,
+            }
+        )
+    else:
+        metrics.append({"label": "Case", "value": (data.case_names or ("?",))[index]})
+    for role in ("LARNN", "LSTM"):
+        if role not in results:
+            metrics.append(
+                {"label": f"{role} predicts", "value": "-", "delta": "no model", **quiet}
+            )
+            continue
+        model, inference = results[role]
+        k = inference.predicted
+        detail, color = f"p = {inference.probabilities[k]:.2f}", "off"
+        if true_class is not None and fits[role].labels_comparable:
+            right = k == true_class
+            detail += " · right" if right else " · wrong"
+            color = "green" if right else "red"
+        metrics.append(
+            {
+                "label": f"{role} predicts",
+                "value": model.checkpoint.metadata.class_names[k],
+                "delta": detail,
+                "delta_color": color,
+                "delta_arrow": "off",
+            }
+        )
+    if "LARNN" in results and data.relevant_steps is not None and knobs is not None:
+        score = truth_score(
+            results["LARNN"][1], knobs.layer, data.relevant_steps[index], knobs.heads_on
+        )
+        metrics.append(
+            {
+                "label": "Attention on truth",
+                "value": "undefined" if np.isnan(score) else f"{score:.2f}×",
+                "delta": f"chance = 1× · layer {knobs.layer}",
+                **quiet,
+                "help": "Attention mass on the ground-truth steps, divided by what uniform "
+                "attention over the filled window would put there; 1 = chance. Counts steps "
+                "after the first ground-truth step, over the heads switched on.",
+            }
+        )
+    if knobs is not None:
+        k = knobs.knobs
+        metrics.append(
+            {
+                "label": "LARNN knobs",
+                "value": f"k' = {k.window}",
+                "delta": f"{k.kv_activation} · heads on {len(knobs.heads_on)}/{knobs.heads}",
+                "delta_color": "orange" if knobs.changed else "off",
+                "delta_arrow": "off",
+                "help": f"Trained with k = {knobs.trained_window}, {knobs.trained_activation}, "
+                "all heads on (orange: something differs). Change them in the sidebar.",
+            }
+        )
+    for column, metric in zip(st.columns(5), metrics, strict=False):
+        column.metric(**metric)
+
+
+def attention_sections(
+    data: sel.DataView,
+    index: int,
+    results: dict[str, tuple[Loaded, SequenceInference]],
+    knobs: KnobChoice | None,
+) -> dict[str, object]:
+    """Heatmap, time-step slider, timeline and head grid; returns the figures drawn."""
+    drawn: dict[str, object] = {}
+    x = data.X[index]  # (T, C)
+    T = data.length
+    relevant = None if data.relevant_steps is None else data.relevant_steps[index]
+    truth_steps = None if relevant is None else np.flatnonzero(relevant)
+    larnn = results.get("LARNN")
+    true_class = None if data.labels is None else int(data.labels[index])
+
+    st.subheader("Signal, attention and running predictions")
+    t = st.slider(
+        "Time step t (the red dotted line on every plot)",
+        min_value=0,
+        max_value=T - 1,
+        value=T - 1,
+        key=f"t_{T}",
+    )
+    left, right = st.columns(2)
+    axis = left.radio(
+        "Past steps on the heatmaps' vertical axis",
+        ["lag", "time"],
+        format_func={"lag": "lag t − j (steps back)", "time": "absolute time j"}.get,
+        horizontal=True,
+        key="axis",
+    )
+    standardise = right.toggle(
+        "Show the inputs standardised, as the models see them",
+        key="standardise",
+        help="Each channel minus its training mean, divided by its training std "
+        "(the normaliser stored in the checkpoint). Hover values stay raw.",
+    )
+    shown_x, shown_units, value_label = x, data.channel_units, "value"
+    if standardise and results:
+        model = next(iter(results.values()))[0]
+        shown_x = resources.normalizer(model.checkpoint).apply(x)
+        shown_units, value_label = ("std",) * len(data.channel_names), "standardised"
+    if larnn is not None and knobs is not None:
+        with guard("Attention heatmap"):
+            if knobs.heads_on:
+                grid = attention_grid(larnn[1], knobs.layer, knobs.heads_on, axis)
+                heads = _heads_text(knobs)
+                fig = figures.attention_heatmap(
+                    grid,
+                    f"Layer {knobs.layer} attention, mean over {heads}, window k' = "
+                    f"{knobs.knobs.window}: each column is one query step t",
+                    t,
+                    truth_steps,
+                    x,
+                    data.channel_names,
+                    data.channel_units,
+                )
+                st.plotly_chart(fig, key="heatmap")
+                drawn["attention_heatmap"] = fig
+                st.caption(
+                    "Colour: attention weight (the scale tops out at the 99th percentile, so "
+                    "the first steps, with only one or two past steps to share it, do not wash "
+                    "out the rest). White: no such past step (before the start, or beyond k'). "
+                    "Hover a cell for t, j, lag, weight and the inputs at j."
+                )
+            else:
+                st.warning("Every head is switched off: there is no attention to show.")
+    with guard("Signal and running predictions"):
+        step = None
+        if larnn is not None and knobs is not None and knobs.heads_on:
+            step = step_attention(larnn[1], knobs.layer, t, knobs.heads_on)
+        running = {}
+        class_names: tuple[str, ...] = ()
+        for role, (model, inference) in results.items():
+            running[role] = inference.step_probabilities
+            class_names = tuple(model.checkpoint.metadata.class_names)
+        same_classes = data.class_names is None or class_names == data.class_names
+        fig = figures.timeline_figure(
+            shown_x,
+            data.channel_names,
+            shown_units,
+            t,
+            step,
+            knobs.knobs.window if knobs is not None and larnn is not None else None,
+            relevant,
+            running,
+            class_names,
+            true_class if same_classes else None,
+            value_label,
+        )
+        st.plotly_chart(fig, key="timeline")
+        drawn["timeline"] = fig
+        st.caption(
+            "Top: the input. Middle: how step t spreads its attention over the past steps j in "
+            "its window (red bars: ground-truth steps). Bottom: each model's class "
+            "probabilities if the sequence ended at that step."
+            if step is not None
+            else "Top: the input. Bottom: each model's class probabilities if the sequence "
+            "ended at that step."
+        )
+        if step is not None and len(step):
+            top = step.sort_values("weight", ascending=False).head(5)
+            st.markdown(
+                f"**Step t = {t} attends most to** "
+                + ", ".join(
+                    f"j = {int(r.j)} (lag {int(r.lag)}, {r.weight:.2f})" for r in top.itertuples()
+                )
+            )
+    if larnn is not None and knobs is not None and len(knobs.heads_on) >= 1:
+        with guard("Per-head heatmaps"):
+            heads = larnn[1].attention[knobs.layer].shape[1]
+            if heads > 1:
+                st.subheader(f"Each head of layer {knobs.layer}")
+                grids, titles = [], []
+                for h in range(heads):
+                    grids.append(attention_grid(larnn[1], knobs.layer, [h], axis))
+                    title = f"head {h}"
+                    if h not in knobs.heads_on:
+                        title += " (off)"
+                    elif relevant is not None:
+                        score = truth_score(larnn[1], knobs.layer, relevant, [h])
+                        if not np.isnan(score):
+                            title += f" · truth {score:.1f}×"
+                    titles.append(title)
+                fig = figures.head_grid_figure(grids, titles, t, truth_steps)
+                st.plotly_chart(fig, key="head_grid")
+                drawn["head_grid"] = fig
+                st.caption(
+                    "One colour scale for all heads. A head switched off attends nowhere. "
+                    "'truth 2.0×': twice the attention on ground-truth steps that chance gives."
+                    if relevant is not None
+                    else "One colour scale for all heads. A head switched off attends nowhere."
+                )
+    return drawn
+
+
+def _heads_text(knobs: KnobChoice) -> str:
+    total = len(knobs.knobs.head_mask) if knobs.knobs.head_mask is not None else None
+    if total is None:
+        return "all heads"
+    return "heads " + ", ".join(str(h) for h in knobs.heads_on)
+
+
+def predictions_section(
+    data: sel.DataView,
+    index: int,
+    results: dict[str, tuple[Loaded, SequenceInference]],
+) -> dict[str, object]:
+    st.subheader("Predictions for this sequence")
+    if not results:
+        st.info("No model runs on this data; choose or upload a checkpoint in the sidebar.")
+        return {}
+    names = {tuple(m.checkpoint.metadata.class_names) for m, _ in results.values()}
+    if len(names) > 1:
+        st.warning("The two models predict different classes; they are shown one by one.")
+    class_names = list(next(iter(names)))
+    true_class = None
+    if data.labels is not None and data.class_names == tuple(class_names):
+        true_class = int(data.labels[index])
+    probabilities = {
+        f"{role} ({model.name})": inference.probabilities
+        for role, (model, inference) in results.items()
+        if tuple(model.checkpoint.metadata.class_names) == tuple(class_names)
+    }
+    left, right = st.columns([3, 2])
+    fig = figures.probabilities_figure(probabilities, class_names, true_class)
+    left.plotly_chart(fig, key="probabilities")
+    right.dataframe(
+        export.probability_table(
+            {k.split(" ")[0]: v for k, v in probabilities.items()}, class_names, true_class
+        ),
+        hide_index=True,
+    )
+    right.caption("Probabilities after the last step; the running values are on the timeline.")
+    return {"probabilities": fig}
+
+
+def sweep_section(
+    data: sel.DataView,
+    larnn: Loaded | None,
+    lstm: Loaded | None,
+    fits: dict[str, sel.Fit],
+    knobs: KnobChoice | None,
+) -> dict[str, object]:
+    st.subheader("Window sweep: accuracy against k'")
+    if larnn is None or knobs is None or data.labels is None or not fits["LARNN"].labels_comparable:
+        st.info("The sweep needs a LARNN and labelled data with the LARNN's classes.")
+        return {}
+    windows = sel.sweep_windows(knobs.queue_size, knobs.trained_window)
+    left, right = st.columns([1, 3])
+    size = left.selectbox("Sample size", [50, 100, 200, 500], index=2, key="sweep_size")
+    sample = sel.sweep_sample(len(data), size)
+    mask, activation = knobs.knobs.head_mask, knobs.knobs.kv_activation
+    request = (larnn.key, data.key, size, mask, activation)
+    requested = st.session_state.setdefault("sweeps", set())
+    if left.button("Run the sweep", type="primary", key="run_sweep"):
+        requested.add(request)
+    right.caption(
+        f"Runs the LARNN on {len(sample)} sequences of this split (a fixed random sample) for "
+        f"each k' in {windows}, with the heads and activation chosen in the sidebar, and the "
+        "LSTM once on the same sample. Results are kept for this model and sample."
+    )
+    if request not in requested:
+        return {}
+    with guard("Window sweep"):
+        X, y = data.X[sample], data.labels[sample]
+        sample_key = f"{data.key}|sample{size}"
+        bar, rows = right.empty(), []
+        started = time.perf_counter()
+        for i, window in enumerate(windows):
+            p = resources.probabilities_chunk(
+                larnn.key, larnn.checkpoint, sample_key, 0, len(X), X, window, mask, activation
+            )
+            rows.append({"window": window, "accuracy": float((p.argmax(-1) == y).mean())})
+            if time.perf_counter() - started > 0.3:
+                bar.progress((i + 1) / len(windows), text=f"k' = {window} done")
+        bar.empty()
+        baseline = None
+        if lstm is not None and fits.get("LSTM") and fits["LSTM"].labels_comparable:
+            p = resources.probabilities_chunk(lstm.key, lstm.checkpoint, sample_key, 0, len(X), X)
+            baseline = float((p.argmax(-1) == y).mean())
+        sweep = pd.DataFrame(rows)
+        fig = figures.window_sweep_figure(
+            sweep, baseline, knobs.trained_window, knobs.knobs.window, len(sample)
+        )
+        st.plotly_chart(fig, key="sweep")
+        return {"window_sweep": fig}
+    return {}
+
+
+def export_section(
+    data: sel.DataView,
+    index: int,
+    results: dict[str, tuple[Loaded, SequenceInference]],
+    knobs: KnobChoice | None,
+    drawn: dict[str, object],
+) -> None:
+    st.subheader("Export")
+    if not results:
+        st.info("Nothing to export yet.")
+        return
+    stem = f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}_{index}"
+    true_label = None
+    if data.labels is not None:
+        true_label = data.class_names[int(data.labels[index])]
+    inferences = {
+        role: (inference, model.checkpoint.metadata.class_names)
+        for role, (model, inference) in results.items()
+    }
+    context = {
+        "data": data.description,
+        "dataset_id": data.dataset_id,
+        "sequence_index": index,
+        "true_class": true_label,
+        "checkpoints": {role: model.name for role, (model, _) in results.items()},
+        "knobs": None
+        if knobs is None
+        else {
+            "window": knobs.knobs.window,
+            "kv_activation": knobs.knobs.kv_activation,
+            "heads_on": list(knobs.heads_on),
+            "layer_shown": knobs.layer,
+        },
+    }
+    columns = st.columns(4)
+    if "LARNN" in results:
+        larnn_inference = results["LARNN"][1]
+        columns[0].download_button(
+            "Attention (CSV)",
+            lambda: export.csv_bytes(export.attention_table(larnn_inference)),
+            file_name=f"{stem}_attention.csv",
+            mime="text/csv",
+            on_click="ignore",
+        )
+    columns[1].download_button(
+        "Predictions (CSV)",
+        lambda: export.csv_bytes(export.predictions_table(inferences, true_label)),
+        file_name=f"{stem}_predictions.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+    columns[2].download_button(
+        "Attention and predictions (JSON)",
+        lambda: export.json_bytes(export.export_document(context, inferences)),
+        file_name=f"{stem}.json",
+        mime="application/json",
+        on_click="ignore",
+    )
+    st.caption("Figures as standalone HTML pages (plotly.js included, they open offline):")
+    columns = st.columns(max(len(drawn), 1))
+    for column, (name, fig) in zip(columns, drawn.items(), strict=False):
+        column.download_button(
+            f"{name.replace('_', ' ')} (HTML)",
+            lambda fig=fig: figures.figure_html(fig),
+            file_name=f"{stem}_{name}.html",
+            mime="text/html",
+            on_click="ignore",
+            key=f"html_{name}",
+        )
+
+
+def model_details(models: list[Loaded]) -> None:
+    with st.expander("Models: configuration, data, classes and recorded metrics"):
+        if not models:
+            st.write("No model loaded.")
+            return
+        for column, model in zip(st.columns(len(models)), models, strict=True):
+            md = model.checkpoint.metadata
+            with column:
+                st.markdown(f"**{model.role}: {model.name}**  \n`{model.checkpoint.source}`")
+                st.markdown(
+                    f"Trained on **{sel.dataset_label(md.dataset_id)}**; seed {md.seed}, "
+                    f"{md.training_seconds:.0f} s, {md.created}, larnn {md.code_version}."
+                )
+                st.markdown(
+                    "Channels: "
+                    + ", ".join(
+                        f"`{n}` ({u})"
+                        for n, u in zip(md.channel_names, md.channel_units, strict=True)
+                    )
+                )
+                st.markdown("Classes: " + ", ".join(f"`{c}`" for c in md.class_names))
+                st.dataframe(sel.metrics_table(md.metrics), hide_index=True)
+                st.caption("Full configuration (click to unfold):")
+                st.json(model.checkpoint.config.to_dict(), expanded=False)
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    st.set_page_config(page_title="LARNN explorer", layout="wide")
+    st.title("LARNN explorer: what does the cell attend to?")
+    st.caption(
+        "A LARNN is an LSTM that, at every step t, attends over its last k' cell states "
+        "(steps j = t−k' … t−1). Pick data, models and a sequence in the sidebar; see where "
+        "each step looks, how the knobs change it, and how the LARNN compares with an LSTM."
+    )
+    shipped = sel.describe_shipped(resources.shipped_folders())
+    with st.sidebar:
+        dataset, split = pick_dataset()
+        st.header("2 · Models")
+        larnn = pick_model("larnn", dataset, shipped)
+        lstm = pick_model("lstm", dataset, shipped)
+    models = [m for m in (larnn, lstm) if m is not None]
+    preview = st.container()
+    data = None
+    with guard("Loading the data"):
+        data = load_data(dataset, split, models, preview)
+    if data is None:
+        model_details(models)
+        return
+    if data.dataset_id is not None:  # an upload is described above, with its preview
+        st.caption(data.description)
+    usable, fits = model_notes(models, data)
+    larnn = next((m for m in usable if m.role == "LARNN"), None)
+    lstm = next((m for m in usable if m.role == "LSTM"), None)
+    if larnn is None:
+        st.info(
+            "No LARNN runs on this data, so there is no attention to show: choose or upload a "
+            "LARNN checkpoint trained on it."
+        )
+    index = 0
+    knobs = None
+    with st.sidebar:
+        with guard("Choosing the sequence"):
+            index = pick_sequence(
+                data,
+                larnn if larnn and fits["LARNN"].labels_comparable else None,
+                lstm if lstm and fits["LSTM"].labels_comparable else None,
+            )
+        if larnn is not None:
+            with guard("LARNN knobs"):
+                knobs = pick_knobs(larnn)
+    results: dict[str, tuple[Loaded, SequenceInference]] = {}
+    with guard("Running the models"):
+        x = data.X[index]
+        if larnn is not None and knobs is not None:
+            k = knobs.knobs
+            results["LARNN"] = (
+                larnn,
+                resources.infer(
+                    larnn.key, larnn.checkpoint, x, k.window, k.head_mask, k.kv_activation
+                ),
+            )
+        if lstm is not None:
+            results["LSTM"] = (lstm, resources.infer(lstm.key, lstm.checkpoint, x))
+    with guard("Summary"):
+        summary_row(data, index, results, fits, knobs)
+    drawn = attention_sections(data, index, results, knobs)
+    with guard("Predictions"):
+        drawn.update(predictions_section(data, index, results))
+    drawn.update(sweep_section(data, larnn, lstm, fits, knobs))
+    with guard("Export"):
+        export_section(data, index, results, knobs, drawn)
+    model_details(models)
+
+
+try:
+    main()
+except Exception as error:  # the last net: a message, never a traceback
+    st.error(
+        f"The page failed: {type(error).__name__}: {error}. Reload the page; if it keeps "
+        "happening, report this message."
+    )

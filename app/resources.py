@@ -1,0 +1,104 @@
+"""Streamlit caches around the pure functions: models loaded once, results reused.
+
+Checkpoints and datasets are cached with `st.cache_resource` (one shared, never-mutated
+object per key); inference results with `st.cache_data`, keyed by everything they depend on:
+the model's key (folder and modification time, or the upload's hash), the data's key, the
+sequence itself and every knob. An argument whose name starts with `_` is not hashed: the
+key argument next to it stands for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from larnn.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, shipped_checkpoints
+from larnn.data import Normalizer
+from larnn.data.uci_har import ENV_VAR as DATA_DIR_ENV
+from larnn.inference import SequenceInference, infer_sequence, predict_probabilities
+from larnn.model import InferenceKnobs
+from larnn.tasks import Task, load_task
+
+CHECKPOINT_DIR_ENV = "LARNN_CHECKPOINT_DIR"  # a folder of checkpoint folders, for the pickers
+
+
+def checkpoint_root() -> Path | None:
+    """$LARNN_CHECKPOINT_DIR when set, else None (the repository's `checkpoints/`)."""
+    value = os.environ.get(CHECKPOINT_DIR_ENV)
+    return Path(value) if value else None
+
+
+def shipped_folders() -> dict[str, Path]:
+    return shipped_checkpoints(checkpoint_root())
+
+
+def folder_key(path: Path) -> str:
+    """A cache key that changes when the checkpoint is rewritten."""
+    weights = Path(path) / WEIGHTS_FILE
+    stamp = weights.stat().st_mtime_ns if weights.is_file() else 0
+    return f"{Path(path).resolve()}@{stamp}"
+
+
+@st.cache_resource(show_spinner="Loading checkpoint ...", max_entries=16)
+def load_shipped(key: str, path: str) -> Checkpoint:
+    """The checkpoint in folder `path`; `key` (see `folder_key`) reloads it when rewritten."""
+    return load_checkpoint(Path(path))
+
+
+@st.cache_resource(show_spinner="Loading uploaded checkpoint ...", max_entries=8)
+def load_uploaded(digest: str, _payload: bytes | dict[str, bytes]) -> Checkpoint:
+    """An uploaded checkpoint, cached under the hash of its files."""
+    return load_checkpoint(_payload)
+
+
+@st.cache_resource(show_spinner="Building the dataset ...", max_entries=6)
+def task(dataset_id: str, split_json: str, data_dir: str | None) -> Task:
+    """A dataset's three parts; `data_dir` ($LARNN_DATA_DIR) is part of the key."""
+    return load_task(dataset_id, json.loads(split_json), Path(data_dir) if data_dir else None)
+
+
+def data_dir() -> str | None:
+    return os.environ.get(DATA_DIR_ENV) or None
+
+
+def normalizer(checkpoint: Checkpoint) -> Normalizer:
+    return Normalizer.from_dict(checkpoint.metadata.normalizer)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def infer(
+    model_key: str,
+    _checkpoint: Checkpoint,
+    raw: np.ndarray,
+    window: int | None = None,
+    head_mask: tuple[float, ...] | None = None,
+    kv_activation: str | None = None,
+) -> SequenceInference:
+    """`infer_sequence` of one raw (T, C) sequence, cached per model, sequence and knobs."""
+    knobs = None
+    if _checkpoint.architecture == "larnn":
+        knobs = InferenceKnobs(window, head_mask, kv_activation)
+    return infer_sequence(_checkpoint.model, raw, normalizer(_checkpoint), knobs)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def probabilities_chunk(
+    model_key: str,
+    _checkpoint: Checkpoint,
+    data_key: str,
+    start: int,
+    stop: int,
+    _X: np.ndarray,
+    window: int | None = None,
+    head_mask: tuple[float, ...] | None = None,
+    kv_activation: str | None = None,
+) -> np.ndarray:
+    """Class probabilities of sequences start..stop of the data `data_key` names."""
+    knobs = None
+    if _checkpoint.architecture == "larnn" and window is not None:
+        knobs = InferenceKnobs(window, head_mask, kv_activation)
+    return predict_probabilities(_checkpoint.model, _X[start:stop], normalizer(_checkpoint), knobs)

@@ -1,0 +1,377 @@
+"""Page state and selection helpers: pure functions behind the app's widgets.
+
+Nothing here imports Streamlit, so tests call these directly: which checkpoints to offer,
+whether a model fits the data, which sequences a "choose by" mode offers, the knobs a set of
+widget values means, and how uploaded checkpoint files become a `load_checkpoint` source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from larnn.checkpoint import CHECKPOINT_FILES, CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE
+from larnn.errors import CheckpointError
+from larnn.model import InferenceKnobs
+from larnn.tasks import make_split
+
+# --- datasets ------------------------------------------------------------------------------
+
+UPLOAD = "upload"  # the dataset choice "my own series"
+DEFAULT_DATASET = "probe:cue_shape"
+DATASET_LABELS = {
+    "probe:cue_shape": "Synthetic probe: cue shape",
+    "probe:which_first": "Synthetic probe: which first",
+    "uci_har": "UCI HAR (smartphone activity)",
+    UPLOAD: "My own series (upload)",
+}
+SPLIT_LABELS = {"test": "test", "val": "validation", "train": "train"}
+
+
+def dataset_label(dataset_id: str) -> str:
+    return DATASET_LABELS.get(dataset_id, dataset_id)
+
+
+# --- shipped checkpoints -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A checkpoint folder, described from its JSON files without loading the weights."""
+
+    name: str
+    path: Path
+    architecture: str | None  # None when config.json cannot be read
+    dataset_id: str | None  # None when metadata.json cannot be read
+
+    @property
+    def label(self) -> str:
+        trained_on = dataset_label(self.dataset_id) if self.dataset_id else "unknown data"
+        return f"{self.name} (trained on {trained_on})"
+
+
+def describe_shipped(folders: dict[str, Path]) -> list[ShippedModel]:
+    """Architecture and training data of each checkpoint folder (unreadable fields -> None)."""
+    return [
+        ShippedModel(
+            name,
+            Path(path),
+            _json_field(Path(path) / CONFIG_FILE, "architecture"),
+            _json_field(Path(path) / METADATA_FILE, "dataset_id"),
+        )
+        for name, path in folders.items()
+    ]
+
+
+def _json_field(path: Path, key: str) -> str | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def models_for(models: list[ShippedModel], architecture: str) -> list[ShippedModel]:
+    """Shipped models of one architecture, those of unknown architecture too (they will say)."""
+    return [m for m in models if m.architecture in (architecture, None)]
+
+
+def default_model(
+    models: list[ShippedModel], architecture: str, dataset_id: str
+) -> ShippedModel | None:
+    """The first shipped model of `architecture` trained on `dataset_id`, else None."""
+    return next(
+        (m for m in models if m.architecture == architecture and m.dataset_id == dataset_id), None
+    )
+
+
+# --- uploaded checkpoints ------------------------------------------------------------------
+
+
+def checkpoint_payload(files: Sequence[tuple[str, bytes]]) -> bytes | dict[str, bytes]:
+    """What `load_checkpoint` reads from uploaded files: one zip's bytes, or the three files.
+
+    files: (file name, contents) pairs as uploaded. A `.safetensors` file of any name counts
+    as the weights; the JSON files must be named config.json and metadata.json.
+    """
+    if not files:
+        raise CheckpointError("no file uploaded: upload a checkpoint .zip or its three files")
+    zips = [name for name, _ in files if name.lower().endswith(".zip")]
+    if zips:
+        if len(files) > 1:
+            raise CheckpointError(
+                f"upload either one .zip or the three files {', '.join(CHECKPOINT_FILES)}, "
+                f"not both: got {', '.join(name for name, _ in files)}"
+            )
+        return files[0][1]
+    payload: dict[str, bytes] = {}
+    for name, data in files:
+        base = Path(name).name
+        key = WEIGHTS_FILE if base.lower().endswith(".safetensors") else base
+        if key not in CHECKPOINT_FILES:
+            raise CheckpointError(
+                f"{base}: not a checkpoint file; expected {', '.join(CHECKPOINT_FILES)} "
+                "(or a .zip of the checkpoint folder)"
+            )
+        if key in payload:
+            raise CheckpointError(f"two files were uploaded as {key}; upload one of each")
+        payload[key] = data
+    missing = [name for name in CHECKPOINT_FILES if name not in payload]
+    if missing:
+        raise CheckpointError(
+            f"missing {', '.join(missing)}: a checkpoint needs all of "
+            f"{', '.join(CHECKPOINT_FILES)}; add the missing file(s) or upload the folder as .zip"
+        )
+    return payload
+
+
+def upload_digest(files: Sequence[tuple[str, bytes]]) -> str:
+    """A short content hash of uploaded files: the cache key of the model they hold."""
+    digest = hashlib.sha256()
+    for name, data in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
+# --- does a model fit the data? ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Whether a checkpoint can run on a dataset, and what a person should know if so."""
+
+    usable: bool  # False: the channel count differs, the model cannot read this data
+    problems: tuple[str, ...]  # why it cannot run
+    notes: tuple[str, ...]  # it runs, but ...
+    labels_comparable: bool  # its classes are the data's classes, in the same order
+
+
+def model_fit(
+    role: str,
+    metadata_channels: Sequence[str],
+    metadata_classes: Sequence[str],
+    metadata_dataset: str,
+    channel_names: Sequence[str],
+    class_names: Sequence[str] | None,
+    dataset_id: str | None,
+) -> Fit:
+    """Compare a checkpoint's recorded channels, classes and dataset with the data shown.
+
+    role: how the page names the model ("LARNN", "LSTM baseline"). class_names and
+    dataset_id are None for an uploaded series (no labels, no known source).
+    """
+    model_ch, data_ch = list(metadata_channels), list(channel_names)
+    if len(model_ch) != len(data_ch):
+        return Fit(
+            False,
+            (
+                f"The {role} checkpoint reads {len(model_ch)} channels ({', '.join(model_ch)}) "
+                f"but this data has {len(data_ch)} ({', '.join(data_ch)}), so it cannot run on "
+                f"it. Choose a checkpoint trained on {_data_name(dataset_id)} or other data.",
+            ),
+            (),
+            False,
+        )
+    notes = []
+    if dataset_id is not None and metadata_dataset != dataset_id:
+        notes.append(
+            f"The {role} was trained on {dataset_label(metadata_dataset)}, not on "
+            f"{dataset_label(dataset_id)}: its predictions here say little."
+        )
+    if [c.casefold() for c in model_ch] != [c.casefold() for c in data_ch]:
+        notes.append(
+            f"The {role} names its channels {', '.join(model_ch)}; the data's are "
+            f"{', '.join(data_ch)}. They are matched by position."
+        )
+    comparable = class_names is not None and list(metadata_classes) == list(class_names)
+    if class_names is not None and not comparable:
+        notes.append(
+            f"The {role}'s classes ({', '.join(metadata_classes)}) are not the data's "
+            f"({', '.join(class_names)}): right or wrong cannot be judged."
+        )
+    return Fit(True, (), tuple(notes), comparable)
+
+
+def _data_name(dataset_id: str | None) -> str:
+    return "this data" if dataset_id is None else dataset_label(dataset_id)
+
+
+# --- choosing a sequence -------------------------------------------------------------------
+
+CHOOSE_BY = {
+    "index": "index",
+    "class": "true class",
+    "larnn_wrong": "misclassified by LARNN",
+    "lstm_wrong": "misclassified by LSTM",
+    "disagree": "LARNN and LSTM disagree",
+}
+
+
+def choose_modes(larnn_labels_ok: bool, lstm_labels_ok: bool) -> list[str]:
+    """The "choose by" modes that make sense with the models at hand."""
+    modes = ["index", "class"]
+    if larnn_labels_ok:
+        modes.append("larnn_wrong")
+    if lstm_labels_ok:
+        modes.append("lstm_wrong")
+    if larnn_labels_ok and lstm_labels_ok:
+        modes.append("disagree")
+    return modes
+
+
+def candidate_indices(
+    mode: str,
+    labels: np.ndarray,
+    larnn_predicted: np.ndarray | None = None,
+    lstm_predicted: np.ndarray | None = None,
+    true_class: int | None = None,
+) -> np.ndarray:
+    """Indices of the sequences a mode offers, ascending.
+
+    mode: a key of CHOOSE_BY; "class" needs `true_class`; the other modes but "index" need
+    the predictions (N,) of the models they name.
+    """
+    n = len(labels)
+    if mode == "index":
+        return np.arange(n)
+    if mode == "class":
+        return np.flatnonzero(labels == true_class)
+    if mode == "larnn_wrong":
+        return np.flatnonzero(larnn_predicted != labels)
+    if mode == "lstm_wrong":
+        return np.flatnonzero(lstm_predicted != labels)
+    if mode == "disagree":
+        return np.flatnonzero(larnn_predicted != lstm_predicted)
+    raise ValueError(f"unknown mode {mode!r}; one of {list(CHOOSE_BY)}")
+
+
+def sequence_caption(
+    index: int,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    larnn_predicted: np.ndarray | None = None,
+    lstm_predicted: np.ndarray | None = None,
+) -> str:
+    """'#12 · true up · LARNN down · LSTM up': an option label for a sequence picker."""
+    parts = [f"#{index}", f"true {class_names[labels[index]]}"]
+    if larnn_predicted is not None:
+        parts.append(f"LARNN {class_names[larnn_predicted[index]]}")
+    if lstm_predicted is not None:
+        parts.append(f"LSTM {class_names[lstm_predicted[index]]}")
+    return " · ".join(parts)
+
+
+# --- knobs ---------------------------------------------------------------------------------
+
+
+def make_knobs(
+    window: int, heads_on: Sequence[int], heads: int, kv_activation: str
+) -> InferenceKnobs:
+    """The knobs a set of widget values means; no head mask when every head is on."""
+    on = set(int(h) for h in heads_on)
+    mask = None if on == set(range(heads)) else tuple(1.0 if h in on else 0.0 for h in range(heads))
+    return InferenceKnobs(window=int(window), head_mask=mask, kv_activation=kv_activation)
+
+
+def sweep_windows(queue_size: int, trained: int, max_points: int = 12) -> list[int]:
+    """Windows k' for the sweep: all of 1..queue_size if few, else a spread holding `trained`."""
+    if queue_size <= max_points:
+        return list(range(1, queue_size + 1))
+    spread = np.unique(np.round(np.geomspace(1, queue_size, max_points - 1)).astype(int))
+    return sorted({*spread.tolist(), trained, queue_size})
+
+
+def sweep_sample(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """A fixed random sample of `size` of n indices (all when n <= size), ascending."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+# --- an example file for the series upload -------------------------------------------------
+
+
+def example_csv(X: np.ndarray, channel_names: Sequence[str]) -> bytes:
+    """A wide CSV of one (T, C) series with a time column: what the series upload reads."""
+    frame = pd.DataFrame(np.asarray(X), columns=list(channel_names))
+    frame.insert(0, "time", np.arange(len(frame)))
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue().encode()
+
+
+# --- the data a page shows -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class DataView:
+    """The sequences on the page: a split of a dataset, or a user's uploaded series.
+
+    X: (N, T, C) raw. labels, class_names, relevant_steps: None for uploads (no labels).
+    key: identifies the data in caches; case_names: names to pick cases by (uploads).
+    """
+
+    X: np.ndarray
+    labels: np.ndarray | None
+    class_names: tuple[str, ...] | None
+    channel_names: tuple[str, ...]
+    channel_units: tuple[str, ...]
+    relevant_steps: np.ndarray | None
+    dataset_id: str | None
+    key: str
+    description: str
+    case_names: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def length(self) -> int:
+        return int(self.X.shape[1])
+
+
+def split_definition(dataset_id: str, recorded: Sequence[tuple[str, dict]]) -> tuple[dict, str]:
+    """The split to rebuild: the first checkpoint's recorded one for this dataset, else default.
+
+    recorded: (checkpoint name, metadata) pairs, LARNN first. Returns (definition, where from).
+    """
+    for name, metadata in recorded:
+        if metadata.get("dataset_id") == dataset_id and isinstance(metadata.get("split"), dict):
+            return metadata["split"], f"as recorded in checkpoint {name}"
+    return make_split(dataset_id), "the default split (no checkpoint here records one)"
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """Recorded metrics as rows per split: accuracy and macro-F1 (missing values left empty)."""
+    rows = [
+        {
+            "split": SPLIT_LABELS.get(split, split),
+            "accuracy": values.get("accuracy"),
+            "macro-F1": values.get("macro_f1"),
+        }
+        for split, values in metrics.items()
+        if isinstance(values, dict)
+    ]
+    return pd.DataFrame(rows, columns=["split", "accuracy", "macro-F1"])
+
+
+def example_series(normalizer: dict, length: int = 64, seed: int = 0) -> np.ndarray:
+    """A (T, C) random series at a model's typical scale (its normaliser's mean and std)."""
+    mean = np.asarray(normalizer["mean"], dtype=np.float64)
+    std = np.asarray(normalizer["std"], dtype=np.float64)
+    noise = np.random.default_rng(seed).normal(size=(length, len(mean)))
+    return (mean + std * noise).astype(np.float32)
+
+
+def series_preview(X: np.ndarray, channel_names: Sequence[str], rows: int = 50) -> pd.DataFrame:
+    """The first `rows` steps of one (T, C) series as a table with a step column."""
+    frame = pd.DataFrame(np.asarray(X)[:rows], columns=list(channel_names))
+    frame.insert(0, "step", np.arange(len(frame)))
+    return frame

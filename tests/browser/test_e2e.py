@@ -1,0 +1,203 @@
+"""End to end: the app in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Starts `streamlit run app/main.py` on a free port, opens the page, checks that the attention
+heatmap renders, moves the window slider, uploads a CSV series and saves screenshots to a tmp
+folder (and to $LARNN_SCREENSHOT_DIR when set). The server is always stopped.
+Uses the shipped probe checkpoints when present, else trains a tiny pair first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from larnn.checkpoint import shipped_checkpoints
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing: apt-get install chromium"
+    ),
+]
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright Python package is not installed"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory) -> Path | None:
+    """Where the app finds checkpoints: $LARNN_CHECKPOINT_DIR when set, the shipped folder when
+    it holds the probe pair (None), else tiny untrained ones made like tests/test_app.py's."""
+    if os.environ.get("LARNN_CHECKPOINT_DIR"):
+        return Path(os.environ["LARNN_CHECKPOINT_DIR"])
+    if {"probe_cue_shape_larnn", "probe_cue_shape_lstm"} <= set(shipped_checkpoints()):
+        return None
+    spec = importlib.util.spec_from_file_location("_app_tests", REPO_ROOT / "tests/test_app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint_dir):
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if checkpoint_dir is not None:
+        env["LARNN_CHECKPOINT_DIR"] = str(checkpoint_dir)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app/main.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+                pytest.fail(f"streamlit did not come up on {url}:\n{output[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def save_screenshot(page, tmp_path: Path, name: str, full: bool = False) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=full)
+    extra = os.environ.get("LARNN_SCREENSHOT_DIR")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(extra) / name)
+    return path
+
+
+def wait_idle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until Streamlit has finished the current run (no 'running' status widget)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=timeout_ms,
+    )
+    page.wait_for_timeout(500)
+
+
+def heatmap_title(page) -> str:
+    title = page.locator("[data-testid='stPlotlyChart'] .gtitle").first
+    return title.text_content() or ""
+
+
+def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(90_000)
+            page.goto(server)
+            # The heatmap: a Plotly chart whose heatmap layer has drawn an image.
+            page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+            wait_idle(page)
+            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            assert page.locator("[data-testid='stException']").count() == 0
+            assert "window k'" in heatmap_title(page)
+            before = heatmap_title(page)
+            first = save_screenshot(page, tmp_path, "app_first_screen.png")
+
+            # Move the window slider to its minimum with the keyboard.
+            slider = page.locator("[data-testid='stSlider']").filter(has_text="Window k'")
+            thumb = slider.get_by_role("slider")
+            thumb.focus()
+            thumb.press("Home")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')]"
+                '.some(e => e.textContent.includes("window k\' = 1:"))',
+                timeout=90_000,
+            )
+            wait_idle(page)
+            assert heatmap_title(page) != before
+            page.set_viewport_size({"width": 1440, "height": 4200})
+            wait_idle(page)
+            whole = save_screenshot(page, tmp_path, "app_window_1_whole_page.png")
+
+            # Export: the attention table downloads as CSV.
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Attention (CSV)").click()
+            header = Path(download.value.path()).read_text().splitlines()[0]
+            assert header == "layer,t,head,slot,j,lag,weight"
+            page.set_viewport_size({"width": 1440, "height": 1000})
+
+            # Upload a CSV series with the probe's channel names.
+            sidebar = page.locator("[data-testid='stSidebar']")
+            sidebar.get_by_text("My own series (upload)").click()
+            wait_idle(page)
+            rng = np.random.default_rng(0)
+            values = rng.normal(0, 0.1, size=(64, 3))
+            values[20:24, 1] += 1.0
+            csv = tmp_path / "my_series.csv"
+            lines = ["time,x,y,z"] + [
+                f"{t},{a:.4f},{b:.4f},{c:.4f}" for t, (a, b, c) in enumerate(values)
+            ]
+            csv.write_text("\n".join(lines) + "\n")
+            sidebar.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
+            page.get_by_text("Read my_series.csv").wait_for()
+            wait_idle(page)
+            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            assert page.locator("[data-testid='stException']").count() == 0
+            uploaded = save_screenshot(page, tmp_path, "app_uploaded_csv.png")
+        finally:
+            browser.close()
+    for path in (first, whole, uploaded):
+        assert path.stat().st_size > 10_000

@@ -1,0 +1,569 @@
+"""The Streamlit app: the page under AppTest, and the pure helpers and figure builders under it.
+
+The page tests run on tiny untrained checkpoints written to a tmp folder (the app reads
+$LARNN_CHECKPOINT_DIR), so they do not depend on the shipped ones being trained yet.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from app import export, figures
+from app import selection as sel
+from larnn import __version__
+from larnn.baseline import LSTMConfig
+from larnn.checkpoint import (
+    CheckpointMetadata,
+    checkpoint_to_zip_bytes,
+    load_checkpoint,
+    save_checkpoint,
+)
+from larnn.classifier import ClassifierConfig, SequenceClassifier
+from larnn.data import Normalizer, attention_on_truth, make_probe, uci_har_available
+from larnn.data.uci_har import CHANNELS, CLASS_NAMES, ENV_VAR
+from larnn.errors import CheckpointError
+from larnn.inference import (
+    attention_frame,
+    attention_grid,
+    infer_sequence,
+    step_attention,
+    truth_score,
+)
+from larnn.model import InferenceKnobs, LARNNConfig
+from larnn.tasks import UCI_HAR_UNITS, load_task, make_split
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APP = REPO_ROOT / "app" / "main.py"
+SHARED_UCI_HAR = REPO_ROOT.parent / "shared" / "data" / "uci_har"
+PROBE = "probe:cue_shape"
+PROBE_SPLIT = make_split(PROBE, probe_sizes=(48, 40, 40), probe_length=32)
+UCI_SPLIT = make_split("uci_har")
+
+
+# --- tiny checkpoints ----------------------------------------------------------------------
+
+
+def _save(folder: Path, encoder, dataset_id, split, channels, units, classes, normalizer) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(ClassifierConfig.build(encoder, len(classes))).eval()
+    metadata = CheckpointMetadata(
+        dataset_id=dataset_id,
+        split=split,
+        channel_names=list(channels),
+        channel_units=list(units),
+        class_names=list(classes),
+        normalizer=normalizer.to_dict(),
+        metrics={"val": {"accuracy": 0.5, "macro_f1": 0.4}, "test": {"accuracy": 0.5}},
+        seed=0,
+        training_seconds=0.0,
+        code_version=__version__,
+        torch_version=torch.__version__,
+        created="2025-01-01T00:00:00+00:00",
+        train_config={},
+    )
+    save_checkpoint(folder, model, metadata)
+
+
+def make_checkpoints(root: Path) -> Path:
+    """Untrained LARNN and LSTM checkpoints for the cue-shape probe and for UCI HAR."""
+    probe = load_task(PROBE, PROBE_SPLIT)
+    probe_norm = Normalizer.fit(probe.train.X)
+    probe_args = (
+        PROBE,
+        PROBE_SPLIT,
+        probe.train.channel_names,
+        probe.channel_units,
+        probe.train.class_names,
+        probe_norm,
+    )
+    larnn = {"hidden_size": 8, "heads": 2, "window": 6, "max_window": 10, "batch_first": True}
+    _save(root / "probe_cue_shape_larnn", LARNNConfig(input_size=3, **larnn), *probe_args)
+    _save(root / "probe_cue_shape_lstm", LSTMConfig(3, 8, batch_first=True), *probe_args)
+    uci_norm = Normalizer((0.0,) * 9, (0.3,) * 9)
+    uci_args = ("uci_har", UCI_SPLIT, CHANNELS, UCI_HAR_UNITS, CLASS_NAMES, uci_norm)
+    uci_larnn = LARNNConfig(input_size=9, num_layers=2, **larnn)
+    _save(root / "uci_har_larnn", uci_larnn, *uci_args)
+    _save(root / "uci_har_lstm", LSTMConfig(9, 8, batch_first=True), *uci_args)
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+
+
+@pytest.fixture
+def app(checkpoints, monkeypatch) -> AppTest:
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(checkpoints))
+    return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def _no_failure(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def _probabilities(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "class" in d.value.columns)
+
+
+def _attends(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if "attends most to" in m.value)
+
+
+def _shown(at: AppTest) -> tuple:
+    return (_metric(at, "LARNN predicts"), _probabilities(at).to_json(), _attends(at))
+
+
+def _chart(at: AppTest, index: int = 0) -> dict:
+    """The Plotly spec of the index-th chart on the page (0: the attention heatmap)."""
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def _key(at: AppTest, widgets, prefix: str) -> str:
+    return next(w.key for w in widgets if w.key and w.key.startswith(prefix))
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def test_default_screen_shows_the_probe_with_both_models_and_attention(app):
+    at = app.run()
+    _no_failure(at)
+    assert at.sidebar.radio(key="dataset").value == PROBE
+    assert _metric(at, "True class") in ("up", "down", "up_down", "down_up")
+    assert "LARNN" in _probabilities(at).columns and "LSTM" in _probabilities(at).columns
+    assert _metric(at, "Attention on truth").endswith("×")
+    assert "j = " in _attends(at)
+    assert at.slider(key="t_32").value == 31  # the last step is selected
+    heatmap = _chart(at, 0)
+    assert heatmap["data"][0]["type"] == "heatmap"
+    assert "window k' = 6" in heatmap["layout"]["title"]["text"]  # the trained window
+
+
+def test_each_knob_changes_what_the_page_shows(app):
+    at = app.run()
+    window_key = _key(at, at.slider, "window_")
+    shown = _shown(at)
+    at.slider(key=window_key).set_value(2).run()
+    _no_failure(at)
+    after_window = _shown(at)
+    assert after_window != shown
+    assert "lag 3" not in after_window[2]  # with k' = 2 no step looks 3 back
+    assert "window k' = 2" in _chart(at, 0)["layout"]["title"]["text"]
+
+    heads_key = _key(at, at.button_group, "heads_")
+    at.button_group(key=heads_key).set_value([1]).run()  # switch head 0 off
+    _no_failure(at)
+    after_heads = _shown(at)
+    assert after_heads != after_window
+    assert "mean over heads 1" in _chart(at, 0)["layout"]["title"]["text"]
+
+    activation_key = _key(at, at.selectbox, "activation_")
+    at.selectbox(key=activation_key).set_value("tanh").run()
+    _no_failure(at)
+    assert _shown(at) != after_heads
+
+    reset = next(b for b in at.button if b.label == "Reset knobs")
+    reset.click().run()
+    _no_failure(at)
+    assert _shown(at) == shown
+
+
+def test_sequence_choice_modes(app):
+    at = app.run()
+    at.sidebar.radio(key="choose_by").set_value("disagree").run()
+    _no_failure(at)
+    at.sidebar.radio(key="choose_by").set_value("class").run()
+    _no_failure(at)
+    class_key = _key(at, at.selectbox, "class_")
+    at.selectbox(key=class_key).set_value(2).run()
+    _no_failure(at)
+    assert _metric(at, "True class") == "up_down"
+
+
+def test_window_sweep_runs_on_request(app):
+    at = app.run()
+    at.selectbox(key="sweep_size").set_value(50).run()
+    at.button(key="run_sweep").click().run()
+    _no_failure(at)
+    assert any("Results are kept" in c.value for c in at.caption)
+
+
+def test_uci_har_with_the_data_present(app, monkeypatch):
+    if not uci_har_available(SHARED_UCI_HAR):
+        pytest.skip(f"UCI HAR not found in {SHARED_UCI_HAR}")
+    monkeypatch.setenv(ENV_VAR, str(SHARED_UCI_HAR))
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("uci_har").run()
+    _no_failure(at)
+    assert _metric(at, "True class") in CLASS_NAMES
+    assert any("128 steps" in c.value for c in at.caption)
+    assert "layer" in " ".join(s.label.lower() for s in at.selectbox)  # two layers: a picker
+
+
+def test_uci_har_missing_offers_a_download_and_the_offline_way(app, monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if uci_har_available():
+        pytest.skip("a UCI HAR copy is in the per-user cache; cannot test its absence")
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("uci_har").run()
+    assert not at.exception
+    assert any(b.label == "Download UCI HAR" for b in at.button)
+    assert any("LARNN_DATA_DIR" in i.value for i in at.info)
+
+
+def test_failed_download_says_why_and_what_to_do(app, monkeypatch, tmp_path):
+    import larnn.data.uci_har as uci_har
+    from larnn.errors import DownloadError
+
+    def offline(url, dest, **kwargs):
+        kwargs["progress_callback"](0, 1000)
+        raise DownloadError(f"Could not reach {url} (no network); is this machine offline?")
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if uci_har_available():
+        pytest.skip("a UCI HAR copy is in the per-user cache; cannot test its absence")
+    monkeypatch.setattr(uci_har, "download_file", offline)
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("uci_har").run()
+    next(b for b in at.button if b.label == "Download UCI HAR").click().run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "offline" in message and "LARNN_DATA_DIR" in message
+
+
+def test_missing_shipped_checkpoints_are_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))  # no checkpoint at all
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    _no_failure(at)
+    assert any("No shipped LARNN checkpoint" in c.value for c in at.caption)
+    assert any("No LARNN runs on this data" in i.value for i in at.info)
+    assert at.get("plotly_chart")  # the signal is still drawn
+
+
+def test_a_probe_without_its_own_checkpoint(app):
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("probe:which_first").run()
+    _no_failure(at)
+    assert any("No shipped LARNN checkpoint" in c.value for c in at.caption)
+    picker = _key(at, at.selectbox, "model_larnn_probe:which_first")
+    at.selectbox(key=picker).set_value("probe_cue_shape_larnn").run()  # same channel count
+    assert not at.exception and not at.error
+    notes = " ".join(w.value for w in at.warning)
+    assert "trained on Synthetic probe: cue shape" in notes and "matched by position" in notes
+    assert "j = " in _attends(at)
+
+
+def test_invalid_checkpoint_upload_says_what_is_wrong(app):
+    at = app.run()
+    picker = _key(at, at.selectbox, "model_larnn_")
+    at.selectbox(key=picker).set_value("Upload a checkpoint ...").run()
+    at.file_uploader(key="upload_larnn").set_value(("model.zip", b"not a zip", "application/zip"))
+    at.run()
+    assert not at.exception
+    assert any("not a zip archive" in e.value for e in at.error)
+
+
+def test_uploaded_checkpoint_zip_is_used(app, checkpoints):
+    at = app.run()
+    picker = _key(at, at.selectbox, "model_larnn_")
+    at.selectbox(key=picker).set_value("Upload a checkpoint ...").run()
+    data = checkpoint_to_zip_bytes(checkpoints / "probe_cue_shape_larnn")
+    at.file_uploader(key="upload_larnn").set_value(("larnn.zip", data, "application/zip")).run()
+    _no_failure(at)
+    assert "j = " in _attends(at)
+
+
+def test_checkpoint_for_other_channels_says_so(app):
+    at = app.run()
+    picker = _key(at, at.selectbox, "model_larnn_")
+    at.selectbox(key=picker).set_value("uci_har_larnn").run()
+    assert not at.exception
+    assert any("reads 9 channels" in e.value for e in at.error)
+
+
+def test_series_upload_good_and_bad(app):
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    assert not at.exception
+    rows = "\n".join(f"{t},{0.1 * t},{-0.1 * t},0" for t in range(20))
+    good = f"time,x,y,z\n{rows}\n".encode()
+    at.file_uploader(key="series_upload").set_value(("mine.csv", good, "text/csv")).run()
+    _no_failure(at)
+    assert any("Read mine.csv" in s.value for s in at.success)
+    assert "j = " in _attends(at)
+    bad = b"time,x,y,z\n0,1,2,3\n1,1,oops,3\n"
+    at.file_uploader(key="series_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert any("row 2" in e.value and "'y'" in e.value for e in at.error)
+
+
+# --- pure helpers: inference views, checked against the long attention table ---------------
+
+
+@pytest.fixture(scope="module")
+def inference():
+    torch.manual_seed(1)
+    config = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=5, max_window=8)
+    model = SequenceClassifier(ClassifierConfig.build(config, 4)).eval()
+    data = make_probe("cue_shape", 1, seed=3, length=32)
+    result = infer_sequence(model, data.X[0], Normalizer.fit(data.X), InferenceKnobs(window=7))
+    return result, data.relevant_steps[0]
+
+
+@pytest.mark.parametrize("axis", ["lag", "time"])
+def test_attention_grid_matches_the_long_table(inference, axis):
+    result, _ = inference
+    frame = attention_frame(result, 0)
+    mean = frame.groupby(["t", "j", "lag"], as_index=False)["weight"].mean()
+    grid = attention_grid(result, 0, None, axis)
+    T = result.step_probabilities.shape[0]
+    assert grid.z.shape == ((7, T) if axis == "lag" else (T, T))
+    rows = mean["lag"] - 1 if axis == "lag" else mean["j"]
+    np.testing.assert_allclose(grid.z[rows, mean["t"]], mean["weight"], rtol=1e-6)
+    np.testing.assert_array_equal(grid.j[rows, mean["t"]], mean["j"])
+    np.testing.assert_array_equal(grid.lag[rows, mean["t"]], mean["lag"])
+    assert np.isnan(grid.z).sum() == grid.z.size - len(mean)  # every other cell is empty
+    assert (grid.y == (np.arange(1, 8) if axis == "lag" else np.arange(T))).all()
+
+
+def test_step_attention_and_truth_score(inference):
+    result, relevant = inference
+    frame = attention_frame(result, 0)
+    at_t = frame[(frame.t == 20) & (frame["head"] == 1)]
+    step = step_attention(result, 0, 20, [1])
+    np.testing.assert_array_equal(step["j"], at_t["j"])
+    np.testing.assert_allclose(step["weight"], at_t["weight"])
+    expected = attention_on_truth(
+        result.attention[0][None][:, :, [1]], result.slot_time, relevant[None]
+    )
+    assert truth_score(result, 0, relevant, [1]) == pytest.approx(expected)
+    assert math.isnan(truth_score(result, 0, relevant, []))
+
+
+# --- figure builders ---------------------------------------------------------------------
+
+
+def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
+    result, relevant = inference
+    grid = attention_grid(result, 0, [0, 1], "lag")
+    X = np.random.default_rng(0).normal(size=(grid.z.shape[1], 3)).astype(np.float32)
+    fig = figures.attention_heatmap(
+        grid, "title", t=10, truth_steps=np.flatnonzero(relevant), X=X, channel_names="xyz"
+    )
+    heatmap = fig.data[0]
+    np.testing.assert_allclose(np.asarray(heatmap.z, dtype=float), grid.z, rtol=1e-6)
+    assert list(heatmap.y) == list(range(1, 8))  # lag 1 .. k'
+    custom = np.asarray(heatmap.customdata)
+    r, t = 2, 15  # lag 3 at step 15 looks at j = 12
+    assert custom[r, t, 0] == 12 and custom[r, t, 1] == 3
+    np.testing.assert_allclose(custom[r, t, 2:], X[12])
+    for word in ("t = ", "j = ", "lag = ", "weight = ", "x at j"):
+        assert word in heatmap.hovertemplate
+    truth = fig.data[1]  # lines at j = a - 1/2 and j = b + 1/2 around the truth run a..b
+    ((a, b),) = figures.runs(relevant)
+    x, y = np.array(truth.x, dtype=float), np.array(truth.y, dtype=float)
+    assert set(np.unique((x - y)[~np.isnan(x)])) == {a - 0.5, b + 0.5}
+
+
+def test_head_grid_shares_one_colour_scale(inference):
+    result, _ = inference
+    grids = [attention_grid(result, 0, [h], "time") for h in range(2)]
+    fig = figures.head_grid_figure(grids, ["head 0", "head 1 (off)"], t=5)
+    heatmaps = [d for d in fig.data if d.type == "heatmap"]
+    assert len(heatmaps) == 2 and {h.coloraxis for h in heatmaps} == {"coloraxis"}
+    np.testing.assert_allclose(np.asarray(heatmaps[1].z, dtype=float), grids[1].z, rtol=1e-6)
+    top = max(np.nanpercentile(g.z, 99) for g in grids)  # the first steps' ~1 weights saturate
+    assert fig.layout.coloraxis.cmax == pytest.approx(top)
+
+
+def test_timeline_rows_truth_and_running_predictions(inference):
+    result, relevant = inference
+    T = len(relevant)
+    X = np.zeros((T, 3))
+    step = step_attention(result, 0, 20)
+    fig = figures.timeline_figure(
+        X,
+        ["x", "y", "z"],
+        ["a.u."] * 3,
+        20,
+        step,
+        7,
+        relevant,
+        {"LARNN": result.step_probabilities, "LSTM": result.step_probabilities},
+        ["up", "down", "up_down", "down_up"],
+        true_class=2,
+    )
+    bars = [d for d in fig.data if d.type == "bar"]
+    assert len(bars) == 1 and list(bars[0].x) == list(step["j"])
+    lines = [d for d in fig.data if d.type == "scatter" and d.legend == "legend2"]
+    assert len(lines) == 8 and sum(d.showlegend for d in lines) == 4
+    assert any("(true class)" in d.name for d in lines)
+    shapes = fig.layout.shapes
+    assert any(s.type == "line" and s.x0 == 20 for s in shapes)  # the time-step marker
+    truth_runs = figures.runs(relevant)
+    truth_rects = [s for s in shapes if s.fillcolor == figures.TRUTH_COLOR]
+    assert len(truth_rects) == 2 * len(truth_runs)  # shaded on the signal and the bars
+
+
+def test_fast_built_figures_pass_plotly_validation(inference):
+    """The heatmaps and timeline skip validation when built; here they get it in full."""
+    result, relevant = inference
+    truth = np.flatnonzero(relevant)
+    X = np.ones((len(relevant), 3))
+    built = [
+        figures.attention_heatmap(attention_grid(result, 0, None, axis), "a", 3, truth, X, "xyz")
+        for axis in ("lag", "time")
+    ]
+    built.append(
+        figures.head_grid_figure([attention_grid(result, 0, [h]) for h in range(2)], "ab", 3, truth)
+    )
+    built.append(
+        figures.timeline_figure(
+            X,
+            "xyz",
+            "uvw",
+            0,
+            step_attention(result, 0, 0),
+            3,
+            relevant,
+            {"LARNN": result.step_probabilities},
+            "pqrs",
+            1,
+        )
+    )
+    built.append(figures.timeline_figure(X, "xyz", "uvw", 5))  # signal only
+    built.append(figures.probabilities_figure({"LARNN": np.ones(2) / 2}, "ab", 1))
+    sweep = pd.DataFrame({"window": [1, 2], "accuracy": [0.5, 0.6]})
+    built.append(figures.window_sweep_figure(sweep, 0.4, 2, 1, 10))
+    for fig in built:
+        validated = go.Figure(fig.to_dict())  # raises on any invalid property
+        assert len(validated.data) == len(fig.data)
+
+
+def test_runs_finds_each_stretch():
+    assert figures.runs(np.array([0, 1, 1, 0, 1], dtype=bool)) == [(1, 2), (4, 4)]
+    assert figures.runs(np.zeros(3, dtype=bool)) == []
+
+
+def test_probabilities_sweep_and_html():
+    fig = figures.probabilities_figure(
+        {"LARNN": np.array([0.7, 0.3]), "LSTM": np.array([0.4, 0.6])}, ["a", "b"], 0
+    )
+    assert [list(d.x) for d in fig.data] == [[0.7, 0.3], [0.4, 0.6]]
+    assert "(true)" in fig.data[0].y[0]
+    sweep = pd.DataFrame({"window": [1, 2, 4], "accuracy": [0.3, 0.5, 0.6]})
+    fig = figures.window_sweep_figure(
+        sweep, 0.55, trained_window=4, current_window=2, sample_size=9
+    )
+    assert list(fig.data[0].y) == [0.3, 0.5, 0.6]
+    html = figures.figure_html(fig, offline=False)
+    assert "<html>" in html and "cdn.plot.ly" in html
+
+
+# --- selection, checks and export ----------------------------------------------------------
+
+
+def test_candidate_indices_and_modes():
+    y = np.array([0, 1, 1, 2])
+    a = np.array([0, 1, 2, 2])
+    b = np.array([1, 1, 2, 0])
+    assert sel.candidate_indices("index", y).tolist() == [0, 1, 2, 3]
+    assert sel.candidate_indices("class", y, true_class=1).tolist() == [1, 2]
+    assert sel.candidate_indices("larnn_wrong", y, a, b).tolist() == [2]
+    assert sel.candidate_indices("lstm_wrong", y, a, b).tolist() == [0, 2, 3]
+    assert sel.candidate_indices("disagree", y, a, b).tolist() == [0, 3]
+    assert sel.choose_modes(True, False) == ["index", "class", "larnn_wrong"]
+    caption = sel.sequence_caption(2, y, ["p", "q", "r"], a, b)
+    assert caption == "#2 · true q · LARNN r · LSTM r"
+
+
+def test_knobs_windows_and_sample():
+    assert sel.make_knobs(4, [0, 1], 2, "elu").head_mask is None
+    assert sel.make_knobs(4, [1], 2, "relu").head_mask == (0.0, 1.0)
+    assert sel.sweep_windows(6, 4) == [1, 2, 3, 4, 5, 6]
+    windows = sel.sweep_windows(48, 16)
+    assert windows[0] == 1 and windows[-1] == 48 and 16 in windows and len(windows) <= 13
+    sample = sel.sweep_sample(1000, 200)
+    assert len(sample) == 200 and (np.diff(sample) > 0).all()
+    assert (sel.sweep_sample(1000, 200) == sample).all()
+
+
+def test_model_fit_messages():
+    fit = sel.model_fit("LARNN", CHANNELS, CLASS_NAMES, "uci_har", "xyz", ["up"], PROBE)
+    assert not fit.usable and "reads 9 channels" in fit.problems[0]
+    fit = sel.model_fit("LARNN", ["a", "b", "c"], ["p"], PROBE, "xyz", ["p"], PROBE)
+    assert fit.usable and fit.labels_comparable and "matched by position" in fit.notes[0]
+    fit = sel.model_fit("LSTM", "xyz", ["p"], "probe:which_first", "xyz", ["q"], PROBE)
+    assert not fit.labels_comparable and len(fit.notes) == 2
+
+
+def test_checkpoint_payload_from_uploads(checkpoints):
+    folder = checkpoints / "probe_cue_shape_lstm"
+    files = [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
+    payload = sel.checkpoint_payload(files)
+    assert load_checkpoint(payload).architecture == "lstm"
+    renamed = [("weights.safetensors" if n.endswith(".safetensors") else n, b) for n, b in files]
+    assert set(sel.checkpoint_payload(renamed)) == set(payload)
+    with pytest.raises(CheckpointError, match="missing metadata.json"):
+        sel.checkpoint_payload([f for f in files if f[0] != "metadata.json"])
+    with pytest.raises(CheckpointError, match="not both"):
+        sel.checkpoint_payload([("a.zip", b"PK"), files[0]])
+    with pytest.raises(CheckpointError, match="notes.txt: not a checkpoint file"):
+        sel.checkpoint_payload([*files, ("notes.txt", b"")])
+    assert sel.upload_digest(files) == sel.upload_digest(list(reversed(files)))
+
+
+def test_split_definition_prefers_the_recorded_one():
+    recorded = [("m", {"dataset_id": PROBE, "split": PROBE_SPLIT})]
+    assert sel.split_definition(PROBE, recorded) == (PROBE_SPLIT, "as recorded in checkpoint m")
+    definition, origin = sel.split_definition("uci_har", recorded)
+    assert definition == make_split("uci_har") and "default" in origin
+
+
+def test_example_csv_reads_back():
+    from larnn.data import read_user_series
+
+    X = sel.example_series({"mean": [0.0, 1.0], "std": [1.0, 2.0]}, length=10)
+    series = read_user_series(sel.example_csv(X, ["a", "b"]), "example.csv", ["a", "b"])
+    np.testing.assert_allclose(series.X[0], X, rtol=1e-5)
+
+
+def test_exports(inference):
+    result, _ = inference
+    table = export.attention_table(result)
+    assert list(table.columns) == ["layer", "t", "head", "slot", "j", "lag", "weight"]
+    assert len(table) == len(attention_frame(result, 0))
+    names = ["up", "down", "up_down", "down_up"]
+    predictions = export.predictions_table({"LARNN": (result, names)}, "up")
+    assert list(predictions.columns[:3]) == ["t", "true_class", "LARNN P(up)"]
+    document = export.export_document({"sequence_index": 3}, {"LARNN": (result, names)})
+    back = json.loads(export.json_bytes(document))
+    assert back["sequence_index"] == 3
+    assert np.asarray(back["models"]["LARNN"]["attention"][0]).shape == result.attention[0].shape
+    frame = pd.read_csv(io.BytesIO(export.csv_bytes(table)))
+    assert len(frame) == len(table)
+
+
+def test_zip_upload_helper_round_trip(checkpoints):
+    data = checkpoint_to_zip_bytes(checkpoints / "probe_cue_shape_larnn")
+    assert zipfile.is_zipfile(io.BytesIO(data))
+    assert sel.checkpoint_payload([("x.zip", data)]) == data

@@ -1,0 +1,34 @@
+"""Every shipped checkpoint re-evaluated on its data: the recorded metrics must still hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from larnn.checkpoint import load_checkpoint, shipped_checkpoints
+from larnn.data import uci_har_available
+from larnn.evaluate import evaluate_checkpoint
+
+SHIPPED = shipped_checkpoints()
+EXPECTED = {"probe_cue_shape_larnn", "probe_cue_shape_lstm", "uci_har_larnn", "uci_har_lstm"}
+
+
+def test_the_promised_checkpoints_are_shipped():
+    assert EXPECTED <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_checkpoint_is_small(name):
+    size = sum(f.stat().st_size for f in SHIPPED[name].iterdir())
+    assert size < 5_000_000, f"{name} is {size} bytes"
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_recorded_metrics_reproduce(name):
+    checkpoint = load_checkpoint(SHIPPED[name])
+    if checkpoint.metadata.dataset_id == "uci_har" and not uci_har_available():
+        pytest.skip("UCI HAR not found: set LARNN_DATA_DIR to a folder holding uci_har.npz")
+    for split in ("val", "test"):
+        recorded = checkpoint.metadata.metrics[split]
+        report = evaluate_checkpoint(checkpoint, split)
+        assert report.accuracy == pytest.approx(recorded["accuracy"], abs=0.001), split
+        assert report.macro_f1 == pytest.approx(recorded["macro_f1"], abs=0.001), split
