@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 mkdir -p runs
 run() { larnn train --config "configs/$1.json" --seed "$2" --out "runs/$1_s$2" > "runs/$1_s$2.log" 2>&1; }
-(run uci_har_larnn 0; run uci_har_larnn 2) &
-(for seed in 0 1 2; do run uci_har_lstm "$seed"; done
- run probe_larnn 0; run probe_lstm 0; run uci_har_larnn 1) &
+(run uci_har_larnn 0; run uci_har_larnn 2; run probe_larnn 0) &
+(for seed in 0 1 2; do run uci_har_lstm "$seed"; done; run probe_lstm 0; run uci_har_larnn 1) &
 wait
 for kind in uci_har_lstm uci_har_larnn; do larnn summarize runs/${kind}_s*/checkpoint; done
