@@ -4,10 +4,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from larnn.data.uci_har import ENV_VAR, find_uci_har
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The tests' models are tiny: one thread is faster than two fighting over small kernels.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
