@@ -11,10 +11,10 @@ run() { larnn train --config "configs/$1.json" --seed "$2" --out "runs/$1_s$2" >
 (for seed in 0 1 2; do run uci_har_lstm "$seed"; done; run probe_lstm 0; run uci_har_larnn 1) &
 wait
 # Shipped: the seed with the best validation accuracy of each (seed 2 for both here).
-cp -r runs/uci_har_larnn_s2/checkpoint checkpoints/uci_har_larnn
-cp -r runs/uci_har_lstm_s2/checkpoint checkpoints/uci_har_lstm
-cp -r runs/probe_larnn_s0/checkpoint checkpoints/probe_cue_shape_larnn
-cp -r runs/probe_lstm_s0/checkpoint checkpoints/probe_cue_shape_lstm
+cp -rT runs/uci_har_larnn_s2/checkpoint checkpoints/uci_har_larnn
+cp -rT runs/uci_har_lstm_s2/checkpoint checkpoints/uci_har_lstm
+cp -rT runs/probe_larnn_s0/checkpoint checkpoints/probe_cue_shape_larnn
+cp -rT runs/probe_lstm_s0/checkpoint checkpoints/probe_cue_shape_lstm
 # The paper's batch norm on keys/values, as a variant (two seeds).
 run uci_har_larnn_bn 0 & run uci_har_larnn_bn 1 & wait
 for kind in uci_har_lstm uci_har_larnn uci_har_larnn_bn; do larnn summarize runs/${kind}_s*/checkpoint; done
