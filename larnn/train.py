@@ -82,6 +82,16 @@ class TrainConfig(JsonConfig):
         require("input_size" not in self.model, owner, "model", "input_size comes from the data")
         self.encoder_config(input_size=1)  # validates the model fields now, not mid-run
 
+    def split_definition(self) -> dict[str, Any]:
+        """How this run's data is split (see `larnn.tasks.make_split`)."""
+        return make_split(
+            self.dataset,
+            seed=self.seed,
+            val_fraction=self.val_fraction,
+            probe_sizes=tuple(self.probe_sizes),
+            probe_length=self.probe_length,
+        )
+
     def encoder_config(self, input_size: int) -> LARNNConfig | LSTMConfig:
         kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
         try:
@@ -161,14 +171,7 @@ def train(
     _write_text(out_dir / "train_config.json", config.to_json())
 
     device = resolve_device(config.device)
-    split = make_split(
-        config.dataset,
-        seed=config.seed,
-        val_fraction=config.val_fraction,
-        probe_sizes=tuple(config.probe_sizes),
-        probe_length=config.probe_length,
-    )
-    task = load_task(config.dataset, split, data_dir)
+    task = load_task(config.dataset, config.split_definition(), data_dir)
     normalizer = Normalizer.fit(task.train.X)
     x_train, y_train = as_tensors(task.train, normalizer, device)
     x_val, _ = as_tensors(task.val, normalizer, device)

@@ -57,7 +57,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from larnn.errors import ConfigError
-from larnn.tasks import load_task, make_split
+from larnn.tasks import load_task
 from larnn.train import TrainConfig, TrainResult, train
 
 STUDY_NAME = "larnn"
@@ -204,14 +204,8 @@ def run_study(
         )
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
-    split = make_split(
-        base.dataset,
-        seed=base.seed,
-        val_fraction=base.val_fraction,
-        probe_sizes=tuple(base.probe_sizes),
-        probe_length=base.probe_length,
-    )
-    load_task(base.dataset, split, data_dir)  # a missing dataset fails here, not in every trial
+    # A missing dataset fails here, not in every trial.
+    load_task(base.dataset, base.split_definition(), data_dir)
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(out, storage, study_name, create=True, sampler_seed=sampler_seed)
     _check_base(study, base)
