@@ -283,7 +283,7 @@ def _save_resume(folder: Path, model, optimizer, progress_state: dict[str, Any])
     )
     state = optimizer.state_dict()
     tensors = {
-        f"{index}.{name}": value.detach().cpu().reshape(value.shape).contiguous()
+        f"{index}.{name}": value.detach().cpu().contiguous()
         for index, slots in state["state"].items()
         for name, value in slots.items()
     }
