@@ -28,14 +28,21 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from larnn.train import TrainConfig, train, with_overrides
+def _config_from_args(args: argparse.Namespace, flag_names: tuple[str, ...]):
+    """The TrainConfig from --config (else defaults), then the given flags, then --set."""
+    from larnn.train import TrainConfig, with_overrides
 
-    flags = {k: getattr(args, k) for k in ("architecture", "dataset", "epochs", "seed", "device")}
-    overrides = {k: v for k, v in flags.items() if v is not None}
+    flags = {name: getattr(args, name) for name in flag_names}
+    overrides = {name: value for name, value in flags.items() if value is not None}
     overrides.update(_parse_overrides(args.set))
     config = TrainConfig.from_json(Path(args.config).read_text()) if args.config else TrainConfig()
-    config = with_overrides(config, overrides)
+    return with_overrides(config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from larnn.train import train
+
+    config = _config_from_args(args, ("architecture", "dataset", "epochs", "seed", "device"))
     print(config.to_json())
     result = train(config, Path(args.out), data_dir=args.data_dir, resume=args.resume)
     print(
@@ -67,7 +74,6 @@ def cmd_summarize(args: argparse.Namespace) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
-    from larnn.train import TrainConfig, with_overrides
     from larnn.tune import format_report, open_study, retrain_best, run_study, write_plots
 
     out = Path(args.out)
@@ -81,12 +87,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
             else:
                 print(retrain_best(study, out, args.seeds, data_dir=args.data_dir).format())
             return
-        flags = {k: getattr(args, k) for k in ("dataset", "epochs", "device")}
-        overrides = {k: v for k, v in flags.items() if v is not None}
-        overrides.update(_parse_overrides(args.set))
-        base = TrainConfig.from_json(Path(args.config).read_text()) if args.config else None
         study = run_study(
-            with_overrides(base or TrainConfig(), overrides),
+            _config_from_args(args, ("dataset", "epochs", "device")),
             out,
             args.n_trials,
             storage=args.storage,
