@@ -30,6 +30,12 @@ class SequenceInference:
     def predicted(self) -> int:
         return int(self.probabilities.argmax())
 
+    def layer_attention(self, layer: int) -> np.ndarray:
+        """(T, NH, K) attention of one layer; ValueError for the LSTM baseline."""
+        if self.attention is None or self.slot_time is None:
+            raise ValueError("this inference has no attention (LSTM baseline)")
+        return self.attention[layer]
+
 
 def normalised_tensor(raw: np.ndarray, normalizer: Normalizer) -> torch.Tensor:
     """(T, C) or (N, T, C) raw float signals -> float32 tensor (N, T, C), standardised."""
@@ -96,9 +102,7 @@ def attention_frame(inference: SequenceInference, layer: int) -> pd.DataFrame:
 
     Empty slots (j = -1) are left out.
     """
-    if inference.attention is None or inference.slot_time is None:
-        raise ValueError("this inference has no attention (LSTM baseline)")
-    weights = inference.attention[layer]  # (T, NH, K)
+    weights = inference.layer_attention(layer)  # (T, NH, K)
     T, NH, K = weights.shape
     t, head, slot = np.meshgrid(np.arange(T), np.arange(NH), np.arange(K), indexing="ij")
     j = inference.slot_time[t, slot]  # (T, NH, K)
@@ -147,9 +151,7 @@ def head_weights(
     inference: SequenceInference, layer: int, heads: list[int] | tuple[int, ...] | None = None
 ) -> np.ndarray:
     """(T, K) attention of one layer averaged over `heads` (all heads when None)."""
-    if inference.attention is None or inference.slot_time is None:
-        raise ValueError("this inference has no attention (LSTM baseline)")
-    weights = inference.attention[layer]  # (T, NH, K)
+    weights = inference.layer_attention(layer)  # (T, NH, K)
     chosen = list(range(weights.shape[1])) if heads is None else list(heads)
     if not chosen:
         raise ValueError("choose at least one head")
@@ -208,9 +210,7 @@ def truth_score(
 
     relevant_steps: (T,) bool ground truth. 1.0 = chance; NaN when undefined.
     """
-    if inference.attention is None or inference.slot_time is None:
-        raise ValueError("this inference has no attention (LSTM baseline)")
-    weights = inference.attention[layer]  # (T, NH, K)
+    weights = inference.layer_attention(layer)  # (T, NH, K)
     chosen = list(range(weights.shape[1])) if heads is None else list(heads)
     if not chosen:
         return float("nan")
