@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
 from larnn.baseline import LSTMConfig, LSTMEncoder
@@ -107,21 +106,3 @@ class SequenceClassifier(nn.Module):
         logits = self.head(hidden[:, -1])  # (B, classes)
         step_logits = self.head(hidden) if all_steps else None  # (B, T, classes)
         return ClassifierOutput(logits, step_logits, attention)
-
-
-def build_classifier(config: ClassifierConfig | dict[str, Any]) -> SequenceClassifier:
-    if isinstance(config, dict):
-        config = ClassifierConfig.from_dict(config)
-    return SequenceClassifier(config)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-@torch.no_grad()
-def predict_proba(model: SequenceClassifier, x: Tensor, batch_size: int = 512) -> Tensor:
-    """Class probabilities (N, classes) in eval mode, in batches."""
-    model.eval()
-    parts = [torch.softmax(model(chunk).logits, -1) for chunk in x.split(batch_size)]
-    return torch.cat(parts)
