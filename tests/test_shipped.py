@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from larnn.checkpoint import load_checkpoint, shipped_checkpoints
-from larnn.data import uci_har_available
 from larnn.evaluate import evaluate_checkpoint
 
 SHIPPED = shipped_checkpoints()
@@ -23,12 +22,13 @@ def test_shipped_checkpoint_is_small(name):
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_recorded_metrics_reproduce(name):
+def test_recorded_metrics_reproduce(name, request):
     checkpoint = load_checkpoint(SHIPPED[name])
-    if checkpoint.metadata.dataset_id == "uci_har" and not uci_har_available():
-        pytest.skip("UCI HAR not found: set LARNN_DATA_DIR to a folder holding uci_har.npz")
+    data_dir = None
+    if checkpoint.metadata.dataset_id == "uci_har":
+        data_dir = request.getfixturevalue("uci_har_dir")  # skips, with the reason, if absent
     for split in ("val", "test"):
         recorded = checkpoint.metadata.metrics[split]
-        report = evaluate_checkpoint(checkpoint, split)
+        report = evaluate_checkpoint(checkpoint, split, data_dir)
         assert report.accuracy == pytest.approx(recorded["accuracy"], abs=0.001), split
         assert report.macro_f1 == pytest.approx(recorded["macro_f1"], abs=0.001), split
