@@ -912,6 +912,9 @@ def main() -> None:
                 knobs = pick_knobs(larnn)
     results: dict[str, tuple[Loaded, SequenceInference]] = {}
     with guard("Running the models"):
+        not_compiled = resources.compiled_loops()
+        if not_compiled:
+            st.caption(f"Running LARNN's slower Python loop: {not_compiled}")
         x = data.X[index]
         if larnn is not None and knobs is not None:
             k = knobs.knobs

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from larnn import compiled_scan
 from larnn.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, shipped_checkpoints
 from larnn.data import Normalizer
 from larnn.data.uci_har import ENV_VAR as DATA_DIR_ENV
@@ -41,6 +42,16 @@ def folder_key(path: Path) -> str:
     weights = Path(path) / WEIGHTS_FILE
     stamp = weights.stat().st_mtime_ns if weights.is_file() else 0
     return f"{Path(path).resolve()}@{stamp}"
+
+
+@st.cache_resource(
+    show_spinner="Building LARNN's compiled CPU loops (once per machine, about 15 s) ..."
+)
+def compiled_loops() -> str | None:
+    """Builds the compiled scan before the first inference needs it; why not, if it failed."""
+    if compiled_scan.enabled():
+        return None
+    return compiled_scan.build_error() or f"switched off by {compiled_scan.ENV_SWITCH}=0"
 
 
 @st.cache_resource(show_spinner="Loading checkpoint ...", max_entries=16)

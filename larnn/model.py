@@ -17,7 +17,7 @@ Cost per step is O(H^2 + K H) per sample: each new cell state is projected to it
 value once, when it enters the queue; the positional part depends only on the lag and is a
 (K, H) table added through the query. Over a series that is O(T K) attention work per layer.
 The loop over time is `LARNNScan`, batch-last and with a hand-written backward; its layout
-and the tricks that make it fast on CPU are described there.
+is described there. For float32 on the CPU its loops run compiled (`larnn.compiled_scan`).
 
 Shape legend
     B   batch                 T   time steps            C   input channels
@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from larnn import compiled_scan
 from larnn.config_base import JsonConfig, require
 from larnn.errors import ConfigError
 
@@ -387,8 +388,11 @@ class LARNNScan(torch.autograd.Function):
     Backward walks the steps in reverse, accumulating the gradient of each slot in `d_kv`;
     slot K + t is complete once step t is reached, since only later steps read it. It saves
     per step only what it cannot cheaply recompute: the gates, q and a; the attention
-    weights are recomputed from q and the keys. CPU details live in `head_dot`, `softmax2_`
-    and `tanh_via_sigmoid`; window-sized temporaries go to scratch buffers reused each step.
+    weights are recomputed from q and the keys.
+
+    Two implementations of each loop fill the same buffers: for float32 on the CPU the
+    compiled ones of `larnn.compiled_scan` (C++, a few fused passes per step), elsewhere
+    `python_scan_forward` and the loop in `backward` (ATen calls, any device and dtype).
 
     Inputs: x (T, C, B); h, c (H, B); queue (filled, 2H, B): keys and values of the past
     cell states; w_x (5H, C); bias (5H,); w_h (5H, H); w_a (4H, H); w_kv (2H, H); b_kv (2H,);
@@ -402,70 +406,42 @@ class LARNNScan(torch.autograd.Function):
     ):
         T, _, B = x.shape
         H, NH, K = h.shape[0], spec.heads, spec.window
-        HD, filled, keep = H // NH, queue.shape[0], spec.keep
-        kv = x.new_empty(K + T, 2 * H, B)  # slots before K - filled are never read
+        filled, keep = queue.shape[0], spec.keep
+        compiled = compiled_scan.applies_to(x, spec.kv_norm, spec.hidden_norm)
+        # The compiled loop keeps no history that backward will not read: a ring of K + 1.
+        slots = K + 1 if compiled and not keep else K + T
+        kv = x.new_empty(slots, 2 * H, B)  # slots before K - filled are never read
         kv[K - filled : K] = queue
-        hs, cs = x.new_empty(T, H, B), x.new_empty(T, H, B)
-        if keep:  # for backward: the gates' sigmoids, q, a, the dropout masks
-            acts, queries = x.new_empty(T, 4 * H, B), x.new_empty(T, H, B)
-            attended = x.new_zeros(T, H, B)  # zero while the queue is empty
-            drops = x.new_empty(T, K, NH, B) if spec.dropout else None
-        recorded = x.new_zeros(T, K, NH, B) if spec.record else None
-        # Scratch reused every step: a fresh window-sized tensor per op costs page faults
-        # that take longer than the op itself.
-        z, sig = x.new_empty(5 * H, B), x.new_empty(4 * H, B)
-        bias, b_kv = bias[:, None], b_kv[:, None]  # (5H, 1), (2H, 1)
-        products = x.new_empty(K, HD, NH, B)
-        scores, weights = x.new_empty(K, NH, B), x.new_empty(K, NH, B)
-        h0, c0 = h, c
-
-        for t in range(T):
-            torch.addmm(bias, w_x, x[t], out=z)  # (5H, B)
-            z.addmm_(w_h, h)
-            q = activation_fn(spec.query_activation, z[4 * H :])  # (H, B)
-            gates = z[: 4 * H]  # (4H, B)
-            n = min(K, filled + t)  # filled slots: the newest n of the window
-            if n:
-                window = kv[t + K - n : t + K]  # (n, 2H, B)
-                keys = window[:, :H].view(n, HD, NH, B)
-                values = window[:, H:].view(n, HD, NH, B)
-                if pos_k is not None:
-                    keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
-                p = softmax2_(head_dot(keys, q.view(HD, NH, B), out=scores[:n]))  # (n, NH, B)
-                w = p  # the weights applied to the values
-                if spec.dropout:
-                    drop = drops[t, K - n :] if keep else weights[:n]
-                    drop.bernoulli_(1 - spec.dropout).div_(1 - spec.dropout)
-                    w = torch.mul(w, drop, out=weights[:n])
-                if spec.head_mask is not None:
-                    w = torch.mul(w, spec.head_mask, out=weights[:n])
-                if spec.record:
-                    recorded[t, K - n :] = w
-                a = torch.mul(values, w.unsqueeze(1), out=products[:n]).sum(0).view(H, B)  # (H, B)
-                gates.addmm_(w_a, a)
-                if keep:
-                    attended[t] = a
-            sig = torch.sigmoid(gates, out=acts[t] if keep else sig)  # (4H, B)
-            i, f, o, g = sig.chunk(4)
-            g = g * 2 - 1  # tanh of the g gate, whose pre-activation rows are doubled
-            c = torch.addcmul(f * c, i, g, out=cs[t])
-            h = norm_forward(spec.hidden_norm, o * tanh_via_sigmoid(c))
-            hs[t] = h
-            if keep:
-                queries[t] = q
-            # The new cell state enters the queue: projected once, into its own slot.
-            feat = norm_forward(spec.kv_norm, activation_fn(spec.kv_activation, c))
-            torch.addmm(b_kv, w_kv, feat, out=kv[K + t])
-
+        drops = None
+        if spec.dropout:  # inverted dropout masks on the attention weights, all steps at once
+            drops = x.new_empty(T, K, NH, B).bernoulli_(1 - spec.dropout).div_(1 - spec.dropout)
+        out = ScanOutputs(
+            hs=x.new_empty(T, H, B),
+            cs=x.new_empty(T, H, B),
+            acts=x.new_empty(T, 4 * H, B) if keep else None,
+            queries=x.new_empty(T, H, B) if keep else None,
+            attended=x.new_zeros(T, H, B) if keep else None,  # zero while the queue is empty
+            drops=drops,
+            recorded=x.new_zeros(T, K, NH, B) if spec.record else None,
+        )
+        weights = (w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v)
+        prepared = None
+        if compiled:
+            prepared = compiled_scan.prepare(spec, x, h, c, *weights)
+            compiled_scan.forward(spec, prepared, kv, filled, out)
+        else:
+            python_scan_forward(spec, x, h, c, kv, filled, *weights, out)
         if keep:
-            ctx.spec, ctx.kv, ctx.filled = spec, kv, filled
-            ctx.buffers = acts, queries, attended, drops
-            ctx.save_for_backward(x, h0, c0, w_x, w_h, w_a, w_kv, pos_k, pos_v, hs, cs)
-        return hs, cs, recorded
+            ctx.spec, ctx.kv, ctx.filled, ctx.prepared = spec, kv, filled, prepared
+            ctx.buffers = out.acts, out.queries, out.attended, out.drops
+            ctx.save_for_backward(x, h, c, w_x, w_h, w_a, w_kv, pos_k, pos_v, out.hs, out.cs)
+        return out.hs, out.cs, out.recorded
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_hs, d_cs, d_recorded):
+        if ctx.prepared is not None:
+            return LARNNScan.compiled_backward(ctx, d_hs, d_cs, d_recorded)
         spec, kv, filled = ctx.spec, ctx.kv, ctx.filled
         acts, queries, attended, drops = ctx.buffers
         x, h0, c0, w_x, w_h, w_a, w_kv, pos_k, pos_v, hs, cs = ctx.saved_tensors
@@ -568,6 +544,108 @@ class LARNNScan(torch.autograd.Function):
             d_pos_v,
             *d_norms,
         )
+
+    @staticmethod
+    def compiled_backward(ctx, d_hs, d_cs, d_recorded):
+        """The backward loop in C++ (compiled_scan), its gradients split as backward's."""
+        *_, pos_k, pos_v, hs, cs = ctx.saved_tensors
+        inputs = ctx.prepared
+        C, H = inputs.x.shape[1], inputs.h.shape[0]
+        grads = compiled_scan.backward(
+            inputs, ctx.kv, ctx.filled, ctx.buffers, hs, cs, d_hs, d_cs, d_recorded
+        )
+        K = ctx.spec.window
+        d_pos = (None, None)
+        if grads.positional is not None:
+            d_pos = tuple(part.view(pos_k.shape) for part in grads.positional)  # (K, HD, NH, 1)
+        d_norms = [  # weight, bias of kv_norm, then of hidden_norm
+            part
+            for grad in (grads.kv_norm, grads.hidden_norm)
+            for part in ((None, None) if grad is None else grad.unbind(0))
+        ]
+        return (
+            None,  # spec
+            grads.x,
+            grads.h,
+            grads.c,
+            grads.kv[K - ctx.filled : K],  # the queue
+            grads.w_xh[:, :C],
+            grads.w_xh[:, -1],  # bias
+            grads.w_xh[:, C : C + H],
+            grads.w_a,
+            grads.w_kv[:, :H],
+            grads.w_kv[:, H],  # b_kv
+            *d_pos,
+            *d_norms,
+        )
+
+
+class ScanOutputs(NamedTuple):
+    """What the forward loop writes: per step (T, ...) and batch last (..., B)."""
+
+    hs: Tensor  # (T, H, B)
+    cs: Tensor  # (T, H, B)
+    acts: Tensor | None  # (T, 4H, B): the gates' sigmoids, for backward
+    queries: Tensor | None  # (T, H, B): q, for backward
+    attended: Tensor | None  # (T, H, B): a, for backward; zero while the queue is empty
+    drops: Tensor | None  # (T, K, NH, B): dropout masks, drawn before the loop
+    recorded: Tensor | None  # (T, K, NH, B): the attention weights, when recorded
+
+
+def python_scan_forward(
+    spec: ScanSpec, x, h, c, kv, filled, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v, out
+) -> None:
+    """LARNNScan's forward loop in ATen calls, for any device and dtype.
+
+    x (T, C, B); h, c (H, B); kv (K + T, 2H, B) with the queue in slots K - filled .. K - 1;
+    fills kv's slots K .. K + T - 1 and the buffers of `out` (ScanOutputs). CPU details live
+    in `head_dot`, `softmax2_` and `tanh_via_sigmoid`.
+    """
+    T, _, B = x.shape
+    H, NH, K = h.shape[0], spec.heads, spec.window
+    HD = H // NH
+    # Scratch reused every step: a fresh window-sized tensor per op costs page faults that
+    # take longer than the op itself.
+    z, sig = x.new_empty(5 * H, B), x.new_empty(4 * H, B)
+    bias, b_kv = bias[:, None], b_kv[:, None]  # (5H, 1), (2H, 1)
+    products = x.new_empty(K, HD, NH, B)
+    scores, weights = x.new_empty(K, NH, B), x.new_empty(K, NH, B)
+
+    for t in range(T):
+        torch.addmm(bias, w_x, x[t], out=z)  # (5H, B)
+        z.addmm_(w_h, h)
+        q = activation_fn(spec.query_activation, z[4 * H :])  # (H, B)
+        gates = z[: 4 * H]  # (4H, B)
+        n = min(K, filled + t)  # filled slots: the newest n of the window
+        if n:
+            window = kv[t + K - n : t + K]  # (n, 2H, B)
+            keys = window[:, :H].view(n, HD, NH, B)
+            values = window[:, H:].view(n, HD, NH, B)
+            if pos_k is not None:
+                keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
+            p = softmax2_(head_dot(keys, q.view(HD, NH, B), out=scores[:n]))  # (n, NH, B)
+            w = p  # the weights applied to the values
+            if out.drops is not None:
+                w = torch.mul(w, out.drops[t, K - n :], out=weights[:n])
+            if spec.head_mask is not None:
+                w = torch.mul(w, spec.head_mask, out=weights[:n])
+            if out.recorded is not None:
+                out.recorded[t, K - n :] = w
+            a = torch.mul(values, w.unsqueeze(1), out=products[:n]).sum(0).view(H, B)  # (H, B)
+            gates.addmm_(w_a, a)
+            if out.attended is not None:
+                out.attended[t] = a
+        sig = torch.sigmoid(gates, out=sig if out.acts is None else out.acts[t])  # (4H, B)
+        i, f, o, g = sig.chunk(4)
+        g = g * 2 - 1  # tanh of the g gate, whose pre-activation rows are doubled
+        c = torch.addcmul(f * c, i, g, out=out.cs[t])
+        h = norm_forward(spec.hidden_norm, o * tanh_via_sigmoid(c))
+        out.hs[t] = h
+        if out.queries is not None:
+            out.queries[t] = q
+        # The new cell state enters the queue: projected once, into its own slot.
+        feat = norm_forward(spec.kv_norm, activation_fn(spec.kv_activation, c))
+        torch.addmm(b_kv, w_kv, feat, out=kv[K + t])
 
 
 LN2 = math.log(2)

@@ -1,0 +1,247 @@
+"""LARNNScan's loops compiled for the CPU (`csrc/`), and when to use them.
+
+The Python loops of LARNNScan make ~30 ATen calls per step and layer forward and ~60
+backward; the compiled loops make three and six matmul calls and do the rest (attention,
+gates, norms) in fused passes over batch-last data, spread over ATen's threads. They read
+and write the same buffers as the Python loops. They run for float32 on the CPU;
+everything else (float64, CUDA) takes the Python loops.
+
+They are built with torch's C++ extension tooling the first time they are needed (about
+15 s, once per machine, source and torch version; cached under TORCH_EXTENSIONS_DIR, by
+default ~/.cache/torch_extensions). The environment variable LARNN_COMPILED_SCAN chooses:
+unset, build them and fall back to the Python loops with a warning where that fails (no
+C++ compiler); "0", never use them; "1", use them and raise where they cannot be built.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+SOURCES = [
+    Path(__file__).with_name("csrc") / f"scan_{part}.cpp" for part in ("forward", "backward")
+]
+ENV_SWITCH = "LARNN_COMPILED_SCAN"
+ACTIVATION_CODES = {"elu": 0, "relu": 1, "tanh": 2, "none": 3}  # enum Activation in the C++
+NO_NORM, LAYER_NORM, BATCH_NORM, BATCH_NORM_EVAL = 0, 1, 2, 3  # enum Norm in the C++
+
+_build_error: str | None = None  # why the last build failed
+_loaded = False
+
+
+def build() -> None:
+    """Compile (or load from the cache) and register torch.ops.larnn.scan_forward/backward."""
+    global _loaded
+    if _loaded:
+        return
+    from torch.utils.cpp_extension import load
+
+    flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]
+    load(
+        name="larnn_scan",
+        sources=[str(source) for source in SOURCES],
+        extra_cflags=flags,
+        extra_ldflags=["-fopenmp"],
+        is_python_module=False,
+    )
+    _loaded = True
+
+
+def enabled() -> bool:
+    """Whether the compiled loops are switched on and built; builds them on first call."""
+    global _build_error
+    switch = os.environ.get(ENV_SWITCH, "")
+    if switch == "0":
+        return False
+    if _loaded:
+        return True
+    if _build_error is not None and switch != "1":
+        return False
+    try:
+        build()
+    except Exception as error:  # no compiler, no ninja, a failed build: all mean "not here"
+        _build_error = f"{type(error).__name__}: {error}"
+        if switch == "1":
+            raise RuntimeError(
+                f"{ENV_SWITCH}=1 but the compiled LARNN scan could not be built: {_build_error}"
+            ) from error
+        warnings.warn(
+            f"larnn: the compiled CPU scan could not be built, so the slower Python loop runs "
+            f"({build_error()}). Set {ENV_SWITCH}=0 to silence this.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def build_error() -> str | None:
+    """Why the last build failed (its first line), or None."""
+    return None if _build_error is None else _build_error.splitlines()[0]
+
+
+def applies_to(x: Tensor, kv_norm: nn.Module, hidden_norm: nn.Module) -> bool:
+    """Whether the compiled loops run this scan: float32 on the CPU, and batch norms in
+    training see more than one sample (else the Python loop raises torch's own error)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    if x.shape[-1] < 2 and any(uses_batch_statistics(n) for n in (kv_norm, hidden_norm)):
+        return False
+    return enabled()
+
+
+def uses_batch_statistics(norm: nn.Module) -> bool:
+    return isinstance(norm, nn.BatchNorm1d) and (norm.training or norm.running_mean is None)
+
+
+def norm_arguments(norm: nn.Module) -> tuple[int, Tensor | None, float]:
+    """(kind, params, eps) of a per-feature norm as the C++ takes them; params stacks
+    weight, bias and, for batch norm, the running mean and variance: (2 or 4, H)."""
+    if isinstance(norm, nn.Identity):
+        return NO_NORM, None, 0.0
+    if isinstance(norm, nn.LayerNorm):
+        return LAYER_NORM, torch.stack([norm.weight, norm.bias]), norm.eps
+    kind = BATCH_NORM if uses_batch_statistics(norm) else BATCH_NORM_EVAL
+    params = [norm.weight, norm.bias, norm.running_mean, norm.running_var]
+    return kind, torch.stack([p.to(norm.weight) for p in params]), norm.eps
+
+
+class Prepared(NamedTuple):
+    """A scan's inputs as the C++ loops take them: float32, contiguous, batch last."""
+
+    x: Tensor  # (T, C, B)
+    h: Tensor  # (H, B)
+    c: Tensor  # (H, B)
+    w_xh: Tensor  # (5H, C + H + 1): [w_x, w_h, bias], applied to [x_t; h_{t-1}; 1]
+    w_a: Tensor  # (4H, H)
+    w_kv: Tensor  # (2H, H + 1): [w_kv, b_kv], applied to [feature; 1]
+    pos_k: Tensor | None  # (K, H)
+    pos_v: Tensor | None  # (K, H)
+    head_mask: Tensor | None  # (NH,)
+    codes: tuple  # heads, query and k/v activation, then (kind, params, eps) of each norm
+
+
+def prepare(spec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Prepared:
+    H, K = h.shape[0], spec.window
+    return Prepared(
+        x=x.contiguous(),
+        h=h.contiguous(),
+        c=c.contiguous(),
+        w_xh=torch.cat([w_x, w_h, bias[:, None]], dim=1),
+        w_a=w_a.contiguous(),
+        w_kv=torch.cat([w_kv, b_kv[:, None]], dim=1),
+        pos_k=None if pos_k is None else pos_k.reshape(K, H).contiguous(),
+        pos_v=None if pos_v is None else pos_v.reshape(K, H).contiguous(),
+        head_mask=None if spec.head_mask is None else spec.head_mask.reshape(-1).to(x),
+        codes=(
+            spec.heads,
+            ACTIVATION_CODES[spec.query_activation],
+            ACTIVATION_CODES[spec.kv_activation],
+            *norm_arguments(spec.kv_norm),
+            *norm_arguments(spec.hidden_norm),
+        ),
+    )
+
+
+def forward(spec, inputs: Prepared, kv: Tensor, filled: int, out) -> None:
+    """LARNNScan's forward loop: fills kv's new slots and `out` (model.ScanOutputs), then
+    updates batch norms' running statistics as nn.BatchNorm1d would have, step by step.
+    kv holds K + T slots, or K + 1 used as a ring where backward will not read them."""
+    T, _, B = inputs.x.shape
+    H = inputs.h.shape[0]
+    kv_kind, h_kind = inputs.codes[3], inputs.codes[6]
+    kv_stats = inputs.x.new_empty(T, 2, H) if kv_kind == BATCH_NORM else None
+    h_stats = inputs.x.new_empty(T, 2, H) if h_kind == BATCH_NORM else None
+    torch.ops.larnn.scan_forward(
+        *inputs[:3],
+        kv,
+        filled,
+        spec.window,
+        *inputs[3:-1],
+        out.drops,
+        *inputs.codes,
+        out.hs,
+        out.cs,
+        out.acts,
+        out.queries,
+        out.attended,
+        out.recorded,
+        kv_stats,
+        h_stats,
+    )
+    if kv_stats is not None:
+        update_running_statistics(spec.kv_norm, kv_stats, B)
+    if h_stats is not None:
+        update_running_statistics(spec.hidden_norm, h_stats, B)
+
+
+class Gradients(NamedTuple):
+    x: Tensor  # (T, C, B)
+    h: Tensor  # (H, B)
+    c: Tensor  # (H, B)
+    kv: Tensor  # (K + T, 2H, B)
+    w_xh: Tensor  # (5H, C + H + 1)
+    w_a: Tensor  # (4H, H)
+    w_kv: Tensor  # (2H, H + 1)
+    positional: Tensor | None  # (2, K, H): key part, value part
+    kv_norm: Tensor | None  # (2, H): weight, bias
+    hidden_norm: Tensor | None  # (2, H)
+
+
+def backward(inputs: Prepared, kv, filled, buffers, hs, cs, d_hs, d_cs, d_recorded) -> Gradients:
+    """LARNNScan's backward loop; buffers are the forward's acts, queries, attended, drops."""
+    acts, queries, attended, drops = buffers
+    K, H = kv.shape[0] - hs.shape[0], inputs.h.shape[0]
+    kv_kind, h_kind = inputs.codes[3], inputs.codes[6]
+    new = inputs.x.new_zeros
+    grads = Gradients(
+        x=torch.empty_like(inputs.x),
+        h=torch.empty_like(inputs.h),
+        c=torch.empty_like(inputs.c),
+        kv=torch.zeros_like(kv),
+        w_xh=torch.zeros_like(inputs.w_xh),
+        w_a=torch.zeros_like(inputs.w_a),
+        w_kv=torch.zeros_like(inputs.w_kv),
+        positional=None if inputs.pos_k is None else new(2, K, H),
+        kv_norm=None if kv_kind == NO_NORM else new(2, H),
+        hidden_norm=None if h_kind == NO_NORM else new(2, H),
+    )
+    torch.ops.larnn.scan_backward(
+        *inputs[:3],
+        kv,
+        filled,
+        *inputs[3:-1],
+        drops,
+        *inputs.codes,
+        hs,
+        cs,
+        acts,
+        queries,
+        attended,
+        d_hs.contiguous(),
+        d_cs.contiguous(),
+        None if d_recorded is None else d_recorded.contiguous(),
+        *grads,
+    )
+    return grads
+
+
+def update_running_statistics(norm: nn.Module, stats: Tensor, batch: int) -> None:
+    """What nn.BatchNorm1d's training forward does to its running statistics, once per step
+    in order, from the per-step batch mean and biased variance in stats (T, 2, H)."""
+    if not norm.track_running_stats:
+        return
+    for mean, var in stats.unbind(0):
+        norm.num_batches_tracked += 1
+        momentum = norm.momentum
+        if momentum is None:  # a cumulative average, as nn.BatchNorm1d does
+            momentum = 1.0 / float(norm.num_batches_tracked)
+        norm.running_mean.lerp_(mean, momentum)
+        norm.running_var.lerp_(var * (batch / (batch - 1)), momentum)

@@ -1,0 +1,427 @@
+// The backward loop of LARNNScan (larnn/model.py) for float32 on the CPU.
+//
+// It computes what the Python loop of LARNNScan.backward computes, walking the steps in
+// reverse and reading what the forward kept (kv, the gates' sigmoids, q, a, h and c).
+// Per step: six matmul calls into ATen and fused passes of its own for the norms, the
+// cell and the attention. Input and hidden enter through one matrix [w_x, w_h, bias]
+// applied to [x_t; h_{t-1}; 1], so one matmul gives the gradients of x_t and h_{t-1} and
+// one gives those of w_x, w_h and the bias; likewise [w_kv, b_kv] with [feature; 1].
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "scan_common.h"
+
+namespace larnn {
+namespace {
+
+// A norm's backward on batch-last x (H, B), its input: dx from dy, the gradient of its
+// output; y, its output, unless null; adds the gradients of weight and bias into d_params (2, H).
+// sample_stats is scratch of 2B.
+void norm_backward(const NormSpec& norm, const float* x, const float* dy, float* dx, float* y,
+                   float* d_params, int64_t H, int64_t B, float* sample_stats) {
+  const float* weight = norm.weight();
+  const float* bias = norm.bias();
+  if (norm.kind == kLayerNorm) {  // statistics over the H features of each sample
+    float* means = sample_stats;
+    float* rstds = sample_stats + B;
+    for_each_block(B, [&](int64_t b0, int64_t bw) {
+      float mean[kLanes] = {}, rstd[kLanes] = {}, s1[kLanes] = {}, s2[kLanes] = {};
+      for (int64_t r = 0; r < H; ++r)
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) mean[l] += x[r * B + b0 + l];
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) mean[l] /= H;
+      for (int64_t r = 0; r < H; ++r)
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) {
+          const float centred = x[r * B + b0 + l] - mean[l];
+          rstd[l] += centred * centred;
+        }
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) rstd[l] = 1.0f / std::sqrt(rstd[l] / H + norm.eps);
+      for (int64_t r = 0; r < H; ++r)  // sums over H of d_hat and d_hat * x_hat
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) {
+          const float d_hat = dy[r * B + b0 + l] * weight[r];
+          s1[l] += d_hat;
+          s2[l] += d_hat * (x[r * B + b0 + l] - mean[l]) * rstd[l];
+        }
+      for (int64_t r = 0; r < H; ++r) {
+        const int64_t at = r * B + b0;
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) {
+          const float x_hat = (x[at + l] - mean[l]) * rstd[l];
+          const float d_hat = dy[at + l] * weight[r];
+          dx[at + l] = rstd[l] * (d_hat - s1[l] / H - x_hat * s2[l] / H);
+          if (y) y[at + l] = x_hat * weight[r] + bias[r];
+        }
+      }
+      std::copy(mean, mean + bw, means + b0);
+      std::copy(rstd, rstd + bw, rstds + b0);
+    });
+    for_each_row(H, [&](int64_t r) {
+      float d_weight = 0.0f, d_bias = 0.0f;
+      for (int64_t b = 0; b < B; ++b) {
+        d_weight += dy[r * B + b] * (x[r * B + b] - means[b]) * rstds[b];
+        d_bias += dy[r * B + b];
+      }
+      d_params[r] += d_weight;
+      d_params[H + r] += d_bias;
+    });
+    return;
+  }
+  for_each_row(H, [&](int64_t r) {  // batch norm: statistics over the batch, or running
+    const float* xr = x + r * B;
+    const float* dyr = dy + r * B;
+    float mean, var;
+    if (norm.kind == kBatchNorm) {  // as in the forward, to the last bit
+      double sum = 0.0, squares = 0.0;
+      for (int64_t b = 0; b < B; ++b) sum += xr[b];
+      mean = static_cast<float>(sum / B);
+      for (int64_t b = 0; b < B; ++b) squares += (xr[b] - mean) * (xr[b] - mean);
+      var = static_cast<float>(squares / B);
+    } else {
+      mean = norm.running_mean()[r];
+      var = norm.running_var()[r];
+    }
+    const float rstd = 1.0f / std::sqrt(var + norm.eps);
+    float s1 = 0.0f, s2 = 0.0f;  // sums over the batch of dy and dy x_hat
+    for (int64_t b = 0; b < B; ++b) {
+      const float x_hat = (xr[b] - mean) * rstd;
+      s1 += dyr[b];
+      s2 += dyr[b] * x_hat;
+      if (y) y[r * B + b] = x_hat * weight[r] + bias[r];
+    }
+    d_params[r] += s2;      // d weight
+    d_params[H + r] += s1;  // d bias
+    const float w = weight[r];
+    if (norm.kind == kBatchNorm) {  // d_hat = w dy; its batch sums are w s1 and w s2
+      for (int64_t b = 0; b < B; ++b) {
+        const float x_hat = (xr[b] - mean) * rstd;
+        dx[r * B + b] = rstd * w * (dyr[b] - s1 / B - x_hat * s2 / B);
+      }
+    } else {
+      for (int64_t b = 0; b < B; ++b) dx[r * B + b] = rstd * w * dyr[b];
+    }
+  });
+}
+
+// What one step's attention backward reads and writes; positions as in the forward's Window.
+struct WindowGrad {
+  const float* kv;  // (K + T, 2H, B)
+  float* d_kv;      // (K + T, 2H, B): gradients of the slots, accumulated
+  int64_t first_slot, n, K, H, NH, B;
+  const float* q;           // (H, B), after its activation
+  const float* da;          // (H, B): gradient of the attended values
+  const float* pos_k;       // (K, H) or null
+  const float* pos_v;       // (K, H) or null
+  const float* head_mask;   // (NH,) or null
+  const float* drops;       // (K, NH, B) of this step, or null
+  const float* d_recorded;  // (K, NH, B) of this step, or null
+  int64_t query_activation;
+  float* dq;     // (H, B): gradient of q's pre-activation, rows 4H.. of dz
+  float* d_pos;  // (blocks, 2, K, H): positional gradients summed per block, or null
+};
+
+// Scratch per block: p and dp of n * NH * kLanes, acc of H * kLanes, grad of kLanes.
+template <bool kFullBlock>
+void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, float* p,
+                           float* dp, float* acc, float* grad) {
+  const int64_t bw = kFullBlock ? kLanes : lanes;
+  const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
+  const int64_t b0 = block * kLanes, first = K - n;
+  float* d_pos_k = w.d_pos ? w.d_pos + block * 2 * K * H : nullptr;  // (K, H)
+  float* d_pos_v = w.d_pos ? d_pos_k + K * H : nullptr;              // (K, H)
+  const float* slot0 = w.kv + (w.first_slot + first) * 2 * H * B + b0;
+  float* d_slot0 = w.d_kv + (w.first_slot + first) * 2 * H * B + b0;
+  const float* q = w.q + b0;
+  const float* da = w.da + b0;
+  for (int64_t j = 0; j < n; ++j) {  // the softmax p, recomputed from q and the keys
+    const float* key = slot0 + j * 2 * H * B;
+    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
+    float* p_j = p + j * NH * kLanes;
+    std::fill(p_j, p_j + NH * kLanes, 0.0f);
+    for (int64_t d = 0; d < HD; ++d)
+      for (int64_t head = 0; head < NH; ++head) {
+        const int64_t i = d * NH + head;
+        const float pos = pk ? pk[i] : 0.0f;
+        float* s = p_j + head * kLanes;
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) s[l] += (key[i * B + l] + pos) * q[i * B + l];
+      }
+  }
+  for (int64_t head = 0; head < NH; ++head) {
+    float best[kLanes], total[kLanes];
+    std::fill(best, best + kLanes, -INFINITY);
+    std::fill(total, total + kLanes, 0.0f);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* s = p + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) best[l] = std::max(best[l], s[l]);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = p + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) {
+        s[l] = exp2_approx(s[l] - best[l]);
+        total[l] += s[l];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = p + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) s[l] /= total[l];
+    }
+  }
+  // Values: w = p * drop * mask weighs them; dp gets d w = da . v per head.
+  for (int64_t j = 0; j < n; ++j) {
+    const float* value = slot0 + (j * 2 * H + H) * B;
+    float* d_value = d_slot0 + (j * 2 * H + H) * B;
+    const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
+    float* dp_j = dp + j * NH * kLanes;
+    std::fill(dp_j, dp_j + NH * kLanes, 0.0f);
+    for (int64_t head = 0; head < NH; ++head) {
+      const float* s = p + (j * NH + head) * kLanes;
+      const float mask = w.head_mask ? w.head_mask[head] : 1.0f;
+      const float* drop = w.drops ? w.drops + ((first + j) * NH + head) * B + b0 : nullptr;
+      float weight[kLanes];
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) weight[l] = s[l] * mask * (drop ? drop[l] : 1.0f);
+      float* ds = dp_j + head * kLanes;
+      for (int64_t d = 0; d < HD; ++d) {
+        const int64_t i = d * NH + head;
+        const float pos = pv ? pv[i] : 0.0f;
+        float pos_grad = 0.0f;
+        #pragma omp simd reduction(+ : pos_grad)
+        for (int64_t l = 0; l < bw; ++l) {
+          ds[l] += (value[i * B + l] + pos) * da[i * B + l];
+          d_value[i * B + l] += weight[l] * da[i * B + l];
+          pos_grad += weight[l] * da[i * B + l];
+        }
+        if (d_pos_v) d_pos_v[(first + j) * H + i] += pos_grad;
+      }
+      const float* d_rec = w.d_recorded ? w.d_recorded + ((first + j) * NH + head) * B + b0
+                                        : nullptr;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l)  // the gradient of p
+        ds[l] = (ds[l] + (d_rec ? d_rec[l] : 0.0f)) * mask * (drop ? drop[l] : 1.0f);
+    }
+  }
+  for (int64_t head = 0; head < NH; ++head) {  // base-2 softmax: ds = p (dp - sum p dp)
+    float total[kLanes] = {};
+    for (int64_t j = 0; j < n; ++j) {
+      const float* s = p + (j * NH + head) * kLanes;
+      const float* ds = dp + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) total[l] += s[l] * ds[l];
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const float* s = p + (j * NH + head) * kLanes;
+      float* ds = dp + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) ds[l] = (ds[l] - total[l]) * s[l];
+    }
+  }
+  // Keys and q, from the scores' gradient (times ln 2: 2^s = e^(s ln 2)).
+  std::fill(acc, acc + H * kLanes, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* key = slot0 + j * 2 * H * B;
+    float* d_key = d_slot0 + j * 2 * H * B;
+    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
+    const float* dp_j = dp + j * NH * kLanes;
+    for (int64_t d = 0; d < HD; ++d)
+      for (int64_t head = 0; head < NH; ++head) {
+        const int64_t i = d * NH + head;
+        const float pos = pk ? pk[i] : 0.0f;
+        const float* ds = dp_j + head * kLanes;
+        float* a = acc + i * kLanes;
+        float pos_grad = 0.0f;
+        #pragma omp simd reduction(+ : pos_grad)
+        for (int64_t l = 0; l < bw; ++l) {
+          a[l] += (key[i * B + l] + pos) * ds[l];
+          d_key[i * B + l] += kLn2 * ds[l] * q[i * B + l];
+          pos_grad += ds[l] * q[i * B + l];
+        }
+        if (d_pos_k) d_pos_k[(first + j) * H + i] += kLn2 * pos_grad;
+      }
+  }
+  for (int64_t i = 0; i < H; ++i) {
+    activation_grad(w.query_activation, q + i * B, grad, bw);
+    const float* a = acc + i * kLanes;
+    float* out = w.dq + i * B + b0;
+    #pragma omp simd
+    for (int64_t l = 0; l < bw; ++l) out[l] = kLn2 * a[l] * grad[l];
+  }
+}
+
+void attend_backward(const WindowGrad& w) {
+  const int64_t blocks = (w.B + kLanes - 1) / kLanes;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> p(w.n * w.NH * kLanes), dp(w.n * w.NH * kLanes), acc(w.H * kLanes);
+    float grad[kLanes];
+    for (int64_t block = begin; block < end; ++block) {
+      if ((block + 1) * kLanes <= w.B)
+        attend_backward_block<true>(w, block, kLanes, p.data(), dp.data(), acc.data(), grad);
+      else
+        attend_backward_block<false>(w, block, w.B - block * kLanes, p.data(), dp.data(),
+                                     acc.data(), grad);
+    }
+  });
+}
+
+// Inputs as scan_forward's, plus what it wrote (hs, cs, acts, queries, attended, kv) and the
+// gradients of its outputs, d_hs and d_cs (T, H, B) and d_recorded (T, K, NH, B). Writes
+// dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv (K + T, 2H, B), d_w_xh (5H, C + H + 1),
+// d_w_a (4H, H), d_w_kv (2H, H + 1), d_pos (2, K, H) and the norms' d_params (2, H), all
+// zero on entry.
+void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                   const at::Tensor& kv, int64_t filled, const at::Tensor& w_xh,
+                   const at::Tensor& w_a, const at::Tensor& w_kv,
+                   const std::optional<at::Tensor>& pos_k,
+                   const std::optional<at::Tensor>& pos_v,
+                   const std::optional<at::Tensor>& head_mask,
+                   const std::optional<at::Tensor>& drops, int64_t heads,
+                   int64_t query_activation, int64_t kv_activation, int64_t kv_norm_kind,
+                   const std::optional<at::Tensor>& kv_norm_params, double kv_norm_eps,
+                   int64_t h_norm_kind, const std::optional<at::Tensor>& h_norm_params,
+                   double h_norm_eps, const at::Tensor& hs, const at::Tensor& cs,
+                   const at::Tensor& acts, const at::Tensor& queries,
+                   const at::Tensor& attended, const at::Tensor& d_hs, const at::Tensor& d_cs,
+                   const std::optional<at::Tensor>& d_recorded, const at::Tensor& dx,
+                   const at::Tensor& dh0, const at::Tensor& dc0, const at::Tensor& d_kv,
+                   const at::Tensor& d_w_xh, const at::Tensor& d_w_a, const at::Tensor& d_w_kv,
+                   const std::optional<at::Tensor>& d_pos,
+                   const std::optional<at::Tensor>& d_kv_norm,
+                   const std::optional<at::Tensor>& d_h_norm) {
+  const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
+  const int64_t K = kv.size(0) - T, NH = heads, HB = H * B;
+  const int64_t blocks = (B + kLanes - 1) / kLanes;
+  const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
+  const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
+  const auto options = x.options();
+  at::Tensor xh = at::empty({C + H + 1, B}, options);  // [x_t; h_{t-1}; 1]
+  at::Tensor memory = at::empty({H + 1, B}, options);  // [feature of c_t; 1]
+  xh[C + H].fill_(1.0);
+  memory[H].fill_(1.0);
+  at::Tensor dz = at::empty({5 * H, B}, options);            // gates then query
+  at::Tensor dz_gates = dz.narrow(0, 0, 4 * H);
+  at::Tensor d_memory = at::empty({H + 1, B}, options);      // w_kv^T d_slot
+  at::Tensor d_xh = at::zeros({C + H + 1, B}, options);      // w_xh^T dz: dx_t, dh_{t-1}
+  at::Tensor da = at::empty({H, B}, options);
+  at::Tensor dc = at::zeros({H, B}, options);
+  // Per step, (H, B) each: act(c), raw h, tanh(c), act'(c), d raw h, d act(c), d h.
+  at::Tensor rows = at::empty({7, H, B}, options);
+  float *u = rows[0].data_ptr<float>(), *h_raw = rows[1].data_ptr<float>();
+  float *tanh_c = rows[2].data_ptr<float>(), *u_grad = rows[3].data_ptr<float>();
+  float *d_h_raw = rows[4].data_ptr<float>(), *d_u = rows[5].data_ptr<float>();
+  float* d_h = rows[6].data_ptr<float>();
+  std::vector<float> sample_stats(2 * B);
+  at::Tensor d_pos_blocks;  // (blocks, 2, K, H)
+  if (d_pos) d_pos_blocks = at::zeros({blocks, 2, K, H}, options);
+  float* const feature = memory.data_ptr<float>();
+  float* const dzp = dz.data_ptr<float>();
+  float* const dcp = dc.data_ptr<float>();
+
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const float* sig = acts[t].data_ptr<float>();  // (4H, B)
+    const float* c_t = cs[t].data_ptr<float>();
+    const float* c_prev = t ? cs[t - 1].data_ptr<float>() : c0.data_ptr<float>();
+    const float* dh_next = d_xh.data_ptr<float>() + C * B;  // w_h^T dz of step t + 1
+    const float* d_hs_t = d_hs[t].data_ptr<float>();
+    for_each_row(H, [&](int64_t r) {  // recomputed: act(c), o tanh(c); and d h
+      const float* o = sig + (2 * H + r) * B;
+      const int64_t at = r * B;
+      #pragma omp simd
+      for (int64_t b = 0; b < B; ++b) {
+        tanh_c[at + b] = tanh_approx(c_t[at + b]);
+        h_raw[at + b] = o[b] * tanh_c[at + b];
+        u[at + b] = c_t[at + b];
+        d_h[at + b] = dh_next[at + b] + d_hs_t[at + b];
+      }
+      activate(kv_activation, u + at, B);
+      activation_grad(kv_activation, u + at, u_grad + at, B);
+    });
+    // Slot K + t is complete: only later steps, already done, read it.
+    at::Tensor d_slot = d_kv[K + t];  // (2H, B)
+    at::mm_out(d_memory, w_kv.t(), d_slot);  // (H + 1, B); the last row is unused
+    if (kv_norm.kind == kNoNorm) {
+      std::memcpy(feature, u, HB * sizeof(float));
+      std::memcpy(d_u, d_memory.data_ptr<float>(), HB * sizeof(float));
+    } else {
+      norm_backward(kv_norm, u, d_memory.data_ptr<float>(), d_u, feature,
+                    d_kv_norm->data_ptr<float>(), H, B, sample_stats.data());
+    }
+    d_w_kv.addmm_(d_slot, memory.t());
+    if (h_norm.kind == kNoNorm) {
+      std::memcpy(d_h_raw, d_h, HB * sizeof(float));
+    } else {  // its output is hs[t], kept by the forward
+      norm_backward(h_norm, h_raw, d_h, d_h_raw, nullptr, d_h_norm->data_ptr<float>(), H, B,
+                    sample_stats.data());
+    }
+    const float* d_cs_t = d_cs[t].data_ptr<float>();
+    for_each_row(H, [&](int64_t r) {  // c and the gates
+      const float *i = sig + r * B, *f = sig + (H + r) * B;
+      const float *o = sig + (2 * H + r) * B, *g = sig + (3 * H + r) * B;
+      float *dz_i = dzp + r * B, *dz_f = dzp + (H + r) * B;
+      float *dz_o = dzp + (2 * H + r) * B, *dz_g = dzp + (3 * H + r) * B;
+      const int64_t at = r * B;
+      #pragma omp simd
+      for (int64_t b = 0; b < B; ++b) {
+        const float tc = tanh_c[at + b];
+        const float dct = dcp[at + b] + d_cs_t[at + b] + d_u[at + b] * u_grad[at + b] +
+                          d_h_raw[at + b] * o[b] * (1.0f - tc * tc);
+        dz_i[b] = dct * (2.0f * g[b] - 1.0f) * i[b] * (1.0f - i[b]);
+        dz_f[b] = dct * c_prev[at + b] * f[b] * (1.0f - f[b]);
+        dz_o[b] = d_h_raw[at + b] * tc * o[b] * (1.0f - o[b]);
+        dz_g[b] = 2.0f * dct * i[b] * g[b] * (1.0f - g[b]);
+        dcp[at + b] = dct * f[b];  // to c_{t-1}
+      }
+    });
+    const int64_t n = std::min(K, filled + t);
+    if (n) {
+      at::mm_out(da, w_a.t(), dz_gates);  // (H, B)
+      const int64_t step_offset = t * K * NH * B;
+      attend_backward(WindowGrad{
+          kv.data_ptr<float>(), d_kv.data_ptr<float>(), t, n, K, H, NH, B,
+          queries[t].data_ptr<float>(), da.data_ptr<float>(), data_or_null(pos_k),
+          data_or_null(pos_v), data_or_null(head_mask),
+          drops ? drops->data_ptr<float>() + step_offset : nullptr,
+          d_recorded ? d_recorded->data_ptr<float>() + step_offset : nullptr,
+          query_activation, dzp + 4 * H * B,
+          d_pos ? d_pos_blocks.data_ptr<float>() : nullptr});
+      d_w_a.addmm_(dz_gates, attended[t].t());
+    } else {
+      std::fill(dzp + 4 * H * B, dzp + 5 * H * B, 0.0f);
+    }
+    std::memcpy(xh.data_ptr<float>(), x.data_ptr<float>() + t * C * B, C * B * sizeof(float));
+    std::memcpy(xh.data_ptr<float>() + C * B,
+                t ? hs[t - 1].data_ptr<float>() : h0.data_ptr<float>(), HB * sizeof(float));
+    d_w_xh.addmm_(dz, xh.t());
+    at::mm_out(d_xh, w_xh.t(), dz);  // (C + H + 1, B): dx_t, dh_{t-1}, unused
+    std::memcpy(dx.data_ptr<float>() + t * C * B, d_xh.data_ptr<float>(), C * B * sizeof(float));
+  }
+  std::memcpy(dh0.data_ptr<float>(), d_xh.data_ptr<float>() + C * B, HB * sizeof(float));
+  std::memcpy(dc0.data_ptr<float>(), dcp, HB * sizeof(float));
+  if (d_pos) d_pos->copy_(d_pos_blocks.sum(0));
+}
+
+}  // namespace
+}  // namespace larnn
+
+TORCH_LIBRARY_FRAGMENT(larnn, m) {
+  m.def(
+      "scan_backward(Tensor x, Tensor h0, Tensor c0, Tensor kv, int filled, Tensor w_xh, "
+      "Tensor w_a, Tensor w_kv, Tensor? pos_k, Tensor? pos_v, Tensor? head_mask, "
+      "Tensor? drops, int heads, int query_activation, int kv_activation, int kv_norm_kind, "
+      "Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, Tensor? h_norm_params, "
+      "float h_norm_eps, Tensor hs, Tensor cs, Tensor acts, Tensor queries, Tensor attended, "
+      "Tensor d_hs, Tensor d_cs, Tensor? d_recorded, Tensor dx, Tensor dh0, Tensor dc0, "
+      "Tensor d_kv, Tensor d_w_xh, Tensor d_w_a, Tensor d_w_kv, Tensor? d_pos, "
+      "Tensor? d_kv_norm, Tensor? d_h_norm) -> ()",
+      larnn::scan_backward);
+}

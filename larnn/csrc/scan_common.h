@@ -1,0 +1,136 @@
+// What the compiled forward and backward loops of LARNNScan share: elementwise math that
+// vectorises, the per-feature norms' description, and block bookkeeping.
+//
+// Layout (batch last, as in LARNNScan): feature i of query, key and value is
+// (head-dim d, head n) with i = d * NH + n; gate rows are (i, f, o, g), the g rows doubled
+// so that one sigmoid serves all four; keys carry the scale log2(e) / sqrt(HD). Work on
+// batch columns is split in blocks of kLanes, spread over ATen's threads.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+namespace larnn {
+
+constexpr int64_t kLanes = 16;  // batch columns per block: two AVX2 vectors
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+enum Activation : int64_t { kElu = 0, kRelu = 1, kTanh = 2, kNone = 3 };
+// No norm; nn.LayerNorm; nn.BatchNorm1d with batch statistics (training); with running ones.
+enum Norm : int64_t { kNoNorm = 0, kLayerNorm = 1, kBatchNorm = 2, kBatchNormEval = 3 };
+
+// 2^x with relative error below 2e-7 (the Cephes exp2f polynomial on [-1/2, 1/2]), in
+// plain arithmetic so that loops calling it vectorise; x is clamped to [-126, 126].
+inline float exp2_approx(float x) {
+  x = std::min(std::max(x, -126.0f), 126.0f);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding then subtracting it rounds x
+  const float whole = (x + magic) - magic;
+  const float f = x - whole;
+  float p = 1.535336188319500e-4f;
+  p = p * f + 1.339887440266574e-3f;
+  p = p * f + 9.618437357674640e-3f;
+  p = p * f + 5.550332471162809e-2f;
+  p = p * f + 2.402264791363012e-1f;
+  p = p * f + 6.931472028550421e-1f;
+  p = p * f + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(whole) + 127) << 23;  // 2^whole
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + exp2_approx(-kLog2e * x)); }
+
+inline float tanh_approx(float x) { return 2.0f * sigmoid(2.0f * x) - 1.0f; }
+
+// The activation on `count` contiguous values, in place.
+inline void activate(int64_t kind, float* x, int64_t count) {
+  switch (kind) {
+    case kElu:
+      #pragma omp simd
+      for (int64_t l = 0; l < count; ++l)
+        x[l] = x[l] > 0.0f ? x[l] : exp2_approx(kLog2e * x[l]) - 1.0f;
+      break;
+    case kRelu:
+      #pragma omp simd
+      for (int64_t l = 0; l < count; ++l) x[l] = std::max(x[l], 0.0f);
+      break;
+    case kTanh:
+      #pragma omp simd
+      for (int64_t l = 0; l < count; ++l) x[l] = tanh_approx(x[l]);
+      break;
+    default:
+      break;
+  }
+}
+
+// d activation / d input from the activation's output y, for `count` values: out = grad.
+inline void activation_grad(int64_t kind, const float* y, float* out, int64_t count) {
+  switch (kind) {
+    case kElu:  // exp(x) = elu(x) + 1 for x <= 0, else 1
+      #pragma omp simd
+      for (int64_t l = 0; l < count; ++l) out[l] = std::min(y[l] + 1.0f, 1.0f);
+      break;
+    case kRelu:
+      #pragma omp simd
+      for (int64_t l = 0; l < count; ++l) out[l] = y[l] > 0.0f ? 1.0f : 0.0f;
+      break;
+    case kTanh:
+      #pragma omp simd
+      for (int64_t l = 0; l < count; ++l) out[l] = 1.0f - y[l] * y[l];
+      break;
+    default:
+      std::fill(out, out + count, 1.0f);
+      break;
+  }
+}
+
+// A per-feature norm over H features: rows of params are weight, bias, running mean,
+// running variance, (4, H); null for kNoNorm.
+struct NormSpec {
+  int64_t kind;
+  const float* params;
+  float eps;
+  const float* weight() const { return params; }
+  const float* bias() const { return params + size; }
+  const float* running_mean() const { return params + 2 * size; }
+  const float* running_var() const { return params + 3 * size; }
+  int64_t size;
+};
+
+inline float* data_or_null(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? t->data_ptr<float>() : nullptr;
+}
+
+inline NormSpec norm_spec(int64_t kind, const std::optional<at::Tensor>& params, double eps,
+                          int64_t H) {
+  return NormSpec{kind, data_or_null(params), static_cast<float>(eps), H};
+}
+
+// Calls body(b0, lanes) for each block of batch columns, spread over ATen's threads.
+template <typename Body>
+void for_each_block(int64_t B, const Body& body) {
+  at::parallel_for(0, (B + kLanes - 1) / kLanes, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t b0 = block * kLanes;
+      body(b0, std::min(kLanes, B - b0));
+    }
+  });
+}
+
+// Calls body(r) for each row of H, spread over ATen's threads.
+template <typename Body>
+void for_each_row(int64_t H, const Body& body) {
+  at::parallel_for(0, H, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) body(r);
+  });
+}
+
+}  // namespace larnn

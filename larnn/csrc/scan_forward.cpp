@@ -1,0 +1,302 @@
+// The forward loop of LARNNScan (larnn/model.py) for float32 on the CPU.
+//
+// It computes what the Python loop `python_scan_forward` computes and writes the same
+// buffers, which the backward (scan_backward.cpp, or the Python one) reads. Per step it
+// makes three matmul calls into ATen (input and hidden to gates and query, attended values
+// to gates, new cell state to key and value) and fused passes of its own: the attention over
+// the window (scores, base-2 softmax, weighted sum of values) and the cell update (gates,
+// c, h, norms, the activation on the new memory), each sweeping batch-last data.
+
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "scan_common.h"
+
+namespace larnn {
+namespace {
+
+// A norm's forward on x (H, B), in place; stats gets (mean, biased var) (2, H) under
+// batch statistics.
+void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* stats) {
+  if (norm.kind == kLayerNorm) {  // statistics over the H features of each sample
+    for_each_block(B, [&](int64_t b0, int64_t bw) {
+      float mean[kLanes] = {}, rstd[kLanes] = {};
+      for (int64_t r = 0; r < H; ++r)
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) mean[l] += x[r * B + b0 + l];
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) mean[l] /= H;
+      for (int64_t r = 0; r < H; ++r)
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) {
+          const float centred = x[r * B + b0 + l] - mean[l];
+          rstd[l] += centred * centred;
+        }
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) rstd[l] = 1.0f / std::sqrt(rstd[l] / H + norm.eps);
+      for (int64_t r = 0; r < H; ++r) {
+        float* row = x + r * B + b0;
+        const float w = norm.weight()[r], b = norm.bias()[r];
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) row[l] = (row[l] - mean[l]) * rstd[l] * w + b;
+      }
+    });
+  } else if (norm.kind == kBatchNorm || norm.kind == kBatchNormEval) {
+    for_each_row(H, [&](int64_t r) {  // statistics over the batch, or the running ones
+      float* row = x + r * B;
+      float mean, var;
+      if (norm.kind == kBatchNorm) {
+        double sum = 0.0, squares = 0.0;
+        for (int64_t b = 0; b < B; ++b) sum += row[b];
+        mean = static_cast<float>(sum / B);
+        for (int64_t b = 0; b < B; ++b) squares += (row[b] - mean) * (row[b] - mean);
+        var = static_cast<float>(squares / B);
+        stats[r] = mean;
+        stats[H + r] = var;
+      } else {
+        mean = norm.running_mean()[r];
+        var = norm.running_var()[r];
+      }
+      const float scale = norm.weight()[r] / std::sqrt(var + norm.eps);
+      const float shift = norm.bias()[r] - mean * scale;
+      #pragma omp simd
+      for (int64_t b = 0; b < B; ++b) row[b] = row[b] * scale + shift;
+    });
+  }
+}
+
+// What one step's attention reads and writes. Window position p in [0, K) holds the slot
+// kv[(t + p) % R]; the newest n positions (K - n .. K - 1) are filled.
+struct Window {
+  const float* kv;       // (R, 2H, B): keys then values of every slot
+  int64_t first_slot;    // slot of window position 0, t
+  int64_t slots;         // R: K + T, or K + 1 where the history need not be kept
+  int64_t n, K, H, NH, B;
+  const float* slot(int64_t position) const {  // (2H, B)
+    return kv + ((first_slot + position) % slots) * 2 * H * B;
+  }
+  const float* q;        // (H, B)
+  const float* pos_k;    // (K, H) or null: positional part of the key per position
+  const float* pos_v;    // (K, H) or null
+  const float* head_mask;  // (NH,) or null
+  const float* drops;    // (K, NH, B) dropout mask of this step, or null
+  float* record;         // (K, NH, B) weights of this step, or null
+  float* a;              // (H, B) attended values
+};
+
+// Attention of every head for the columns [b0, b0 + bw). A block reads each filled slot's
+// rows in order, 64 bytes from each (a stride the prefetcher follows), rather than one
+// head's rows scattered over the slot. scores is scratch of n * NH * kLanes, acc of H * kLanes.
+template <bool kFullBlock>
+void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc) {
+  const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
+  const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
+  const int64_t first = K - n;  // window position of the oldest filled slot
+  for (int64_t j = 0; j < n; ++j) {  // scores (n, NH, lanes): q . k per head
+    const float* key = w.slot(first + j) + b0;  // (H, B)
+    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
+    float* s_j = scores + j * NH * kLanes;
+    std::fill(s_j, s_j + NH * kLanes, 0.0f);
+    for (int64_t d = 0; d < HD; ++d)
+      for (int64_t head = 0; head < NH; ++head) {
+        const int64_t i = d * NH + head;
+        const float* k_row = key + i * B;
+        const float* q_row = w.q + i * B + b0;
+        const float pos = pk ? pk[i] : 0.0f;
+        float* s = s_j + head * kLanes;
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) s[l] += (k_row[l] + pos) * q_row[l];
+      }
+  }
+  for (int64_t head = 0; head < NH; ++head) {  // base-2 softmax over the slots, per head
+    float best[kLanes], total[kLanes];
+    std::fill(best, best + kLanes, -INFINITY);
+    std::fill(total, total + kLanes, 0.0f);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* s = scores + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) best[l] = std::max(best[l], s[l]);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = scores + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) {
+        s[l] = exp2_approx(s[l] - best[l]);
+        total[l] += s[l];
+      }
+    }
+    const float mask = w.head_mask ? w.head_mask[head] : 1.0f;
+    #pragma omp simd
+    for (int64_t l = 0; l < bw; ++l) total[l] = mask / total[l];
+    for (int64_t j = 0; j < n; ++j) {  // normalised, then dropout and the head mask
+      float* s = scores + (j * NH + head) * kLanes;
+      const int64_t at = ((first + j) * NH + head) * B + b0;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) s[l] *= total[l];
+      if (w.drops)
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) s[l] *= w.drops[at + l];
+      if (w.record) std::copy(s, s + bw, w.record + at);
+    }
+  }
+  std::fill(acc, acc + H * kLanes, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {  // a = sum_j w_j v_j, per head
+    const float* value = w.slot(first + j) + H * B + b0;  // (H, B)
+    const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
+    const float* s_j = scores + j * NH * kLanes;
+    for (int64_t d = 0; d < HD; ++d)
+      for (int64_t head = 0; head < NH; ++head) {
+        const int64_t i = d * NH + head;
+        const float* v_row = value + i * B;
+        const float pos = pv ? pv[i] : 0.0f;
+        const float* s = s_j + head * kLanes;
+        float* a = acc + i * kLanes;
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) a[l] += s[l] * (v_row[l] + pos);
+      }
+  }
+  for (int64_t i = 0; i < H; ++i)
+    std::copy(acc + i * kLanes, acc + i * kLanes + bw, w.a + i * B + b0);
+}
+
+void attend(const Window& w) {
+  const int64_t blocks = (w.B + kLanes - 1) / kLanes;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(w.n * w.NH * kLanes), acc(w.H * kLanes);
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t b0 = block * kLanes;
+      if (b0 + kLanes <= w.B)
+        attend_block<true>(w, b0, kLanes, scores.data(), acc.data());
+      else
+        attend_block<false>(w, b0, w.B - b0, scores.data(), acc.data());
+    }
+  });
+}
+
+// Gates to the new c and raw h (before its norm), and the activation of c: the memory
+// feature before its norm. sig gets the four sigmoids (4H, B).
+void update_cell(const float* gates, const float* c_prev, float* sig, float* c, float* h_raw,
+                 float* feature, int64_t kv_activation, int64_t H, int64_t B) {
+  for_each_row(H, [&](int64_t r) {
+    for (int64_t gate = 0; gate < 4; ++gate) {
+      const float* z = gates + (gate * H + r) * B;
+      float* s = sig + (gate * H + r) * B;
+      #pragma omp simd
+      for (int64_t b = 0; b < B; ++b) s[b] = sigmoid(z[b]);
+    }
+    const float *i = sig + r * B, *f = sig + (H + r) * B;
+    const float *o = sig + (2 * H + r) * B, *g = sig + (3 * H + r) * B;
+    const float* cp = c_prev + r * B;
+    float *cr = c + r * B, *hr = h_raw + r * B, *fr = feature + r * B;
+    #pragma omp simd
+    for (int64_t b = 0; b < B; ++b) {
+      cr[b] = f[b] * cp[b] + i[b] * (2.0f * g[b] - 1.0f);
+      hr[b] = o[b] * tanh_approx(cr[b]);
+      fr[b] = cr[b];
+    }
+    activate(kv_activation, fr, B);
+  });
+}
+
+// Inputs and outputs as in LARNNScan.forward, all float32, contiguous, batch last:
+// x (T, C, B); h0, c0 (H, B); w_xh (5H, C + H + 1) = [w_x, w_h, bias], so that one matmul
+// with [x_t; h; 1] gives gates and query; w_a (4H, H); w_kv (2H, H + 1) = [w_kv, b_kv];
+// kv (R, 2H, B) with the queue's keys and values in slots K - filled .. K - 1, R = K + T
+// slots to keep every step's (backward reads them) or K + 1 for a ring that step t writes
+// at (K + t) % R; pos_k, pos_v (K, H); drops and recorded (T, K, NH, B); kv_stats, h_stats
+// (T, 2, H) for batch norm's batch statistics. Writes hs, cs (T, H, B), kv's slots, and
+// when given acts (T, 4H, B), queries (T, H, B), attended (T, H, B) (left untouched while
+// the window is empty), recorded, kv_stats and h_stats.
+void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                  const at::Tensor& kv, int64_t filled, int64_t window,
+                  const at::Tensor& w_xh, const at::Tensor& w_a, const at::Tensor& w_kv,
+                  const std::optional<at::Tensor>& pos_k, const std::optional<at::Tensor>& pos_v,
+                  const std::optional<at::Tensor>& head_mask,
+                  const std::optional<at::Tensor>& drops, int64_t heads,
+                  int64_t query_activation, int64_t kv_activation, int64_t kv_norm_kind,
+                  const std::optional<at::Tensor>& kv_norm_params, double kv_norm_eps,
+                  int64_t h_norm_kind, const std::optional<at::Tensor>& h_norm_params,
+                  double h_norm_eps,
+                  const at::Tensor& hs, const at::Tensor& cs,
+                  const std::optional<at::Tensor>& acts, const std::optional<at::Tensor>& queries,
+                  const std::optional<at::Tensor>& attended,
+                  const std::optional<at::Tensor>& recorded,
+                  const std::optional<at::Tensor>& kv_stats,
+                  const std::optional<at::Tensor>& h_stats) {
+  const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
+  const int64_t K = window, R = kv.size(0), NH = heads;
+  const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
+  const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
+  const auto options = x.options();
+  at::Tensor xh = at::empty({C + H + 1, B}, options);  // [x_t; h_{t-1}; 1]
+  at::Tensor memory = at::empty({H + 1, B}, options);  // [feature of c_t; 1]
+  xh[C + H].fill_(1.0);
+  memory[H].fill_(1.0);
+  float* const x_rows = xh.data_ptr<float>();
+  float* const h_rows = x_rows + C * B;
+  float* const feature = memory.data_ptr<float>();
+  at::Tensor z = at::empty({5 * H, B}, options);  // gates then query, per step
+  at::Tensor gates = z.narrow(0, 0, 4 * H);
+  const at::Tensor sig_scratch = at::empty({4 * H, B}, options);
+  const at::Tensor q_scratch = at::empty({H, B}, options);
+  const at::Tensor a_scratch = at::empty({H, B}, options);
+  std::memcpy(h_rows, h0.data_ptr<float>(), H * B * sizeof(float));
+  const float* c = c0.data_ptr<float>();
+
+  for (int64_t t = 0; t < T; ++t) {
+    std::memcpy(x_rows, x.data_ptr<float>() + t * C * B, C * B * sizeof(float));
+    at::mm_out(z, w_xh, xh);  // (5H, B)
+    const at::Tensor q = queries ? (*queries)[t] : q_scratch;  // (H, B)
+    float* const q_rows = q.data_ptr<float>();
+    const float* const z_query = z.data_ptr<float>() + 4 * H * B;
+    for_each_row(H, [&](int64_t r) {
+      std::memcpy(q_rows + r * B, z_query + r * B, B * sizeof(float));
+      activate(query_activation, q_rows + r * B, B);
+    });
+    const int64_t n = std::min(K, filled + t);
+    if (n) {
+      const at::Tensor a = attended ? (*attended)[t] : a_scratch;  // (H, B)
+      const int64_t step_offset = t * K * NH * B;
+      attend(Window{kv.data_ptr<float>(), t, R, n, K, H, NH, B, q.data_ptr<float>(),
+                    data_or_null(pos_k), data_or_null(pos_v), data_or_null(head_mask),
+                    drops ? drops->data_ptr<float>() + step_offset : nullptr,
+                    recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
+                    a.data_ptr<float>()});
+      gates.addmm_(w_a, a);
+    }
+    const at::Tensor sig = acts ? (*acts)[t] : sig_scratch;  // (4H, B)
+    float* const c_new = cs[t].data_ptr<float>();            // (H, B)
+    float* const h_new = hs[t].data_ptr<float>();            // (H, B)
+    update_cell(gates.data_ptr<float>(), c, sig.data_ptr<float>(), c_new, h_new, feature,
+                kv_activation, H, B);
+    const int64_t stats_offset = t * 2 * H;
+    norm_forward(h_norm, h_new, H, B,
+                 h_stats ? h_stats->data_ptr<float>() + stats_offset : nullptr);
+    norm_forward(kv_norm, feature, H, B,
+                 kv_stats ? kv_stats->data_ptr<float>() + stats_offset : nullptr);
+    // The new cell state enters the queue: projected once, into its own slot.
+    at::Tensor slot = kv[(K + t) % R];  // (2H, B)
+    at::mm_out(slot, w_kv, memory);
+    std::memcpy(h_rows, h_new, H * B * sizeof(float));
+    c = c_new;
+  }
+}
+
+}  // namespace
+}  // namespace larnn
+
+TORCH_LIBRARY(larnn, m) {
+  m.def(
+      "scan_forward(Tensor x, Tensor h0, Tensor c0, Tensor kv, int filled, int window, "
+      "Tensor w_xh, Tensor w_a, Tensor w_kv, Tensor? pos_k, Tensor? pos_v, Tensor? head_mask, "
+      "Tensor? drops, int heads, int query_activation, int kv_activation, int kv_norm_kind, "
+      "Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, Tensor? h_norm_params, "
+      "float h_norm_eps, Tensor hs, Tensor cs, "
+      "Tensor? acts, Tensor? queries, Tensor? attended, Tensor? recorded, Tensor? kv_stats, "
+      "Tensor? h_stats) -> ()",
+      larnn::scan_forward);
+}

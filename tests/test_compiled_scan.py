@@ -1,0 +1,196 @@
+"""The compiled CPU loops of LARNNScan against the reference and against the Python loops.
+
+The float64 tests of test_model.py run the Python loops; these run float32, which takes the
+compiled loops. Skipped with the build error where they cannot be built, unless
+LARNN_COMPILED_SCAN=1 (as in CI), where a failed build is an error.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_model import OPTION_GRID, gradients, make_model, reference_stack
+
+from larnn import compiled_scan, model
+from larnn.model import LARNN, InferenceKnobs, LARNNConfig
+
+
+@pytest.fixture(autouse=True)
+def compiled_loops():
+    if not compiled_scan.enabled():
+        pytest.skip(f"the compiled scan could not be built: {compiled_scan.build_error()}")
+
+
+def float32_pair(**overrides) -> tuple[LARNN, LARNN]:
+    """The same random model in float64 (for the reference) and float32 (compiled)."""
+    reference = make_model(**overrides)
+    compiled = make_model(**overrides).float()
+    compiled.load_state_dict({k: v.float() for k, v in reference.state_dict().items()})
+    return reference, compiled
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("options", OPTION_GRID, ids=lambda o: "-".join(map(str, o.values())))
+def test_compiled_equals_reference(options, train):
+    """Outputs, attention and every gradient of the float32 compiled loops against the
+    float64 per-step reference, over every option, with 19 samples (a partial lane block)."""
+    reference, compiled = float32_pair(**options)
+    reference.train(train)
+    compiled.train(train)
+    x = torch.randn(7, 19, 5, dtype=torch.float64)
+
+    def run(net):
+        def loss_fn(x):
+            output, _, record = net(x, return_attention=True)
+            return output, record.weights
+
+        return loss_fn
+
+    got = gradients(compiled, run(compiled), x.float())
+    want = gradients(reference, lambda x: reference_stack(reference, x), x)
+    assert got.keys() == want.keys()
+    for name in got:
+        torch.testing.assert_close(got[name].double(), want[name], atol=2e-4, rtol=1e-3, msg=name)
+    with torch.no_grad():
+        output, _, record = compiled(x.float(), return_attention=True)
+        expected, expected_weights = reference_stack(reference, x)
+    # float32 against float64: the Python loops in float32 differ by up to 1e-5 here.
+    torch.testing.assert_close(output.double(), expected, atol=5e-5, rtol=0)
+    for got_w, want_w in zip(record.weights, expected_weights, strict=True):
+        torch.testing.assert_close(got_w.double(), want_w, atol=5e-5, rtol=0)
+
+
+def run_both(monkeypatch, net: LARNN, x: torch.Tensor, seed: int = 0, **kwargs):
+    """Output, state, record, gradients and buffers from the compiled then the Python loops,
+    from the same weights, buffers and random seed."""
+    results = []
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    for switch in ("1", "0"):
+        monkeypatch.setenv(compiled_scan.ENV_SWITCH, switch)
+        net.load_state_dict(start)
+        net.zero_grad(set_to_none=True)
+        x_leaf = x.clone().requires_grad_()
+        torch.manual_seed(seed)
+        output, state, record = net(x_leaf, return_attention=True, **kwargs)
+        loss = (output * output.cos()).sum() + state.memory.sum() + state.c.sum()
+        loss = loss + sum((w * w.sin()).sum() for w in record.weights)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        buffers = {k: v.clone() for k, v in net.state_dict().items()}
+        results.append((output, record.weights, {**grads, "x": x_leaf.grad}, buffers))
+    return results
+
+
+def assert_close_to_scale(got: torch.Tensor, want: torch.Tensor, name: str) -> None:
+    """Equal up to float32 rounding of sums over the batch: 1e-4 of the largest entry."""
+    tolerance = 1e-4 * want.abs().max().item()
+    assert (got - want).abs().max().item() <= tolerance, name
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(kv_norm="batch", hidden_norm="batch", attention_dropout=0.3),
+        dict(kv_norm="layer", hidden_norm="layer", positional_encoding=True, mode="layer"),
+        dict(kv_activation="tanh", query_activation="relu", stacked_residual=True),
+    ],
+)
+def test_compiled_equals_python_loops_in_training(monkeypatch, options):
+    """Same dropout masks (drawn before either loop), same running statistics of batch norm
+    after the step-by-step updates, same gradients, at a batch of 37 (two and a bit blocks)."""
+    torch.manual_seed(0)
+    net = LARNN(
+        LARNNConfig(input_size=4, hidden_size=24, num_layers=2, heads=4, window=5, **options)
+    )
+    net.train()
+    compiled, python = run_both(monkeypatch, net, torch.randn(9, 37, 4), seed=3)
+    torch.testing.assert_close(compiled[0], python[0], atol=2e-5, rtol=0)
+    for got, want in zip(compiled[1], python[1], strict=True):
+        torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
+    for name in python[2]:
+        assert_close_to_scale(compiled[2][name], python[2][name], name)
+    for name, value in python[3].items():  # running_mean, running_var, num_batches_tracked
+        torch.testing.assert_close(compiled[3][name], value, atol=1e-6, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        InferenceKnobs(window=2),
+        InferenceKnobs(window=7),
+        InferenceKnobs(kv_activation="none"),
+        InferenceKnobs(head_mask=torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 0.0]])),
+    ],
+)
+def test_compiled_knobs_equal_python_loops(monkeypatch, knobs):
+    torch.manual_seed(0)
+    config = LARNNConfig(
+        input_size=4, hidden_size=24, num_layers=2, heads=4, window=4, max_window=8
+    )
+    net = LARNN(config).eval()
+    compiled, python = run_both(monkeypatch, net, torch.randn(12, 5, 4), knobs=knobs)
+    torch.testing.assert_close(compiled[0], python[0], atol=2e-5, rtol=0)
+    for name in python[2]:
+        assert_close_to_scale(compiled[2][name], python[2][name], name)
+
+
+def test_compiled_chunked_equals_whole():
+    torch.manual_seed(0)
+    net = LARNN(LARNNConfig(input_size=3, hidden_size=16, num_layers=2, heads=2, window=3))
+    net.eval()
+    x = torch.randn(11, 20, 3)
+    with torch.no_grad():
+        whole, _ = net(x)
+        state, parts = None, []
+        for chunk in x.split([4, 1, 6]):
+            output, state = net(chunk, state)
+            parts.append(output)
+    torch.testing.assert_close(torch.cat(parts), whole, atol=1e-6, rtol=0)
+
+
+def test_float32_on_the_cpu_takes_the_compiled_loop(monkeypatch):
+    """Where the Python forward loop cannot run, float32 still works: the compiled one ran."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Python loop ran")
+
+    monkeypatch.setattr(model, "python_scan_forward", refuse)
+    net = LARNN(LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3)).train()
+    output, _ = net(torch.randn(5, 4, 3))
+    output.sum().backward()
+    with pytest.raises(AssertionError, match="Python loop"):
+        net.double()(torch.randn(5, 4, 3, dtype=torch.float64))
+
+
+def test_switch_off_takes_the_python_loop(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the compiled loop ran")
+
+    monkeypatch.setenv(compiled_scan.ENV_SWITCH, "0")
+    monkeypatch.setattr(compiled_scan, "forward", refuse)
+    net = LARNN(LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3)).eval()
+    output, _ = net(torch.randn(5, 4, 3))
+    assert torch.isfinite(output).all()
+
+
+def test_failed_build_warns_and_falls_back(monkeypatch):
+    def no_compiler():
+        raise OSError("c++: command not found")
+
+    monkeypatch.setattr(compiled_scan, "_loaded", False)
+    monkeypatch.setattr(compiled_scan, "_build_error", None)
+    monkeypatch.setattr(compiled_scan, "build", no_compiler)
+    monkeypatch.delenv(compiled_scan.ENV_SWITCH, raising=False)
+    net = LARNN(LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3)).eval()
+    with pytest.warns(RuntimeWarning, match="c\\+\\+: command not found"):
+        output, _ = net(torch.randn(5, 4, 3))
+    assert torch.isfinite(output).all()
+    monkeypatch.setenv(compiled_scan.ENV_SWITCH, "1")
+    with pytest.raises(RuntimeError, match="LARNN_COMPILED_SCAN=1"):
+        net(torch.randn(5, 4, 3))
+
+
+def test_batch_norm_training_on_one_sample_raises_torch_error():
+    net = LARNN(LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3, kv_norm="batch"))
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        net.train()(torch.randn(5, 1, 3))
