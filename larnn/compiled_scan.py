@@ -29,6 +29,7 @@ SOURCES = [
 ENV_SWITCH = "LARNN_COMPILED_SCAN"
 ACTIVATION_CODES = {"elu": 0, "relu": 1, "tanh": 2, "none": 3}  # enum Activation in the C++
 NO_NORM, LAYER_NORM, BATCH_NORM, BATCH_NORM_EVAL = 0, 1, 2, 3  # enum Norm in the C++
+LANES = 16  # kLanes in the C++: batch columns per block of the key/value history
 
 _build_error: str | None = None  # why the last build failed
 _loaded = False
@@ -113,6 +114,28 @@ def norm_arguments(norm: nn.Module) -> tuple[int, Tensor | None, float]:
     return kind, torch.stack([p.to(norm.weight) for p in params]), norm.eps
 
 
+def history(queue: Tensor, window: int, slots: int, batch: int) -> Tensor:
+    """The key/value history as the C++ loops keep it, by block of LANES batch columns so
+    that a block's window is contiguous: (blocks, slots, 2H, LANES), the queue (filled, 2H,
+    B) in slots window - filled .. window - 1; other slots and the padding are unset."""
+    filled, features = queue.shape[0], queue.shape[1]
+    blocks = -(-batch // LANES)
+    kv = queue.new_empty(blocks, slots, features, LANES)
+    if filled:
+        padded = queue.new_zeros(filled, features, blocks * LANES)
+        padded[..., :batch] = queue
+        kv[:, window - filled : window] = padded.view(filled, features, blocks, LANES).permute(
+            2, 0, 1, 3
+        )
+    return kv
+
+
+def unblocked(kv: Tensor, batch: int) -> Tensor:
+    """(blocks, n, 2H, LANES) of history() back to (n, 2H, B)."""
+    blocks, n, features, _ = kv.shape
+    return kv.permute(1, 2, 0, 3).reshape(n, features, blocks * LANES)[..., :batch]
+
+
 class Prepared(NamedTuple):
     """A scan's inputs as the C++ loops take them: float32, contiguous, batch last."""
 
@@ -153,7 +176,8 @@ def prepare(spec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Pre
 def forward(spec, inputs: Prepared, kv: Tensor, filled: int, out) -> None:
     """LARNNScan's forward loop: fills kv's new slots and `out` (model.ScanOutputs), then
     updates batch norms' running statistics as nn.BatchNorm1d would have, step by step.
-    kv holds K + T slots, or K + 1 used as a ring where backward will not read them."""
+    kv, from history(), holds K + T slots, or K + 1 used as a ring where backward will not
+    read them."""
     T, _, B = inputs.x.shape
     H = inputs.h.shape[0]
     kv_kind, h_kind = inputs.codes[3], inputs.codes[6]
@@ -186,7 +210,7 @@ class Gradients(NamedTuple):
     x: Tensor  # (T, C, B)
     h: Tensor  # (H, B)
     c: Tensor  # (H, B)
-    kv: Tensor  # (K + T, 2H, B)
+    kv: Tensor  # (blocks, K + T, 2H, LANES), as history()
     w_xh: Tensor  # (5H, C + H + 1)
     w_a: Tensor  # (4H, H)
     w_kv: Tensor  # (2H, H + 1)
@@ -198,7 +222,7 @@ class Gradients(NamedTuple):
 def backward(inputs: Prepared, kv, filled, buffers, hs, cs, d_hs, d_cs, d_recorded) -> Gradients:
     """LARNNScan's backward loop; buffers are the forward's acts, queries, attended, drops."""
     acts, queries, attended, drops = buffers
-    K, H = kv.shape[0] - hs.shape[0], inputs.h.shape[0]
+    K, H = kv.shape[1] - hs.shape[0], inputs.h.shape[0]
     kv_kind, h_kind = inputs.codes[3], inputs.codes[6]
     new = inputs.x.new_zeros
     grads = Gradients(

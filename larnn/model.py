@@ -408,10 +408,11 @@ class LARNNScan(torch.autograd.Function):
         H, NH, K = h.shape[0], spec.heads, spec.window
         filled, keep = queue.shape[0], spec.keep
         compiled = compiled_scan.applies_to(x, spec.kv_norm, spec.hidden_norm)
-        # The compiled loop keeps no history that backward will not read: a ring of K + 1.
-        slots = K + 1 if compiled and not keep else K + T
-        kv = x.new_empty(slots, 2 * H, B)  # slots before K - filled are never read
-        kv[K - filled : K] = queue
+        if compiled:  # blocked by batch columns; a ring of K + 1 slots where nothing is kept
+            kv = compiled_scan.history(queue, K, K + T if keep else K + 1, B)
+        else:
+            kv = x.new_empty(K + T, 2 * H, B)  # slots before K - filled are never read
+            kv[K - filled : K] = queue
         drops = None
         if spec.dropout:  # inverted dropout masks on the attention weights, all steps at once
             drops = x.new_empty(T, K, NH, B).bernoulli_(1 - spec.dropout).div_(1 - spec.dropout)
@@ -568,7 +569,7 @@ class LARNNScan(torch.autograd.Function):
             grads.x,
             grads.h,
             grads.c,
-            grads.kv[K - ctx.filled : K],  # the queue
+            compiled_scan.unblocked(grads.kv[:, K - ctx.filled : K], inputs.h.shape[1]),  # queue
             grads.w_xh[:, :C],
             grads.w_xh[:, -1],  # bias
             grads.w_xh[:, C : C + H],

@@ -135,17 +135,31 @@ def test_compiled_knobs_equal_python_loops(monkeypatch, knobs):
 
 
 def test_compiled_chunked_equals_whole():
+    """Outputs, and gradients through the carried state (h, c and the queue's keys and
+    values, kept by block of batch columns) into earlier chunks, at a batch of 19."""
     torch.manual_seed(0)
-    net = LARNN(LARNNConfig(input_size=3, hidden_size=16, num_layers=2, heads=2, window=3))
-    net.eval()
-    x = torch.randn(11, 20, 3)
-    with torch.no_grad():
-        whole, _ = net(x)
+    config = LARNNConfig(
+        input_size=3, hidden_size=16, num_layers=2, heads=2, window=3, positional_encoding=True
+    )
+    net = LARNN(config).eval()
+    x = torch.randn(11, 19, 3)
+
+    def chunked(x):
         state, parts = None, []
         for chunk in x.split([4, 1, 6]):
             output, state = net(chunk, state)
             parts.append(output)
-    torch.testing.assert_close(torch.cat(parts), whole, atol=1e-6, rtol=0)
+        return torch.cat(parts) + state.memory.sum() + state.c.sum(), []
+
+    def whole(x):
+        output, state = net(x)
+        return output + state.memory.sum() + state.c.sum(), []
+
+    with torch.no_grad():
+        torch.testing.assert_close(chunked(x)[0], whole(x)[0], atol=1e-6, rtol=1e-6)
+    got, want = gradients(net, chunked, x), gradients(net, whole, x)
+    for name in want:
+        assert_close_to_scale(got[name], want[name], name)
 
 
 def test_float32_on_the_cpu_takes_the_compiled_loop(monkeypatch):

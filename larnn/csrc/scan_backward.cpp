@@ -113,9 +113,9 @@ void norm_backward(const NormSpec& norm, const float* x, const float* dy, float*
 
 // What one step's attention backward reads and writes; positions as in the forward's Window.
 struct WindowGrad {
-  const float* kv;  // (K + T, 2H, B)
-  float* d_kv;      // (K + T, 2H, B): gradients of the slots, accumulated
-  int64_t first_slot, n, K, H, NH, B;
+  const float* kv;  // (blocks, K + T, 2H, kLanes): the history by block of batch columns
+  float* d_kv;      // (blocks, K + T, 2H, kLanes): gradients of the slots, accumulated
+  int64_t first_slot, slots, n, K, H, NH, B;
   const float* q;           // (H, B), after its activation
   const float* da;          // (H, B): gradient of the attended values
   const float* pos_k;       // (K, H) or null
@@ -137,12 +137,13 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
   const int64_t b0 = block * kLanes, first = K - n;
   float* d_pos_k = w.d_pos ? w.d_pos + block * 2 * K * H : nullptr;  // (K, H)
   float* d_pos_v = w.d_pos ? d_pos_k + K * H : nullptr;              // (K, H)
-  const float* slot0 = w.kv + (w.first_slot + first) * 2 * H * B + b0;
-  float* d_slot0 = w.d_kv + (w.first_slot + first) * 2 * H * B + b0;
+  const int64_t oldest = (block * w.slots + w.first_slot + first) * 2 * H * kLanes;
+  const float* slot0 = w.kv + oldest;  // slots j follow at 2H * kLanes apart
+  float* d_slot0 = w.d_kv + oldest;
   const float* q = w.q + b0;
   const float* da = w.da + b0;
   for (int64_t j = 0; j < n; ++j) {  // the softmax p, recomputed from q and the keys
-    const float* key = slot0 + j * 2 * H * B;
+    const float* key = slot0 + j * 2 * H * kLanes;
     const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
     float* p_j = p + j * NH * kLanes;
     std::fill(p_j, p_j + NH * kLanes, 0.0f);
@@ -152,7 +153,7 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
         const float pos = pk ? pk[i] : 0.0f;
         float* s = p_j + head * kLanes;
         #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) s[l] += (key[i * B + l] + pos) * q[i * B + l];
+        for (int64_t l = 0; l < bw; ++l) s[l] += (key[i * kLanes + l] + pos) * q[i * B + l];
       }
   }
   for (int64_t head = 0; head < NH; ++head) {
@@ -180,8 +181,8 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
   }
   // Values: w = p * drop * mask weighs them; dp gets d w = da . v per head.
   for (int64_t j = 0; j < n; ++j) {
-    const float* value = slot0 + (j * 2 * H + H) * B;
-    float* d_value = d_slot0 + (j * 2 * H + H) * B;
+    const float* value = slot0 + (j * 2 * H + H) * kLanes;
+    float* d_value = d_slot0 + (j * 2 * H + H) * kLanes;
     const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
     float* dp_j = dp + j * NH * kLanes;
     std::fill(dp_j, dp_j + NH * kLanes, 0.0f);
@@ -199,8 +200,8 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
         float pos_grad = 0.0f;
         #pragma omp simd reduction(+ : pos_grad)
         for (int64_t l = 0; l < bw; ++l) {
-          ds[l] += (value[i * B + l] + pos) * da[i * B + l];
-          d_value[i * B + l] += weight[l] * da[i * B + l];
+          ds[l] += (value[i * kLanes + l] + pos) * da[i * B + l];
+          d_value[i * kLanes + l] += weight[l] * da[i * B + l];
           pos_grad += weight[l] * da[i * B + l];
         }
         if (d_pos_v) d_pos_v[(first + j) * H + i] += pos_grad;
@@ -230,8 +231,8 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
   // Keys and q, from the scores' gradient (times ln 2: 2^s = e^(s ln 2)).
   std::fill(acc, acc + H * kLanes, 0.0f);
   for (int64_t j = 0; j < n; ++j) {
-    const float* key = slot0 + j * 2 * H * B;
-    float* d_key = d_slot0 + j * 2 * H * B;
+    const float* key = slot0 + j * 2 * H * kLanes;
+    float* d_key = d_slot0 + j * 2 * H * kLanes;
     const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
     const float* dp_j = dp + j * NH * kLanes;
     for (int64_t d = 0; d < HD; ++d)
@@ -243,8 +244,8 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
         float pos_grad = 0.0f;
         #pragma omp simd reduction(+ : pos_grad)
         for (int64_t l = 0; l < bw; ++l) {
-          a[l] += (key[i * B + l] + pos) * ds[l];
-          d_key[i * B + l] += kLn2 * ds[l] * q[i * B + l];
+          a[l] += (key[i * kLanes + l] + pos) * ds[l];
+          d_key[i * kLanes + l] += kLn2 * ds[l] * q[i * B + l];
           pos_grad += ds[l] * q[i * B + l];
         }
         if (d_pos_k) d_pos_k[(first + j) * H + i] += kLn2 * pos_grad;
@@ -274,9 +275,19 @@ void attend_backward(const WindowGrad& w) {
   });
 }
 
+// Copies slot `slot` of a history blocked as (blocks, R, rows, kLanes) into (rows, B).
+void gather_slot(const float* history, float* to, int64_t slot, int64_t R, int64_t rows,
+                 int64_t B) {
+  for_each_block(B, [&](int64_t b0, int64_t bw) {
+    const float* from = history + ((b0 / kLanes) * R + slot) * rows * kLanes;
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(from + r * kLanes, from + r * kLanes + bw, to + r * B + b0);
+  });
+}
+
 // Inputs as scan_forward's, plus what it wrote (hs, cs, acts, queries, attended, kv) and the
 // gradients of its outputs, d_hs and d_cs (T, H, B) and d_recorded (T, K, NH, B). Writes
-// dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv (K + T, 2H, B), d_w_xh (5H, C + H + 1),
+// dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv (blocks, K + T, 2H, kLanes), d_w_xh (5H, C + H + 1),
 // d_w_a (4H, H), d_w_kv (2H, H + 1), d_pos (2, K, H) and the norms' d_params (2, H), all
 // zero on entry.
 void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
@@ -299,7 +310,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
                    const std::optional<at::Tensor>& d_kv_norm,
                    const std::optional<at::Tensor>& d_h_norm) {
   const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
-  const int64_t K = kv.size(0) - T, NH = heads, HB = H * B;
+  const int64_t R = kv.size(1), K = R - T, NH = heads, HB = H * B;
   const int64_t blocks = (B + kLanes - 1) / kLanes;
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
@@ -311,6 +322,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
   at::Tensor dz = at::empty({5 * H, B}, options);            // gates then query
   at::Tensor dz_gates = dz.narrow(0, 0, 4 * H);
   at::Tensor d_memory = at::empty({H + 1, B}, options);      // w_kv^T d_slot
+  at::Tensor d_slot = at::empty({2 * H, B}, options);        // gradient of slot K + t
   at::Tensor d_xh = at::zeros({C + H + 1, B}, options);      // w_xh^T dz: dx_t, dh_{t-1}
   at::Tensor da = at::empty({H, B}, options);
   at::Tensor dc = at::zeros({H, B}, options);
@@ -347,7 +359,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
       activation_grad(kv_activation, u + at, u_grad + at, B);
     });
     // Slot K + t is complete: only later steps, already done, read it.
-    at::Tensor d_slot = d_kv[K + t];  // (2H, B)
+    gather_slot(d_kv.data_ptr<float>(), d_slot.data_ptr<float>(), K + t, R, 2 * H, B);
     at::mm_out(d_memory, w_kv.t(), d_slot);  // (H + 1, B); the last row is unused
     if (kv_norm.kind == kNoNorm) {
       std::memcpy(feature, u, HB * sizeof(float));
@@ -387,7 +399,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
       at::mm_out(da, w_a.t(), dz_gates);  // (H, B)
       const int64_t step_offset = t * K * NH * B;
       attend_backward(WindowGrad{
-          kv.data_ptr<float>(), d_kv.data_ptr<float>(), t, n, K, H, NH, B,
+          kv.data_ptr<float>(), d_kv.data_ptr<float>(), t, R, n, K, H, NH, B,
           queries[t].data_ptr<float>(), da.data_ptr<float>(), data_or_null(pos_k),
           data_or_null(pos_v), data_or_null(head_mask),
           drops ? drops->data_ptr<float>() + step_offset : nullptr,

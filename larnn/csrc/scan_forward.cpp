@@ -69,15 +69,15 @@ void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* s
   }
 }
 
-// What one step's attention reads and writes. Window position p in [0, K) holds the slot
-// kv[(t + p) % R]; the newest n positions (K - n .. K - 1) are filled.
+// What one step's attention reads and writes. Window position p in [0, K) holds slot
+// (t + p) % R of the history; the newest n positions (K - n .. K - 1) are filled.
 struct Window {
-  const float* kv;       // (R, 2H, B): keys then values of every slot
+  const float* kv;       // (blocks, R, 2H, kLanes): keys then values of every slot
   int64_t first_slot;    // slot of window position 0, t
   int64_t slots;         // R: K + T, or K + 1 where the history need not be kept
   int64_t n, K, H, NH, B;
-  const float* slot(int64_t position) const {  // (2H, B)
-    return kv + ((first_slot + position) % slots) * 2 * H * B;
+  const float* slot(int64_t block, int64_t position) const {  // (2H, kLanes)
+    return kv + (block * slots + (first_slot + position) % slots) * 2 * H * kLanes;
   }
   const float* q;        // (H, B)
   const float* pos_k;    // (K, H) or null: positional part of the key per position
@@ -88,23 +88,22 @@ struct Window {
   float* a;              // (H, B) attended values
 };
 
-// Attention of every head for the columns [b0, b0 + bw). A block reads each filled slot's
-// rows in order, 64 bytes from each (a stride the prefetcher follows), rather than one
-// head's rows scattered over the slot. scores is scratch of n * NH * kLanes, acc of H * kLanes.
+// Attention of every head for the columns [b0, b0 + bw). The history is stored by block of
+// columns, so a block reads each filled slot as one contiguous run of 2H * kLanes values. scores is scratch of n * NH * kLanes, acc of H * kLanes.
 template <bool kFullBlock>
 void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc) {
   const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t first = K - n;  // window position of the oldest filled slot
   for (int64_t j = 0; j < n; ++j) {  // scores (n, NH, lanes): q . k per head
-    const float* key = w.slot(first + j) + b0;  // (H, B)
+    const float* key = w.slot(b0 / kLanes, first + j);  // (H, kLanes)
     const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
     float* s_j = scores + j * NH * kLanes;
     std::fill(s_j, s_j + NH * kLanes, 0.0f);
     for (int64_t d = 0; d < HD; ++d)
       for (int64_t head = 0; head < NH; ++head) {
         const int64_t i = d * NH + head;
-        const float* k_row = key + i * B;
+        const float* k_row = key + i * kLanes;
         const float* q_row = w.q + i * B + b0;
         const float pos = pk ? pk[i] : 0.0f;
         float* s = s_j + head * kLanes;
@@ -145,13 +144,13 @@ void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, flo
   }
   std::fill(acc, acc + H * kLanes, 0.0f);
   for (int64_t j = 0; j < n; ++j) {  // a = sum_j w_j v_j, per head
-    const float* value = w.slot(first + j) + H * B + b0;  // (H, B)
+    const float* value = w.slot(b0 / kLanes, first + j) + H * kLanes;  // (H, kLanes)
     const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
     const float* s_j = scores + j * NH * kLanes;
     for (int64_t d = 0; d < HD; ++d)
       for (int64_t head = 0; head < NH; ++head) {
         const int64_t i = d * NH + head;
-        const float* v_row = value + i * B;
+        const float* v_row = value + i * kLanes;
         const float pos = pv ? pv[i] : 0.0f;
         const float* s = s_j + head * kLanes;
         float* a = acc + i * kLanes;
@@ -174,6 +173,16 @@ void attend(const Window& w) {
       else
         attend_block<false>(w, b0, w.B - b0, scores.data(), acc.data());
     }
+  });
+}
+
+// Copies rows (rows, B) into slot `slot` of a history blocked as (blocks, R, rows, kLanes).
+void scatter_slot(const float* from, float* history, int64_t slot, int64_t R, int64_t rows,
+                  int64_t B) {
+  for_each_block(B, [&](int64_t b0, int64_t bw) {
+    float* to = history + ((b0 / kLanes) * R + slot) * rows * kLanes;
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(from + r * B + b0, from + r * B + b0 + bw, to + r * kLanes);
   });
 }
 
@@ -205,9 +214,9 @@ void update_cell(const float* gates, const float* c_prev, float* sig, float* c, 
 // Inputs and outputs as in LARNNScan.forward, all float32, contiguous, batch last:
 // x (T, C, B); h0, c0 (H, B); w_xh (5H, C + H + 1) = [w_x, w_h, bias], so that one matmul
 // with [x_t; h; 1] gives gates and query; w_a (4H, H); w_kv (2H, H + 1) = [w_kv, b_kv];
-// kv (R, 2H, B) with the queue's keys and values in slots K - filled .. K - 1, R = K + T
-// slots to keep every step's (backward reads them) or K + 1 for a ring that step t writes
-// at (K + t) % R; pos_k, pos_v (K, H); drops and recorded (T, K, NH, B); kv_stats, h_stats
+// kv (blocks, R, 2H, kLanes), the key/value history by block of batch columns, with the
+// queue's keys and values in slots K - filled .. K - 1; R = K + T slots to keep every
+// step's (backward reads them) or K + 1 for a ring that step t writes at (K + t) % R; pos_k, pos_v (K, H); drops and recorded (T, K, NH, B); kv_stats, h_stats
 // (T, 2, H) for batch norm's batch statistics. Writes hs, cs (T, H, B), kv's slots, and
 // when given acts (T, 4H, B), queries (T, H, B), attended (T, H, B) (left untouched while
 // the window is empty), recorded, kv_stats and h_stats.
@@ -228,7 +237,8 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
                   const std::optional<at::Tensor>& kv_stats,
                   const std::optional<at::Tensor>& h_stats) {
   const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
-  const int64_t K = window, R = kv.size(0), NH = heads;
+  const int64_t K = window, R = kv.size(1), NH = heads;
+  TORCH_CHECK(kv.size(3) == kLanes, "kv must be blocked by ", kLanes, " batch columns");
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
   const auto options = x.options();
@@ -244,6 +254,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   const at::Tensor sig_scratch = at::empty({4 * H, B}, options);
   const at::Tensor q_scratch = at::empty({H, B}, options);
   const at::Tensor a_scratch = at::empty({H, B}, options);
+  at::Tensor kv_new = at::empty({2 * H, B}, options);
   std::memcpy(h_rows, h0.data_ptr<float>(), H * B * sizeof(float));
   const float* c = c0.data_ptr<float>();
 
@@ -279,8 +290,8 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
     norm_forward(kv_norm, feature, H, B,
                  kv_stats ? kv_stats->data_ptr<float>() + stats_offset : nullptr);
     // The new cell state enters the queue: projected once, into its own slot.
-    at::Tensor slot = kv[(K + t) % R];  // (2H, B)
-    at::mm_out(slot, w_kv, memory);
+    at::mm_out(kv_new, w_kv, memory);  // (2H, B)
+    scatter_slot(kv_new.data_ptr<float>(), kv.data_ptr<float>(), (K + t) % R, R, 2 * H, B);
     std::memcpy(h_rows, h_new, H * B * sizeof(float));
     c = c_new;
   }
