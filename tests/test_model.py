@@ -438,3 +438,27 @@ def test_chunked_gradients_equal_whole():
     got, want = gradients(model, chunked, x), gradients(model, whole_with_state, x)
     for name in got:
         torch.testing.assert_close(got[name], want[name], atol=1e-10, rtol=1e-10, msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("options", OPTION_GRID, ids=lambda o: "-".join(map(str, o.values())))
+def test_cuda_equals_reference(options, train, dtype):
+    """The scan on a GPU (the Python loops) against the float64 reference on the CPU."""
+    model = make_model(**options).train(train)
+    on_gpu = make_model(**options).to("cuda", dtype).train(train)
+    x = torch.randn(7, 4, 5, dtype=torch.float64)
+
+    def fast(x):
+        output, _, record = on_gpu(x, return_attention=True)
+        return output, record.weights
+
+    got = gradients(on_gpu, fast, x.to("cuda", dtype))
+    want = gradients(model, lambda x: reference_stack(model, x), x)
+    tolerance = 1e-5 if dtype == torch.float64 else 2e-4
+    assert got.keys() == want.keys()
+    for name in got:
+        torch.testing.assert_close(
+            got[name].cpu().double(), want[name], atol=tolerance, rtol=tolerance, msg=name
+        )
