@@ -343,7 +343,8 @@ def gradients(model, loss_fn, x):
     model.zero_grad(set_to_none=True)
     x = x.clone().requires_grad_()
     output, weights = loss_fn(x)
-    probe = torch.linspace(-1, 1, output.numel(), dtype=x.dtype).view(output.shape)
+    probe = torch.linspace(-1, 1, output.numel(), dtype=x.dtype, device=x.device)
+    probe = probe.view(output.shape)
     loss = (output * probe).sum() + sum((w * w.cos()).sum() for w in weights)
     loss.backward()
     grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
