@@ -208,3 +208,52 @@ def test_batch_norm_training_on_one_sample_raises_torch_error():
     net = LARNN(LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3, kv_norm="batch"))
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         net.train()(torch.randn(5, 1, 3))
+
+
+def test_compiled_many_blocks_in_eval_equal_python_loops(monkeypatch):
+    """70 samples: four full blocks of 16 columns and a block of 6; a window that wraps the
+    eval ring of K + 1 slots many times over."""
+    torch.manual_seed(0)
+    config = LARNNConfig(
+        input_size=4, hidden_size=24, num_layers=2, heads=6, window=3, positional_encoding=True
+    )
+    net = LARNN(config).eval()
+    x = torch.randn(17, 70, 4)
+    results = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv(compiled_scan.ENV_SWITCH, switch)
+        with torch.no_grad():
+            results.append(net(x, return_attention=True))
+    (out, state, record), (want_out, want_state, want_record) = results
+    torch.testing.assert_close(out, want_out, atol=2e-5, rtol=0)
+    torch.testing.assert_close(state.memory, want_state.memory, atol=2e-5, rtol=0)
+    for got, want in zip(record.weights, want_record.weights, strict=True):
+        torch.testing.assert_close(got, want, atol=2e-5, rtol=0)
+
+
+def test_compiled_op_refuses_what_it_would_misread():
+    compiled_scan.build()
+    with pytest.raises(RuntimeError, match="contiguous float32 CPU tensors"):
+        torch.ops.larnn.scan_forward(
+            torch.zeros(2, 3, 4, dtype=torch.float64),  # x: float64
+            *[torch.zeros(8, 4)] * 2,
+            torch.zeros(1, 4, 16, compiled_scan.LANES),
+            0,
+            3,
+            *[torch.zeros(1, 1)] * 3,
+            None,
+            None,
+            None,
+            None,
+            2,
+            0,
+            0,
+            0,
+            None,
+            0.0,
+            0,
+            None,
+            0.0,
+            *[torch.zeros(2, 8, 4)] * 2,
+            *[None] * 6,
+        )

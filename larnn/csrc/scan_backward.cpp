@@ -287,9 +287,9 @@ void gather_slot(const float* history, float* to, int64_t slot, int64_t R, int64
 
 // Inputs as scan_forward's, plus what it wrote (hs, cs, acts, queries, attended, kv) and the
 // gradients of its outputs, d_hs and d_cs (T, H, B) and d_recorded (T, K, NH, B). Writes
-// dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv (blocks, K + T, 2H, kLanes), d_w_xh (5H, C + H + 1),
-// d_w_a (4H, H), d_w_kv (2H, H + 1), d_pos (2, K, H) and the norms' d_params (2, H), all
-// zero on entry.
+// dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv (blocks, K + T, 2H, kLanes),
+// d_w_xh (5H, C + H + 1), d_w_a (4H, H), d_w_kv (2H, H + 1), d_pos (2, K, H) and the norms'
+// d_params (2, H), all zero on entry.
 void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                    const at::Tensor& kv, int64_t filled, const at::Tensor& w_xh,
                    const at::Tensor& w_a, const at::Tensor& w_kv,
@@ -311,6 +311,12 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
                    const std::optional<at::Tensor>& d_h_norm) {
   const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
   const int64_t R = kv.size(1), K = R - T, NH = heads, HB = H * B;
+  for (const at::Tensor& t : {x, h0, c0, kv, hs, cs, acts, queries, attended, d_hs, d_cs, dx,
+                              dh0, dc0, d_kv, d_w_xh, d_w_a, d_w_kv})
+    check_buffer(t);
+  for (const auto& t : {pos_k, pos_v, head_mask, drops, kv_norm_params, h_norm_params,
+                        d_recorded, d_pos, d_kv_norm, d_h_norm})
+    if (t) check_buffer(*t);
   const int64_t blocks = (B + kLanes - 1) / kLanes;
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);

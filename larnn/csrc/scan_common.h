@@ -105,6 +105,13 @@ struct NormSpec {
   int64_t size;
 };
 
+// The loops read and write raw float32 memory: anything else would be misread.
+inline void check_buffer(const at::Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu(),
+              "the compiled LARNN scan takes contiguous float32 CPU tensors, got ", t.dtype(),
+              t.is_contiguous() ? "" : " (not contiguous)", " on ", t.device());
+}
+
 inline float* data_or_null(const std::optional<at::Tensor>& t) {
   return t.has_value() ? t->data_ptr<float>() : nullptr;
 }

@@ -89,7 +89,8 @@ struct Window {
 };
 
 // Attention of every head for the columns [b0, b0 + bw). The history is stored by block of
-// columns, so a block reads each filled slot as one contiguous run of 2H * kLanes values. scores is scratch of n * NH * kLanes, acc of H * kLanes.
+// columns, so a block reads each filled slot as one contiguous run of 2H * kLanes values.
+// scores is scratch of n * NH * kLanes, acc of H * kLanes.
 template <bool kFullBlock>
 void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc) {
   const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
@@ -216,8 +217,9 @@ void update_cell(const float* gates, const float* c_prev, float* sig, float* c, 
 // with [x_t; h; 1] gives gates and query; w_a (4H, H); w_kv (2H, H + 1) = [w_kv, b_kv];
 // kv (blocks, R, 2H, kLanes), the key/value history by block of batch columns, with the
 // queue's keys and values in slots K - filled .. K - 1; R = K + T slots to keep every
-// step's (backward reads them) or K + 1 for a ring that step t writes at (K + t) % R; pos_k, pos_v (K, H); drops and recorded (T, K, NH, B); kv_stats, h_stats
-// (T, 2, H) for batch norm's batch statistics. Writes hs, cs (T, H, B), kv's slots, and
+// step's (backward reads them) or K + 1 for a ring that step t writes at (K + t) % R;
+// pos_k, pos_v (K, H); drops and recorded (T, K, NH, B); kv_stats, h_stats (T, 2, H) for
+// batch norm's batch statistics. Writes hs, cs (T, H, B), kv's slots, and
 // when given acts (T, 4H, B), queries (T, H, B), attended (T, H, B) (left untouched while
 // the window is empty), recorded, kv_stats and h_stats.
 void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
@@ -239,6 +241,10 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
   const int64_t K = window, R = kv.size(1), NH = heads;
   TORCH_CHECK(kv.size(3) == kLanes, "kv must be blocked by ", kLanes, " batch columns");
+  for (const at::Tensor& t : {x, h0, c0, kv, hs, cs}) check_buffer(t);
+  for (const auto& t : {pos_k, pos_v, head_mask, drops, kv_norm_params, h_norm_params, acts,
+                        queries, attended, recorded, kv_stats, h_stats})
+    if (t) check_buffer(*t);
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
   const auto options = x.options();
