@@ -10,7 +10,8 @@ Prints, at the UCI HAR shape (B=256, T=128, C=9):
   2. a forward sweep over T and the window k at B=32, in ms and ms per step;
   3. the app's use: one 128-step sequence (B=1), config (a), with return_attention=True.
 Candidates compared in a ratio run interleaved, round after round, and each keeps its best
-time, so that a loaded machine slows both sides of a ratio alike.
+time, so that a loaded machine slows both sides of a ratio alike. On the CPU the LARNN runs
+its compiled loops (larnn.compiled_scan) unless LARNN_COMPILED_SCAN=0.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from naive_reference import naive_larnn
 from torch import Tensor, nn
 
+from larnn import compiled_scan
 from larnn.model import LARNN, LARNNConfig
 
 B, T, C = 256, 128, 9  # UCI HAR: 128 steps of 9 inertial channels
@@ -227,6 +229,11 @@ def main() -> None:
         f"torch {torch.__version__}, device {args.device} ({name}), "
         f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
         f"load average {load:.1f}"
+    )
+    compiled = device.type == "cpu" and compiled_scan.enabled()
+    print(
+        "LARNN scan: "
+        + ("compiled loops (larnn/csrc)" if compiled else "Python loops (ATen calls per step)")
     )
     if load >= 1 and args.threads > 1 and os.environ.get("OMP_WAIT_POLICY") is None:
         print(

@@ -31,6 +31,15 @@ ACTIVATION_CODES = {"elu": 0, "relu": 1, "tanh": 2, "none": 3}  # enum Activatio
 NO_NORM, LAYER_NORM, BATCH_NORM, BATCH_NORM_EVAL = 0, 1, 2, 3  # enum Norm in the C++
 LANES = 16  # kLanes in the C++: batch columns per block of the key/value history
 
+# Vector instructions by the capability ATen detected on this CPU, as ATen's own kernels
+# are built: with AVX-512 one instruction covers a block's 16 batch columns (about 10% less
+# time than AVX2 for config (a) forward, measured). Named, not -march=native, so that a
+# build cached in a home folder shared with another kind of CPU is rebuilt, not misrun.
+VECTOR_FLAGS = {
+    "AVX2": ["-mavx2", "-mfma"],
+    "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"],
+}
+
 _build_error: str | None = None  # why the last build failed
 _loaded = False
 
@@ -43,8 +52,7 @@ def build() -> None:
     from torch.utils.cpp_extension import load
 
     flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
-    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-        flags += ["-mavx2", "-mfma"]
+    flags += VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])
     load(
         name="larnn_scan",
         sources=[str(source) for source in SOURCES],
