@@ -142,43 +142,10 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
   float* d_slot0 = w.d_kv + oldest;
   const float* q = w.q + b0;
   const float* da = w.da + b0;
-  for (int64_t j = 0; j < n; ++j) {  // the softmax p, recomputed from q and the keys
-    const float* key = slot0 + j * 2 * H * kLanes;
-    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
-    float* p_j = p + j * NH * kLanes;
-    std::fill(p_j, p_j + NH * kLanes, 0.0f);
-    for (int64_t d = 0; d < HD; ++d)
-      for (int64_t head = 0; head < NH; ++head) {
-        const int64_t i = d * NH + head;
-        const float pos = pk ? pk[i] : 0.0f;
-        float* s = p_j + head * kLanes;
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) s[l] += (key[i * kLanes + l] + pos) * q[i * B + l];
-      }
-  }
-  for (int64_t head = 0; head < NH; ++head) {
-    float best[kLanes], total[kLanes];
-    std::fill(best, best + kLanes, -INFINITY);
-    std::fill(total, total + kLanes, 0.0f);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* s = p + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) best[l] = std::max(best[l], s[l]);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = p + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) {
-        s[l] = exp2_approx(s[l] - best[l]);
-        total[l] += s[l];
-      }
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = p + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) s[l] /= total[l];
-    }
-  }
+  // The softmax p, recomputed from q and the keys.
+  const auto key_of = [&](int64_t j) { return slot0 + j * 2 * H * kLanes; };
+  block_scores(key_of, q, w.pos_k ? w.pos_k + first * H : nullptr, n, H, NH, B, bw, p);
+  block_softmax2(p, n, NH, bw);
   // Values: w = p * drop * mask weighs them; dp gets d w = da . v per head.
   for (int64_t j = 0; j < n; ++j) {
     const float* value = slot0 + (j * 2 * H + H) * kLanes;

@@ -121,6 +121,62 @@ inline NormSpec norm_spec(int64_t kind, const std::optional<at::Tensor>& params,
   return NormSpec{kind, data_or_null(params), static_cast<float>(eps), H};
 }
 
+// The attention scores of one block of batch columns: scores (n, NH, kLanes) gets q . k per
+// head for the n filled slots, key_of(j) pointing at slot j's keys, (H, kLanes); q points at
+// the block's first column of (H, B); pos_k at the oldest filled slot's positional keys,
+// (n, H), or is null. Slot j's rows are read in order, 64 bytes from each.
+template <typename KeyOf>
+inline void block_scores(const KeyOf& key_of, const float* q, const float* pos_k, int64_t n,
+                         int64_t H, int64_t NH, int64_t B, int64_t bw, float* scores) {
+  const int64_t HD = H / NH;
+  for (int64_t j = 0; j < n; ++j) {
+    const float* key = key_of(j);
+    const float* pk = pos_k ? pos_k + j * H : nullptr;
+    float* s_j = scores + j * NH * kLanes;
+    std::fill(s_j, s_j + NH * kLanes, 0.0f);
+    for (int64_t d = 0; d < HD; ++d)
+      for (int64_t head = 0; head < NH; ++head) {
+        const int64_t i = d * NH + head;
+        const float* k_row = key + i * kLanes;
+        const float* q_row = q + i * B;
+        const float pos = pk ? pk[i] : 0.0f;
+        float* s = s_j + head * kLanes;
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) s[l] += (k_row[l] + pos) * q_row[l];
+      }
+  }
+}
+
+// Softmax in base 2 over the n slots of each head, in place in scores (n, NH, kLanes):
+// 2^s / sum 2^s, which is softmax(s ln 2); the keys carry log2(e).
+inline void block_softmax2(float* scores, int64_t n, int64_t NH, int64_t bw) {
+  for (int64_t head = 0; head < NH; ++head) {
+    float best[kLanes], total[kLanes];
+    std::fill(best, best + kLanes, -INFINITY);
+    std::fill(total, total + kLanes, 0.0f);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* s = scores + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) best[l] = std::max(best[l], s[l]);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = scores + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) {
+        s[l] = exp2_approx(s[l] - best[l]);
+        total[l] += s[l];
+      }
+    }
+    #pragma omp simd
+    for (int64_t l = 0; l < bw; ++l) total[l] = 1.0f / total[l];
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = scores + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) s[l] *= total[l];
+    }
+  }
+}
+
 // Calls body(b0, lanes) for each block of batch columns, spread over ATen's threads.
 template <typename Body>
 void for_each_block(int64_t B, const Body& body) {

@@ -96,51 +96,22 @@ void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, flo
   const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t first = K - n;  // window position of the oldest filled slot
-  for (int64_t j = 0; j < n; ++j) {  // scores (n, NH, lanes): q . k per head
-    const float* key = w.slot(b0 / kLanes, first + j);  // (H, kLanes)
-    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
-    float* s_j = scores + j * NH * kLanes;
-    std::fill(s_j, s_j + NH * kLanes, 0.0f);
-    for (int64_t d = 0; d < HD; ++d)
-      for (int64_t head = 0; head < NH; ++head) {
-        const int64_t i = d * NH + head;
-        const float* k_row = key + i * kLanes;
-        const float* q_row = w.q + i * B + b0;
-        const float pos = pk ? pk[i] : 0.0f;
-        float* s = s_j + head * kLanes;
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) s[l] += (k_row[l] + pos) * q_row[l];
-      }
-  }
-  for (int64_t head = 0; head < NH; ++head) {  // base-2 softmax over the slots, per head
-    float best[kLanes], total[kLanes];
-    std::fill(best, best + kLanes, -INFINITY);
-    std::fill(total, total + kLanes, 0.0f);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* s = scores + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) best[l] = std::max(best[l], s[l]);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = scores + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) {
-        s[l] = exp2_approx(s[l] - best[l]);
-        total[l] += s[l];
-      }
-    }
+  const auto key_of = [&](int64_t j) { return w.slot(b0 / kLanes, first + j); };
+  block_scores(key_of, w.q + b0, w.pos_k ? w.pos_k + first * H : nullptr, n, H, NH, B, bw,
+               scores);
+  block_softmax2(scores, n, NH, bw);
+  for (int64_t head = 0; head < NH && (w.head_mask || w.drops || w.record); ++head) {
     const float mask = w.head_mask ? w.head_mask[head] : 1.0f;
-    #pragma omp simd
-    for (int64_t l = 0; l < bw; ++l) total[l] = mask / total[l];
-    for (int64_t j = 0; j < n; ++j) {  // normalised, then dropout and the head mask
+    for (int64_t j = 0; j < n; ++j) {
       float* s = scores + (j * NH + head) * kLanes;
       const int64_t at = ((first + j) * NH + head) * B + b0;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) s[l] *= total[l];
+      if (mask != 1.0f)
+        #pragma omp simd
+        for (int64_t l = 0; l < bw; ++l) s[l] *= mask;
       if (w.drops)
         #pragma omp simd
         for (int64_t l = 0; l < bw; ++l) s[l] *= w.drops[at + l];
-      if (w.record) std::copy(s, s + bw, w.record + at);
+      if (w.record) std::copy(s, s + bw, w.record + at);  // the weights, as applied
     }
   }
   std::fill(acc, acc + H * kLanes, 0.0f);
