@@ -16,6 +16,7 @@ C++ compiler); "0", never use them; "1", use them and raise where they cannot be
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -42,25 +43,27 @@ VECTOR_FLAGS = {
 
 _build_error: str | None = None  # why the last build failed
 _loaded = False
+_build_lock = threading.Lock()  # app sessions are threads: one build, one registration
 
 
 def build() -> None:
     """Compile (or load from the cache) and register torch.ops.larnn.scan_forward/backward."""
     global _loaded
-    if _loaded:
-        return
     from torch.utils.cpp_extension import load
 
-    flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
-    flags += VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])
-    load(
-        name="larnn_scan",
-        sources=[str(source) for source in SOURCES],
-        extra_cflags=flags,
-        extra_ldflags=["-fopenmp"],
-        is_python_module=False,
-    )
-    _loaded = True
+    with _build_lock:
+        if _loaded:
+            return
+        flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
+        flags += VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])
+        load(
+            name="larnn_scan",
+            sources=[str(source) for source in SOURCES],
+            extra_cflags=flags,
+            extra_ldflags=["-fopenmp"],
+            is_python_module=False,
+        )
+        _loaded = True
 
 
 def enabled() -> bool:
