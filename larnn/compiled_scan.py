@@ -273,10 +273,14 @@ def update_running_statistics(norm: nn.Module, stats: Tensor, batch: int) -> Non
     in order, from the per-step batch mean and biased variance in stats (T, 2, H)."""
     if not norm.track_running_stats:
         return
+    # Through .data, as batch norm's own kernel does: an earlier batch norm call in this
+    # graph (on the carried queue) saved these buffers, and a bumped version would fail its
+    # backward, though in training it never reads them.
+    running_mean, running_var = norm.running_mean.data, norm.running_var.data
     for mean, var in stats.unbind(0):
         norm.num_batches_tracked += 1
         momentum = norm.momentum
         if momentum is None:  # a cumulative average, as nn.BatchNorm1d does
             momentum = 1.0 / float(norm.num_batches_tracked)
-        norm.running_mean.lerp_(mean, momentum)
-        norm.running_var.lerp_(var * (batch / (batch - 1)), momentum)
+        running_mean.lerp_(mean, momentum)
+        running_var.lerp_(var * (batch / (batch - 1)), momentum)

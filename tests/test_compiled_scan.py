@@ -7,6 +7,8 @@ LARNN_COMPILED_SCAN=1 (as in CI), where a failed build is an error.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 from test_model import OPTION_GRID, gradients, make_model, reference_stack
@@ -257,3 +259,64 @@ def test_compiled_op_refuses_what_it_would_misread():
             *[torch.zeros(2, 8, 4)] * 2,
             *[None] * 6,
         )
+
+
+def random_case(seed: int) -> tuple[LARNNConfig, bool, int, tuple[int, int], InferenceKnobs]:
+    """A random configuration, mode, batch size, two chunk lengths and knobs."""
+    rng = random.Random(seed)
+    heads, head_dim, window = rng.choice([1, 2, 3, 4]), rng.choice([1, 2, 5]), rng.choice([1, 2, 5])
+    config = LARNNConfig(
+        input_size=rng.choice([1, 3]),
+        hidden_size=heads * head_dim,
+        num_layers=rng.choice([1, 2]),
+        heads=heads,
+        window=window,
+        max_window=window + rng.choice([0, 2]),
+        mode=rng.choice(["residual", "layer"]),
+        positional_encoding=rng.random() < 0.5,
+        kv_activation=rng.choice(["elu", "relu", "tanh", "none"]),
+        kv_norm=rng.choice(["batch", "layer", "none"]),
+        hidden_norm=rng.choice(["batch", "layer", "none"]),
+        query_activation=rng.choice(["elu", "relu", "tanh", "none"]),
+        stacked_residual=rng.random() < 0.5,
+    )
+    train, batch = rng.random() < 0.5, rng.choice([2, 15, 16, 17, 33])
+    mask = (torch.rand(heads, generator=torch.Generator().manual_seed(seed)) > 0.3).float()
+    knobs = InferenceKnobs(
+        window=rng.choice([None, 1, config.max_window]), head_mask=mask if seed % 3 == 0 else None
+    )
+    return config, train, batch, (rng.choice([1, 2, 4]), rng.choice([1, 3, 6])), knobs
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_compiled_equals_python_loops_on_random_cases(monkeypatch, seed):
+    """Random configurations, run in two chunks with the state carried between them, in train
+    or eval mode, with knobs: outputs, attention and gradients of both loops agree. (It found
+    running statistics updated in a way that broke the backward of a batch norm applied to
+    the carried queue.)"""
+    config, train, batch, (first, second), knobs = random_case(seed)
+    torch.manual_seed(seed)
+    net = LARNN(config).train(train)
+    x = torch.randn(first + second, batch, config.input_size)
+    results = []
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    for switch in ("1", "0"):
+        monkeypatch.setenv(compiled_scan.ENV_SWITCH, switch)
+        net.load_state_dict(start)
+        net.zero_grad(set_to_none=True)
+        x_leaf = x.clone().requires_grad_()
+        out1, state, record1 = net(x_leaf[:first], knobs=knobs, return_attention=True)
+        out2, state, record2 = net(x_leaf[first:], state, knobs=knobs, return_attention=True)
+        output, weights = torch.cat([out1, out2]), record1.weights + record2.weights
+        loss = (output * output.cos()).sum() + state.memory.sum()
+        (loss + sum((w * w.sin()).sum() for w in weights)).backward()
+        grads = {n: p.grad for n, p in net.named_parameters() if p.grad is not None}
+        results.append((output, weights, {**grads, "x": x_leaf.grad}))
+    (output, weights, grads), (want_output, want_weights, want_grads) = results
+    torch.testing.assert_close(output, want_output, atol=1e-4, rtol=0)
+    for got, want in zip(weights, want_weights, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    assert grads.keys() == want_grads.keys()
+    for name in want_grads:
+        tolerance = 1e-3 * want_grads[name].abs().max().item() + 1e-5  # float32 noise near 0
+        assert (grads[name] - want_grads[name]).abs().max().item() <= tolerance, name
