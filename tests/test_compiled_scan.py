@@ -62,9 +62,10 @@ def test_compiled_equals_reference(options, train):
         torch.testing.assert_close(got_w.double(), want_w, atol=5e-5, rtol=0)
 
 
-def run_both(monkeypatch, net: LARNN, x: torch.Tensor, seed: int = 0, **kwargs):
-    """Output, state, record, gradients and buffers from the compiled then the Python loops,
-    from the same weights, buffers and random seed."""
+def run_both(monkeypatch, net: LARNN, x: torch.Tensor, seed: int = 0, chunks=None, **kwargs):
+    """Output, attention weights, gradients and buffers from the compiled then the Python
+    loops, from the same weights, buffers and random seed; x is run in `chunks` (lengths along
+    time) with the state carried, or whole."""
     results = []
     start = {k: v.clone() for k, v in net.state_dict().items()}
     for switch in ("1", "0"):
@@ -73,13 +74,18 @@ def run_both(monkeypatch, net: LARNN, x: torch.Tensor, seed: int = 0, **kwargs):
         net.zero_grad(set_to_none=True)
         x_leaf = x.clone().requires_grad_()
         torch.manual_seed(seed)
-        output, state, record = net(x_leaf, return_attention=True, **kwargs)
+        state, outputs, weights = None, [], []
+        for part in x_leaf.split(chunks or [len(x)]):
+            output, state, record = net(part, state, return_attention=True, **kwargs)
+            outputs.append(output)
+            weights += record.weights
+        output = torch.cat(outputs)
         loss = (output * output.cos()).sum() + state.memory.sum() + state.c.sum()
-        loss = loss + sum((w * w.sin()).sum() for w in record.weights)
+        loss = loss + sum((w * w.sin()).sum() for w in weights)
         loss.backward()
         grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
         buffers = {k: v.clone() for k, v in net.state_dict().items()}
-        results.append((output, record.weights, {**grads, "x": x_leaf.grad}, buffers))
+        results.append((output, weights, {**grads, "x": x_leaf.grad}, buffers))
     return results
 
 
@@ -294,25 +300,12 @@ def test_compiled_equals_python_loops_on_random_cases(monkeypatch, seed):
     or eval mode, with knobs: outputs, attention and gradients of both loops agree. (It found
     running statistics updated in a way that broke the backward of a batch norm applied to
     the carried queue.)"""
-    config, train, batch, (first, second), knobs = random_case(seed)
+    config, train, batch, chunks, knobs = random_case(seed)
     torch.manual_seed(seed)
     net = LARNN(config).train(train)
-    x = torch.randn(first + second, batch, config.input_size)
-    results = []
-    start = {k: v.clone() for k, v in net.state_dict().items()}
-    for switch in ("1", "0"):
-        monkeypatch.setenv(compiled_scan.ENV_SWITCH, switch)
-        net.load_state_dict(start)
-        net.zero_grad(set_to_none=True)
-        x_leaf = x.clone().requires_grad_()
-        out1, state, record1 = net(x_leaf[:first], knobs=knobs, return_attention=True)
-        out2, state, record2 = net(x_leaf[first:], state, knobs=knobs, return_attention=True)
-        output, weights = torch.cat([out1, out2]), record1.weights + record2.weights
-        loss = (output * output.cos()).sum() + state.memory.sum()
-        (loss + sum((w * w.sin()).sum() for w in weights)).backward()
-        grads = {n: p.grad for n, p in net.named_parameters() if p.grad is not None}
-        results.append((output, weights, {**grads, "x": x_leaf.grad}))
-    (output, weights, grads), (want_output, want_weights, want_grads) = results
+    x = torch.randn(sum(chunks), batch, config.input_size)
+    results = run_both(monkeypatch, net, x, seed=seed, chunks=chunks, knobs=knobs)
+    (output, weights, grads, _), (want_output, want_weights, want_grads, _) = results
     torch.testing.assert_close(output, want_output, atol=1e-4, rtol=0)
     for got, want in zip(weights, want_weights, strict=True):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=0)

@@ -30,20 +30,8 @@ void norm_backward(const NormSpec& norm, const float* x, const float* dy, float*
     float* means = sample_stats;
     float* rstds = sample_stats + B;
     for_each_block(B, [&](int64_t b0, int64_t bw) {
-      float mean[kLanes] = {}, rstd[kLanes] = {}, s1[kLanes] = {}, s2[kLanes] = {};
-      for (int64_t r = 0; r < H; ++r)
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) mean[l] += x[r * B + b0 + l];
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) mean[l] /= H;
-      for (int64_t r = 0; r < H; ++r)
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) {
-          const float centred = x[r * B + b0 + l] - mean[l];
-          rstd[l] += centred * centred;
-        }
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) rstd[l] = 1.0f / std::sqrt(rstd[l] / H + norm.eps);
+      float mean[kLanes], rstd[kLanes], s1[kLanes] = {}, s2[kLanes] = {};
+      layer_norm_stats(x, H, B, b0, bw, norm.eps, mean, rstd);
       for (int64_t r = 0; r < H; ++r)  // sums over H of d_hat and d_hat * x_hat
         #pragma omp simd
         for (int64_t l = 0; l < bw; ++l) {
@@ -79,12 +67,8 @@ void norm_backward(const NormSpec& norm, const float* x, const float* dy, float*
     const float* xr = x + r * B;
     const float* dyr = dy + r * B;
     float mean, var;
-    if (norm.kind == kBatchNorm) {  // as in the forward, to the last bit
-      double sum = 0.0, squares = 0.0;
-      for (int64_t b = 0; b < B; ++b) sum += xr[b];
-      mean = static_cast<float>(sum / B);
-      for (int64_t b = 0; b < B; ++b) squares += (xr[b] - mean) * (xr[b] - mean);
-      var = static_cast<float>(squares / B);
+    if (norm.kind == kBatchNorm) {
+      batch_stats(xr, B, &mean, &var);  // as in the forward, to the last bit
     } else {
       mean = norm.running_mean()[r];
       var = norm.running_var()[r];
@@ -288,10 +272,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
   const auto options = x.options();
-  at::Tensor xh = at::empty({C + H + 1, B}, options);  // [x_t; h_{t-1}; 1]
-  at::Tensor memory = at::empty({H + 1, B}, options);  // [feature of c_t; 1]
-  xh[C + H].fill_(1.0);
-  memory[H].fill_(1.0);
+  auto [xh, memory] = with_ones(C, H, B, options);
   at::Tensor dz = at::empty({5 * H, B}, options);            // gates then query
   at::Tensor dz_gates = dz.narrow(0, 0, 4 * H);
   at::Tensor d_memory = at::empty({H + 1, B}, options);      // w_kv^T d_slot

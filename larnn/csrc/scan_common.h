@@ -9,6 +9,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 
 #include <algorithm>
 #include <cmath>
@@ -112,6 +113,19 @@ inline void check_buffer(const at::Tensor& t) {
               t.is_contiguous() ? "" : " (not contiguous)", " on ", t.device());
 }
 
+// The right-hand sides of the matmuls that carry a bias column: [x_t; h_{t-1}; 1]
+// (C + H + 1, B) for [w_x, w_h, bias] and [feature of c_t; 1] (H + 1, B) for [w_kv, b_kv].
+struct WithOnes {
+  at::Tensor xh, memory;
+};
+
+inline WithOnes with_ones(int64_t C, int64_t H, int64_t B, const at::TensorOptions& options) {
+  WithOnes buffers{at::empty({C + H + 1, B}, options), at::empty({H + 1, B}, options)};
+  buffers.xh[C + H].fill_(1.0);
+  buffers.memory[H].fill_(1.0);
+  return buffers;
+}
+
 inline float* data_or_null(const std::optional<at::Tensor>& t) {
   return t.has_value() ? t->data_ptr<float>() : nullptr;
 }
@@ -119,6 +133,37 @@ inline float* data_or_null(const std::optional<at::Tensor>& t) {
 inline NormSpec norm_spec(int64_t kind, const std::optional<at::Tensor>& params, double eps,
                           int64_t H) {
   return NormSpec{kind, data_or_null(params), static_cast<float>(eps), H};
+}
+
+// Layer norm's statistics for the columns [b0, b0 + bw) of x (H, B): the mean and 1 / std
+// over the H features of each sample, into mean and rstd (kLanes).
+inline void layer_norm_stats(const float* x, int64_t H, int64_t B, int64_t b0, int64_t bw,
+                             float eps, float* mean, float* rstd) {
+  std::fill(mean, mean + kLanes, 0.0f);
+  std::fill(rstd, rstd + kLanes, 0.0f);
+  for (int64_t r = 0; r < H; ++r)
+    #pragma omp simd
+    for (int64_t l = 0; l < bw; ++l) mean[l] += x[r * B + b0 + l];
+  #pragma omp simd
+  for (int64_t l = 0; l < bw; ++l) mean[l] /= H;
+  for (int64_t r = 0; r < H; ++r)
+    #pragma omp simd
+    for (int64_t l = 0; l < bw; ++l) {
+      const float centred = x[r * B + b0 + l] - mean[l];
+      rstd[l] += centred * centred;
+    }
+  #pragma omp simd
+  for (int64_t l = 0; l < bw; ++l) rstd[l] = 1.0f / std::sqrt(rstd[l] / H + eps);
+}
+
+// Batch norm's statistics of one feature's row of B values: mean and biased variance, summed
+// in double.
+inline void batch_stats(const float* row, int64_t B, float* mean, float* var) {
+  double sum = 0.0, squares = 0.0;
+  for (int64_t b = 0; b < B; ++b) sum += row[b];
+  *mean = static_cast<float>(sum / B);
+  for (int64_t b = 0; b < B; ++b) squares += (row[b] - *mean) * (row[b] - *mean);
+  *var = static_cast<float>(squares / B);
 }
 
 // The attention scores of one block of batch columns: scores (n, NH, kLanes) gets q . k per

@@ -24,20 +24,8 @@ namespace {
 void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* stats) {
   if (norm.kind == kLayerNorm) {  // statistics over the H features of each sample
     for_each_block(B, [&](int64_t b0, int64_t bw) {
-      float mean[kLanes] = {}, rstd[kLanes] = {};
-      for (int64_t r = 0; r < H; ++r)
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) mean[l] += x[r * B + b0 + l];
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) mean[l] /= H;
-      for (int64_t r = 0; r < H; ++r)
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) {
-          const float centred = x[r * B + b0 + l] - mean[l];
-          rstd[l] += centred * centred;
-        }
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) rstd[l] = 1.0f / std::sqrt(rstd[l] / H + norm.eps);
+      float mean[kLanes], rstd[kLanes];
+      layer_norm_stats(x, H, B, b0, bw, norm.eps, mean, rstd);
       for (int64_t r = 0; r < H; ++r) {
         float* row = x + r * B + b0;
         const float w = norm.weight()[r], b = norm.bias()[r];
@@ -50,11 +38,7 @@ void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* s
       float* row = x + r * B;
       float mean, var;
       if (norm.kind == kBatchNorm) {
-        double sum = 0.0, squares = 0.0;
-        for (int64_t b = 0; b < B; ++b) sum += row[b];
-        mean = static_cast<float>(sum / B);
-        for (int64_t b = 0; b < B; ++b) squares += (row[b] - mean) * (row[b] - mean);
-        var = static_cast<float>(squares / B);
+        batch_stats(row, B, &mean, &var);
         stats[r] = mean;
         stats[H + r] = var;
       } else {
@@ -219,10 +203,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
   const auto options = x.options();
-  at::Tensor xh = at::empty({C + H + 1, B}, options);  // [x_t; h_{t-1}; 1]
-  at::Tensor memory = at::empty({H + 1, B}, options);  // [feature of c_t; 1]
-  xh[C + H].fill_(1.0);
-  memory[H].fill_(1.0);
+  auto [xh, memory] = with_ones(C, H, B, options);
   float* const x_rows = xh.data_ptr<float>();
   float* const h_rows = x_rows + C * B;
   float* const feature = memory.data_ptr<float>();
