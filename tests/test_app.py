@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import export, figures
 from app import selection as sel
-from larnn import __version__
+from larnn import __version__, compiled_scan
 from larnn.baseline import LSTMConfig
 from larnn.checkpoint import (
     CheckpointMetadata,
@@ -154,6 +154,27 @@ def test_default_screen_shows_the_probe_with_both_models_and_attention(app):
     heatmap = _chart(at, 0)
     assert heatmap["data"][0]["type"] == "heatmap"
     assert "window k' = 6" in heatmap["layout"]["title"]["text"]  # the trained window
+
+
+def test_the_page_says_when_the_slower_python_loop_runs(app, monkeypatch):
+    from app import resources
+
+    def loop_captions(at: AppTest) -> list[str]:
+        return [c.value for c in at.caption if "slower Python loop" in c.value]
+
+    resources.compiled_loops.clear()
+    if compiled_scan.enabled():  # built here: nothing to say
+        assert loop_captions(app.run()) == []
+    monkeypatch.setenv("LARNN_COMPILED_SCAN", "0")
+    resources.compiled_loops.clear()
+    try:
+        at = app.run()
+        _no_failure(at)
+        assert loop_captions(at) == [
+            "Running LARNN's slower Python loop: switched off by LARNN_COMPILED_SCAN=0"
+        ]
+    finally:
+        resources.compiled_loops.clear()
 
 
 def test_each_knob_changes_what_the_page_shows(app):
