@@ -109,27 +109,33 @@ def cmd_download(args: argparse.Namespace) -> None:
     print(f"UCI HAR ready in {path}")
 
 
+def _add_config_arguments(
+    parser: argparse.ArgumentParser, config_help: str, epochs_help: str | None, set_help: str
+) -> None:
+    """The flags that build a TrainConfig (see `_config_from_args`), and --data-dir."""
+    parser.add_argument("--config", help=config_help)
+    parser.add_argument("--dataset", help="uci_har, probe:cue_shape or probe:which_first")
+    parser.add_argument("--epochs", type=int, help=epochs_help)
+    parser.add_argument("--device", help="auto, cpu, cuda")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    parser.add_argument("--data-dir", type=Path, help="folder with UCI HAR ($LARNN_DATA_DIR)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="larnn", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a LARNN or the LSTM baseline")
-    train.add_argument("--config", help="TrainConfig JSON file (flags and --set override it)")
-    train.add_argument("--architecture", choices=["larnn", "lstm"])
-    train.add_argument("--dataset", help="uci_har, probe:cue_shape or probe:which_first")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--seed", type=int)
-    train.add_argument("--device", help="auto, cpu, cuda")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a field, e.g. lr=0.001 or model.hidden_size=32",
+    _add_config_arguments(
+        train,
+        config_help="TrainConfig JSON file (flags and --set override it)",
+        epochs_help=None,
+        set_help="override a field, e.g. lr=0.001 or model.hidden_size=32",
     )
+    train.add_argument("--architecture", choices=["larnn", "lstm"])
+    train.add_argument("--seed", type=int)
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    train.add_argument("--data-dir", type=Path, help="folder with UCI HAR ($LARNN_DATA_DIR)")
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score a checkpoint on a split")
@@ -155,18 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-trials", type=int, default=50, help="finished trials the study should hold in total"
     )
     tune.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
-    tune.add_argument("--config", help="base TrainConfig JSON file (flags and --set override it)")
-    tune.add_argument("--dataset", help="uci_har, probe:cue_shape or probe:which_first")
-    tune.add_argument("--epochs", type=int, help="epochs per trial")
-    tune.add_argument("--device", help="auto, cpu, cuda")
-    tune.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a base field, e.g. patience=5; model.<field> holds it fixed in the search",
+    _add_config_arguments(
+        tune,
+        config_help="base TrainConfig JSON file (flags and --set override it)",
+        epochs_help="epochs per trial",
+        set_help="override a base field, e.g. patience=5; model.<field> holds it fixed in the "
+        "search",
     )
-    tune.add_argument("--data-dir", type=Path, help="folder with UCI HAR ($LARNN_DATA_DIR)")
     mode = tune.add_mutually_exclusive_group()
     mode.add_argument(
         "--report",
