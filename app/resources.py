@@ -80,6 +80,18 @@ def normalizer(checkpoint: Checkpoint) -> Normalizer:
     return Normalizer.from_dict(checkpoint.metadata.normalizer)
 
 
+def larnn_knobs(
+    checkpoint: Checkpoint,
+    window: int | None,
+    head_mask: tuple[float, ...] | None,
+    kv_activation: str | None,
+) -> InferenceKnobs | None:
+    """The knobs for a LARNN checkpoint (None of them: as trained); an LSTM takes none."""
+    if checkpoint.architecture != "larnn":
+        return None
+    return InferenceKnobs(window, head_mask, kv_activation)
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def infer(
     model_key: str,
@@ -90,9 +102,7 @@ def infer(
     kv_activation: str | None = None,
 ) -> SequenceInference:
     """`infer_sequence` of one raw (T, C) sequence, cached per model, sequence and knobs."""
-    knobs = None
-    if _checkpoint.architecture == "larnn":
-        knobs = InferenceKnobs(window, head_mask, kv_activation)
+    knobs = larnn_knobs(_checkpoint, window, head_mask, kv_activation)
     return infer_sequence(_checkpoint.model, raw, normalizer(_checkpoint), knobs)
 
 
@@ -109,7 +119,5 @@ def probabilities_chunk(
     kv_activation: str | None = None,
 ) -> np.ndarray:
     """Class probabilities of sequences start..stop of the data `data_key` names."""
-    knobs = None
-    if _checkpoint.architecture == "larnn" and window is not None:
-        knobs = InferenceKnobs(window, head_mask, kv_activation)
+    knobs = larnn_knobs(_checkpoint, window, head_mask, kv_activation)
     return predict_probabilities(_checkpoint.model, _X[start:stop], normalizer(_checkpoint), knobs)
