@@ -161,6 +161,11 @@ class Prepared(NamedTuple):
     head_mask: Tensor | None  # (NH,)
     codes: tuple  # heads, query and k/v activation, then (kind, params, eps) of each norm
 
+    @property
+    def norm_kinds(self) -> tuple[int, int]:
+        """The kinds of kv_norm and hidden_norm, as norm_arguments gives them."""
+        return self.codes[3], self.codes[6]
+
 
 def prepare(spec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Prepared:
     H, K = h.shape[0], spec.window
@@ -191,7 +196,7 @@ def forward(spec, inputs: Prepared, kv: Tensor, filled: int, out) -> None:
     read them."""
     T, _, B = inputs.x.shape
     H = inputs.h.shape[0]
-    kv_kind, h_kind = inputs.codes[3], inputs.codes[6]
+    kv_kind, h_kind = inputs.norm_kinds
     kv_stats = inputs.x.new_empty(T, 2, H) if kv_kind == BATCH_NORM else None
     h_stats = inputs.x.new_empty(T, 2, H) if h_kind == BATCH_NORM else None
     torch.ops.larnn.scan_forward(
@@ -234,7 +239,7 @@ def backward(inputs: Prepared, kv, filled, buffers, hs, cs, d_hs, d_cs, d_record
     """LARNNScan's backward loop; buffers are the forward's acts, queries, attended, drops."""
     acts, queries, attended, drops = buffers
     K, H = kv.shape[1] - hs.shape[0], inputs.h.shape[0]
-    kv_kind, h_kind = inputs.codes[3], inputs.codes[6]
+    kv_kind, h_kind = inputs.norm_kinds
     new = inputs.x.new_zeros
     grads = Gradients(
         x=torch.empty_like(inputs.x),
