@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from larnn import compiled_scan
 from larnn.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, shipped_checkpoints
 from larnn.data import Normalizer
 from larnn.data.uci_har import ENV_VAR as DATA_DIR_ENV
 from larnn.inference import SequenceInference, infer_sequence, predict_probabilities
 from larnn.model import InferenceKnobs
+from larnn.scan import compiled as compiled_scan
 from larnn.tasks import Task, load_task
 
 CHECKPOINT_DIR_ENV = "LARNN_CHECKPOINT_DIR"  # a folder of checkpoint folders, for the pickers

@@ -1,17 +1,17 @@
-"""How fast the LARNN scan runs, beside nn.LSTM and a naive re-projecting LARNN.
+"""How fast the LARNN scan runs, beside nn.LSTM and the per-step reference (larnn.reference).
 
     python benchmarks/speed.py [--device cpu|cuda] [--threads 2] [--repeats N] [--quick]
 
 Prints, at the UCI HAR shape (B=256, T=128, C=9):
   1. ms per batch and sequences/s, forward (eval, no_grad) and forward+backward (train mode,
      backward of output.sum()), for the paper's best configuration (a) and a smaller (b),
-     each beside nn.LSTM of the same hidden size and depth, and beside the naive reference
-     of benchmarks/naive_reference.py (forward only, measured once: it is slow);
+     each beside nn.LSTM of the same hidden size and depth, and beside the slow per-step
+     reference of larnn/reference.py, "naive" (forward only, measured once: it is slow);
   2. a forward sweep over T and the window k at B=32, in ms and ms per step;
   3. the app's use: one 128-step sequence (B=1), config (a), with return_attention=True.
 Candidates compared in a ratio run interleaved, round after round, and each keeps its best
 time, so that a loaded machine slows both sides of a ratio alike. On the CPU the LARNN runs
-its compiled loops (larnn.compiled_scan) unless LARNN_COMPILED_SCAN=0.
+its compiled loops (larnn.scan.compiled) unless LARNN_COMPILED_SCAN=0.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable
 
 import torch
-from naive_reference import naive_larnn
 from torch import Tensor, nn
 
-from larnn import compiled_scan
 from larnn.model import LARNN, LARNNConfig
+from larnn.reference import reference_stack
+from larnn.scan import compiled as compiled_scan
 
 B, T, C = 256, 128, 9  # UCI HAR: 128 steps of 9 inertial channels
 CONFIGS = {
@@ -173,7 +173,7 @@ def main_table(args: argparse.Namespace, device: torch.device) -> None:
 def naive_forward(model: LARNN, x: Tensor) -> Tensor:
     model.eval()
     with torch.no_grad():
-        return naive_larnn(model, x)
+        return reference_stack(model, x)[0]
 
 
 def sweep(args: argparse.Namespace, device: torch.device) -> None:
@@ -233,7 +233,7 @@ def main() -> None:
     compiled = device.type == "cpu" and compiled_scan.enabled()
     print(
         "LARNN scan: "
-        + ("compiled loops (larnn/csrc)" if compiled else "Python loops (ATen calls per step)")
+        + ("compiled loops (larnn/scan/csrc)" if compiled else "Python loops (ATen calls per step)")
     )
     if load >= 1 and args.threads > 1 and os.environ.get("OMP_WAIT_POLICY") is None:
         print(

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import export, figures
 from app import selection as sel
-from larnn import __version__, compiled_scan
+from larnn import __version__
 from larnn.baseline import LSTMConfig
 from larnn.checkpoint import (
     CheckpointMetadata,
@@ -41,6 +41,7 @@ from larnn.inference import (
     truth_score,
 )
 from larnn.model import InferenceKnobs, LARNNConfig
+from larnn.scan import compiled as compiled_scan
 from larnn.tasks import UCI_HAR_UNITS, load_task, make_split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

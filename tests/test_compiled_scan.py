@@ -11,10 +11,12 @@ import random
 
 import pytest
 import torch
-from test_model import OPTION_GRID, gradients, make_model, reference_stack
+from test_model import OPTION_GRID, gradients, make_model
 
-from larnn import compiled_scan, model
 from larnn.model import LARNN, InferenceKnobs, LARNNConfig
+from larnn.reference import reference_stack
+from larnn.scan import compiled as compiled_scan
+from larnn.scan import function as scan_function
 
 
 @pytest.fixture(autouse=True)
@@ -176,7 +178,7 @@ def test_float32_on_the_cpu_takes_the_compiled_loop(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the Python loop ran")
 
-    monkeypatch.setattr(model, "python_scan_forward", refuse)
+    monkeypatch.setattr(scan_function, "python_scan_forward", refuse)
     net = LARNN(LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3)).train()
     output, _ = net(torch.randn(5, 4, 3))
     output.sum().backward()

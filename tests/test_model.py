@@ -1,88 +1,15 @@
-"""LARNN against a slow, obviously-correct reference: a per-step loop over an explicit deque."""
+"""LARNN against the slow, obviously-correct reference of larnn.reference (an explicit deque)."""
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections import deque
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from larnn.errors import ConfigError
 from larnn.model import LARNN, InferenceKnobs, LARNNConfig, LARNNState
-
-ACT = {"elu": F.elu, "relu": F.relu, "tanh": torch.tanh, "none": lambda v: v}
-
-
-def reference_pe(lag: int, queue_size: int) -> list[float]:
-    n = math.ceil(math.log2(4 * queue_size))
-    cos = [math.cos(2 * math.pi * lag / 2**i) for i in range(1, n + 1)]
-    sin = [math.sin(2 * math.pi * lag / 2**i) for i in range(1, n + 1)]
-    return cos + sin
-
-
-def reference_layer(cell, x, window, head_mask, kv_activation, past=None, h=None, c=None):
-    """One layer, one step at a time, with a deque of raw past cell states (oldest first)."""
-    cfg = cell.config
-    T, B, _ = x.shape
-    H, NH = cfg.hidden_size, cfg.heads
-    HD = H // NH
-    h = x.new_zeros(B, H) if h is None else h
-    c = x.new_zeros(B, H) if c is None else c
-    past = deque(maxlen=window) if past is None else past
-    outputs, weights = [], []
-    for t in range(T):
-        q = ACT[cfg.query_activation](cell.query(torch.cat([x[t], h], dim=1)))
-        a = x.new_zeros(B, H)
-        w_t = x.new_zeros(B, NH, window)
-        n = len(past)
-        if n:
-            keys, values = [], []
-            for index, past_cell in enumerate(past):
-                lag = n - index
-                feature = cell.kv_norm(ACT[kv_activation](past_cell))
-                if cfg.positional_encoding:
-                    pe = torch.tensor(reference_pe(lag, cfg.queue_size), dtype=x.dtype)
-                    feature = torch.cat([feature, pe.expand(B, -1)], dim=1)
-                kv = cell.memory_to_kv(feature)
-                keys.append(kv[:, :H])
-                values.append(kv[:, H:])
-            for head in range(NH):
-                cols = slice(head * HD, (head + 1) * HD)
-                scores = torch.stack([(q[:, cols] * k[:, cols]).sum(1) for k in keys], dim=1)
-                p = torch.softmax(scores / math.sqrt(HD), dim=1)  # (B, n)
-                if head_mask is not None:
-                    p = p * head_mask[head]
-                a[:, cols] = sum(p[:, j : j + 1] * values[j][:, cols] for j in range(n))
-                w_t[:, head, window - n :] = p
-        if cfg.mode == "residual":
-            gates = cell.input_to_gates(x[t]) + cell.hidden_to_gates(h) + cell.attention_to_gates(a)
-        else:
-            gates = cell.gates(torch.cat([x[t], h, a], dim=1))
-        i, f, o, g = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = cell.hidden_norm(torch.sigmoid(o) * torch.tanh(c))
-        past.append(c)
-        outputs.append(h)
-        weights.append(w_t)
-    return torch.stack(outputs), torch.stack(weights, dim=1), (past, h, c)
-
-
-def reference_stack(model, x, window=None, head_mask=None, kv_activation=None):
-    cfg = model.config
-    window = window or cfg.window
-    kv_activation = kv_activation or cfg.kv_activation
-    layer_input, all_weights = x, []
-    for i, cell in enumerate(model.layers):
-        mask = None if head_mask is None else head_mask[i]
-        out, weights, _ = reference_layer(cell, layer_input, window, mask, kv_activation)
-        if cfg.stacked_residual and i > 0:
-            out = out + layer_input
-        layer_input = out
-        all_weights.append(weights)
-    return layer_input, all_weights
+from larnn.reference import reference_layer, reference_stack
 
 
 def randomise_norms(model: torch.nn.Module) -> None:
@@ -150,12 +77,7 @@ def test_knobs_equal_reference(knobs):
     model = make_model(max_window=6, positional_encoding=True)
     x = torch.randn(10, 3, 5, dtype=torch.float64)
     output, _, record = model(x, knobs=knobs, return_attention=True)
-    mask = knobs.head_mask
-    if mask is not None and mask.dim() == 1:
-        mask = mask.expand(2, 3)
-    expected, expected_weights = reference_stack(
-        model, x.clone(), knobs.window, mask, knobs.kv_activation
-    )
+    expected, expected_weights = reference_stack(model, x.clone(), knobs)
     torch.testing.assert_close(output, expected, atol=1e-5, rtol=0)
     for got, want in zip(record.weights, expected_weights, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
@@ -380,14 +302,13 @@ def test_gradients_equal_reference(options, train):
 def test_gradients_with_knobs_equal_reference(knobs):
     model = make_model(max_window=6, positional_encoding=True)
     x = torch.randn(10, 3, 5, dtype=torch.float64)
-    mask = None if knobs.head_mask is None else knobs.head_mask.expand(2, 3)
 
     def fast(x):
         output, _, record = model(x, knobs=knobs, return_attention=True)
         return output, record.weights
 
     def reference(x):
-        return reference_stack(model, x, knobs.window, mask, knobs.kv_activation)
+        return reference_stack(model, x, knobs)
 
     got, want = gradients(model, fast, x), gradients(model, reference, x)
     for name in got:

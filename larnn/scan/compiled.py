@@ -24,6 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from larnn.scan.types import ScanOutputs, ScanSpec
+
 SOURCES = [
     Path(__file__).with_name("csrc") / f"scan_{part}.cpp" for part in ("forward", "backward")
 ]
@@ -167,7 +169,7 @@ class Prepared(NamedTuple):
         return self.codes[3], self.codes[6]
 
 
-def prepare(spec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Prepared:
+def prepare(spec: ScanSpec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Prepared:
     H, K = h.shape[0], spec.window
     return Prepared(
         x=x.contiguous(),
@@ -178,7 +180,7 @@ def prepare(spec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Pre
         w_kv=torch.cat([w_kv, b_kv[:, None]], dim=1),
         pos_k=None if pos_k is None else pos_k.reshape(K, H).contiguous(),
         pos_v=None if pos_v is None else pos_v.reshape(K, H).contiguous(),
-        head_mask=None if spec.head_mask is None else spec.head_mask.reshape(-1).to(x),
+        head_mask=None if spec.head_mask is None else spec.head_mask.to(x),
         codes=(
             spec.heads,
             ACTIVATION_CODES[spec.query_activation],
@@ -189,8 +191,8 @@ def prepare(spec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Pre
     )
 
 
-def forward(spec, inputs: Prepared, kv: Tensor, filled: int, out) -> None:
-    """LARNNScan's forward loop: fills kv's new slots and `out` (model.ScanOutputs), then
+def forward(spec: ScanSpec, inputs: Prepared, kv: Tensor, filled: int, out: ScanOutputs) -> None:
+    """LARNNScan's forward loop: fills kv's new slots and `out`, then
     updates batch norms' running statistics as nn.BatchNorm1d would have, step by step.
     kv, from history(), holds K + T slots, or K + 1 used as a ring where backward will not
     read them."""
