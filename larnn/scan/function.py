@@ -40,7 +40,12 @@ class LARNNScan(torch.autograd.Function):
 
     Two implementations of each loop fill the same buffers: for float32 on the CPU the
     compiled ones of `larnn.scan.compiled` (C++, a few fused passes per step), elsewhere
-    `python_scan_forward` and the loop in `backward` (ATen calls, any device and dtype).
+    `python_scan_forward` and `python_scan_backward` (ATen calls, any device and dtype).
+
+    Against `larnn.reference.reference_layer`: the reference re-projects every past cell
+    state at every step; here slot K + t holds k_t, v_t of c_t, projected once, and the
+    positional part pe(lag) W is added per window position (pos_k, pos_v). The weights come
+    transformed by `larnn.scan.layer.scan_weights` (see ScanWeights).
 
     Inputs: x (T, C, B); h, c (H, B); queue (filled, 2H, B): keys and values of the past
     cell states; w_x (5H, C); bias (5H,); w_h (5H, H); w_a (4H, H); w_kv (2H, H); b_kv (2H,);
@@ -114,6 +119,8 @@ def python_scan_forward(
     head_mask = None if spec.head_mask is None else spec.head_mask[:, None]  # (NH, 1) over B
 
     for t in range(T):
+        # Rows 0..4H: Wx x_t + Wh h + b of the reference's gates (the g rows doubled); rows
+        # 4H..5H: Wq [x_t, h] + bq, head-dim major.
         torch.addmm(bias, w_x, x[t], out=z)  # (5H, B)
         z.addmm_(w_h, h)
         q = activation_fn(spec.query_activation, z[4 * H :])  # (H, B)
@@ -125,6 +132,7 @@ def python_scan_forward(
             values = window[:, H:].view(n, HD, NH, B)
             if pos_k is not None:
                 keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
+            # = softmax_j(q k_j / sqrt(HD)) of the reference: the keys carry log2(e) / sqrt(HD).
             p = softmax2_(head_dot(keys, q.view(HD, NH, B), out=scores[:n]))  # (n, NH, B)
             w = p  # the weights applied to the values
             if out.drops is not None:
@@ -139,9 +147,9 @@ def python_scan_forward(
                 out.attended[t] = a
         sig = torch.sigmoid(gates, out=sig if out.acts is None else out.acts[t])  # (4H, B)
         i, f, o, g = sig.chunk(4)
-        g = g * 2 - 1  # tanh of the g gate, whose pre-activation rows are doubled
-        c = torch.addcmul(f * c, i, g, out=out.cs[t])
-        h = norm_forward(spec.hidden_norm, o * tanh_via_sigmoid(c))
+        g = g * 2 - 1  # = tanh(g) of the reference: its pre-activation rows are doubled
+        c = torch.addcmul(f * c, i, g, out=out.cs[t])  # sigmoid(f) c + sigmoid(i) tanh(g)
+        h = norm_forward(spec.hidden_norm, o * tanh_via_sigmoid(c))  # norm_h(sigmoid(o) tanh(c))
         out.hs[t] = h
         if out.queries is not None:
             out.queries[t] = q
@@ -152,7 +160,8 @@ def python_scan_forward(
 
 def python_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
     """LARNNScan's backward loop in ATen calls, for any device and dtype: the gradients
-    of its inputs after spec, in order, from what forward left on ctx."""
+    of its inputs after spec, in order, from what forward left on ctx. They equal autograd
+    through `larnn.reference` (tests/test_model.py checks every parameter and input)."""
     spec, kv, filled = ctx.spec, ctx.kv, ctx.filled
     acts, queries, attended, drops = ctx.buffers
     x, h0, c0, w_x, w_h, w_a, w_kv, pos_k, pos_v, hs, cs = ctx.saved_tensors
