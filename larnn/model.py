@@ -94,7 +94,7 @@ class LARNN(nn.Module):
         T, B, _ = x.shape
         if state is None:
             state = self.initial_state(B, x.device, x.dtype)
-        window, head_masks, kv_activation = self._resolve(knobs or InferenceKnobs(), x)
+        layer_knobs = self._resolve(knobs or InferenceKnobs(), x, state.steps)
 
         hs, cs, memories, weights = [], [], [], []
         layer_input = x
@@ -105,9 +105,7 @@ class LARNN(nn.Module):
                 state.c[i],
                 state.memory[i],
                 state.steps,
-                window,
-                None if head_masks is None else head_masks[i],
-                kv_activation,
+                layer_knobs[i],
                 return_attention,
             )
             if cfg.stacked_residual and i > 0:
@@ -126,11 +124,12 @@ class LARNN(nn.Module):
         output = (layer_input.transpose(0, 1) if cfg.batch_first else layer_input).contiguous()
         if not return_attention:
             return output, new_state
+        window = layer_knobs[0].window
         record = AttentionRecord(tuple(weights), slot_times(state.steps, T, window, x.device))
         return output, new_state, record
 
-    def _resolve(self, knobs: InferenceKnobs, x: Tensor) -> tuple[int, Tensor | None, str]:
-        """The knobs checked against this model: window, head mask (L, NH) or None, activation."""
+    def _resolve(self, knobs: InferenceKnobs, x: Tensor, steps: int) -> list[LayerKnobs]:
+        """The knobs checked against this model, as each layer applies them to x (T, B, C)."""
         cfg = self.config
         window = cfg.window if knobs.window is None else knobs.window
         if not isinstance(window, int) or not 1 <= window <= cfg.queue_size:
@@ -143,17 +142,23 @@ class LARNN(nn.Module):
             raise ConfigError(
                 f"InferenceKnobs.kv_activation: must be one of {ACTIVATIONS}, got {kv_activation!r}"
             )
-        if knobs.head_mask is None:
-            return window, None, kv_activation
-        mask = torch.tensor(knobs.head_mask, dtype=x.dtype, device=x.device)
-        if mask.shape == (cfg.heads,):
-            mask = mask.expand(cfg.num_layers, cfg.heads)
-        if mask.shape != (cfg.num_layers, cfg.heads):
-            raise ConfigError(
-                f"InferenceKnobs.head_mask: expected shape ({cfg.heads},) or "
-                f"({cfg.num_layers}, {cfg.heads}), got {tuple(mask.shape)}"
-            )
-        return window, mask, kv_activation
+        masks: list[Tensor | None] = [None] * cfg.num_layers
+        if knobs.head_mask is not None:
+            mask = torch.tensor(knobs.head_mask, dtype=x.dtype, device=x.device)
+            if mask.shape == (cfg.heads,):
+                mask = mask.expand(cfg.num_layers, cfg.heads)
+            if mask.shape != (cfg.num_layers, cfg.heads):
+                raise ConfigError(
+                    f"InferenceKnobs.head_mask: expected shape ({cfg.heads},) or "
+                    f"({cfg.num_layers}, {cfg.heads}), got {tuple(mask.shape)}"
+                )
+            masks = list(mask.unbind(0))
+        visible = None
+        if knobs.hidden_steps:
+            times = slot_times(steps, x.shape[0], window, x.device)  # (T, K)
+            hidden = torch.tensor(knobs.hidden_steps, device=x.device)
+            visible = ~torch.isin(times, hidden)  # (T, K)
+        return [LayerKnobs(window, mask, kv_activation, visible) for mask in masks]
 
 
 class LARNNCell(nn.Module):
@@ -204,23 +209,21 @@ class LARNNCell(nn.Module):
         c: Tensor,
         memory: Tensor,
         steps: int,
-        window: int,
-        head_mask: Tensor | None,
-        kv_activation: str,
+        knobs: LayerKnobs,
         record: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
         """Run the layer over a series (by `larnn.scan`; step by step in `larnn.reference`).
 
         Args:
             x: (T, B, C) input; h, c: (B, H) state; memory: (B, Kq, H) past cells, oldest
-            first; steps: time steps already seen; window: slots attended (<= Kq);
-            head_mask: (NH,) or None; kv_activation: activation on keys/values.
+            first; steps: time steps already seen; knobs: window (<= Kq), head mask,
+            activation on keys/values and hidden slots.
         Returns:
             output (T, B, H), a view of batch-last (T, H, B) memory that the next layer reads
             as is; h (B, H), c (B, H), memory (B, Kq, H), weights (B, T, NH, K) when
             `record`, else None.
         """
-        return run_layer(self, x, h, c, memory, steps, window, head_mask, kv_activation, record)
+        return run_layer(self, x, h, c, memory, steps, knobs, record)
 
 
 @dataclass(frozen=True)
@@ -336,15 +339,44 @@ class InferenceKnobs:
     head_mask: 1 keeps a head, 0 switches it off: NH values for every layer, or L rows of NH;
         any sequence or tensor is stored as a tuple of floats. None: every head on.
     kv_activation: replace the activation on keys/values (one of ACTIVATIONS); None: as trained.
+    hidden_steps: absolute time steps (as in AttentionRecord.slot_time) whose cell states no
+        layer may attend to: a slot holding one behaves exactly like an empty slot. Any
+        iterable of integers >= 0 is stored as a sorted tuple.
     """
 
     window: int | None = None
     head_mask: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
     kv_activation: str | None = None
+    hidden_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.head_mask is not None:
             object.__setattr__(self, "head_mask", _mask_tuple(self.head_mask))
+        object.__setattr__(self, "hidden_steps", _steps_tuple(self.hidden_steps))
+
+
+@dataclass(frozen=True)
+class LayerKnobs:
+    """InferenceKnobs checked against a model, as one layer applies them to one call."""
+
+    window: int  # K
+    head_mask: Tensor | None  # (NH,): 0 switches a head off
+    kv_activation: str
+    visible: Tensor | None  # (T, K) bool: False where a slot holds a hidden step
+
+
+def _steps_tuple(steps) -> tuple[int, ...]:
+    values = steps.tolist() if isinstance(steps, Tensor) else steps
+    try:
+        result = tuple(sorted({int(v) for v in values if int(v) == v}))
+        valid = len(result) == len(set(values)) and all(v >= 0 for v in result)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"InferenceKnobs.hidden_steps: expected time steps as integers >= 0, got {steps!r}"
+        )
+    return result
 
 
 def _mask_tuple(mask: Sequence | Tensor) -> tuple[float, ...] | tuple[tuple[float, ...], ...]:

@@ -43,11 +43,15 @@ def reference_layer(
     past: deque[Tensor] | None = None,
     h: Tensor | None = None,
     c: Tensor | None = None,
+    hidden_steps: tuple[int, ...] = (),
+    start: int = 0,
 ) -> tuple[Tensor, Tensor, tuple[deque[Tensor], Tensor, Tensor]]:
     """One layer over x (T, B, C) from the state (past, h, c), zeros and empty by default.
 
-    Returns h at every step (T, B, H), the attention weights (B, T, NH, window) with the
-    oldest slot first and zeros on empty slots, and the state after the last step.
+    `start` is the absolute time of x's first step; past states of `hidden_steps` are left
+    out of the attention, as if their slots were empty. Returns h at every step (T, B, H),
+    the attention weights (B, T, NH, window) with the oldest slot first and zeros on empty
+    and hidden slots, and the state after the last step.
     """
     cfg = cell.config
     T, B, _ = x.shape
@@ -63,26 +67,28 @@ def reference_layer(
         a = x.new_zeros(B, H)
         w_t = x.new_zeros(B, NH, window)
         n = len(past)
-        if n:
+        lags = [n - index for index in range(n)]  # the newest past state is one step old
+        slots = [i for i in range(n) if start + t - lags[i] not in hidden_steps]
+        if slots:
             # k_j, v_j = Wk [f(c_j), pe(t - j)] + bk, Wv [f(c_j), pe(t - j)] + bv
             features = []
-            for index, past_cell in enumerate(past):
-                feature = cell.kv_norm(ACT[kv_activation](past_cell))  # (B, H)
+            for index in slots:
+                feature = cell.kv_norm(ACT[kv_activation](past[index]))  # (B, H)
                 if cfg.positional_encoding:
-                    lag = n - index  # the newest past state is one step old
-                    pe = torch.tensor(positional_encoding(lag, cfg.queue_size), dtype=x.dtype)
+                    pe = positional_encoding(lags[index], cfg.queue_size)
+                    pe = torch.tensor(pe, dtype=x.dtype)
                     feature = torch.cat([feature, pe.expand(B, -1)], dim=1)  # (B, H + P)
                 features.append(feature)
-            kv = cell.memory_to_kv(torch.stack(features, dim=1))  # (B, n, 2H)
-            keys = kv[..., :H].reshape(B, n, NH, HD)
-            values = kv[..., H:].reshape(B, n, NH, HD)
+            kv = cell.memory_to_kv(torch.stack(features, dim=1))  # (B, visible, 2H)
+            keys = kv[..., :H].reshape(B, len(slots), NH, HD)
+            values = kv[..., H:].reshape(B, len(slots), NH, HD)
             # a_t = concat_heads( softmax_j(q_t k_j / sqrt(HD)) v_j )
             scores = torch.einsum("bhd,bnhd->bhn", q.view(B, NH, HD), keys) / math.sqrt(HD)
-            p = torch.softmax(scores, dim=2)  # (B, NH, n)
+            p = torch.softmax(scores, dim=2)  # (B, NH, visible)
             if head_mask is not None:
                 p = p * head_mask[:, None]  # a switched-off head attends to nothing
             a = torch.einsum("bhn,bnhd->bhd", p, values).reshape(B, H)
-            w_t[:, :, window - n :] = p
+            w_t[:, :, [window - n + i for i in slots]] = p
         # i, f, o, g = split(Wx x_t + Wh h_{t-1} + Wa a_t + b) or split(W [x_t, h_{t-1}, a_t] + b)
         if cfg.mode == "residual":
             gates = cell.input_to_gates(x[t]) + cell.hidden_to_gates(h) + cell.attention_to_gates(a)
@@ -106,6 +112,7 @@ def reference_stack(
     cfg = model.config
     knobs = knobs or InferenceKnobs()
     window = knobs.window or cfg.window
+    hidden = set(knobs.hidden_steps)
     kv_activation = knobs.kv_activation or cfg.kv_activation
     masks = [None] * cfg.num_layers
     if knobs.head_mask is not None:
@@ -115,7 +122,9 @@ def reference_stack(
         x = x.transpose(0, 1)  # (T, B, C)
     layer_input, all_weights = x, []
     for index, cell in enumerate(model.layers):
-        out, weights, _ = reference_layer(cell, layer_input, window, masks[index], kv_activation)
+        out, weights, _ = reference_layer(
+            cell, layer_input, window, masks[index], kv_activation, hidden_steps=hidden
+        )
         if cfg.stacked_residual and index > 0:
             out = out + layer_input
         if index < cfg.num_layers - 1:

@@ -71,6 +71,9 @@ def test_fast_path_equals_reference(options):
         InferenceKnobs(kv_activation="tanh"),
         InferenceKnobs(head_mask=torch.tensor([1.0, 0.0, 1.0])),
         InferenceKnobs(head_mask=torch.tensor([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])),
+        InferenceKnobs(hidden_steps=[2, 3, 7]),
+        InferenceKnobs(hidden_steps=range(0, 10, 2), window=5, head_mask=[0, 1, 1]),
+        InferenceKnobs(hidden_steps=[4, 5, 6, 7]),  # step 8 (window 4) sees only hidden ones
     ],
 )
 def test_knobs_equal_reference(knobs):
@@ -297,10 +300,12 @@ def test_gradients_equal_reference(options, train):
         InferenceKnobs(window=2),
         InferenceKnobs(kv_activation="relu"),
         InferenceKnobs(head_mask=torch.tensor([1.0, 0.0, 1.0])),
+        InferenceKnobs(hidden_steps=[1, 4, 5, 6, 7], window=4),
     ],
 )
-def test_gradients_with_knobs_equal_reference(knobs):
-    model = make_model(max_window=6, positional_encoding=True)
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_gradients_with_knobs_equal_reference(knobs, train):
+    model = make_model(max_window=6, positional_encoding=True).train(train)
     x = torch.randn(10, 3, 5, dtype=torch.float64)
 
     def fast(x):
@@ -313,6 +318,67 @@ def test_gradients_with_knobs_equal_reference(knobs):
     got, want = gradients(model, fast, x), gradients(model, reference, x)
     for name in got:
         torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_a_hidden_step_is_an_empty_slot():
+    """Hiding every step leaves attention nothing to read, as with every head off; a hidden
+    step gets weight 0 and the rest of its row is renormalised."""
+    model = make_model(window=4)
+    x = torch.randn(9, 2, 5, dtype=torch.float64)
+    all_hidden, _, record = model(
+        x, knobs=InferenceKnobs(hidden_steps=range(9)), return_attention=True
+    )
+    heads_off, _ = model(x, knobs=InferenceKnobs(head_mask=[0, 0, 0]))
+    torch.testing.assert_close(all_hidden, heads_off, atol=1e-12, rtol=0)
+    assert all(torch.all(w == 0) for w in record.weights)
+
+    _, _, record = model(x, knobs=InferenceKnobs(hidden_steps=[3]), return_attention=True)
+    shown = record.slot_time == 3  # (T, K): where step 3 sits in a window
+    for weights in record.weights:  # (B, T, NH, K)
+        assert torch.all(weights.permute(1, 3, 0, 2)[shown] == 0)
+        rows = weights.sum(-1)[:, 1:]  # every step after the first attends somewhere
+        torch.testing.assert_close(rows, torch.ones_like(rows))
+
+
+def test_hidden_steps_count_absolute_time_across_chunks():
+    model = make_model(positional_encoding=True, max_window=6)
+    x = torch.randn(12, 2, 5, dtype=torch.float64)
+    knobs = InferenceKnobs(hidden_steps=[1, 5, 6, 10])
+    whole, _ = model(x, knobs=knobs)
+    state, outputs = None, []
+    for chunk in x.split([4, 3, 5]):
+        out, state = model(chunk, state, knobs=knobs)
+        outputs.append(out)
+    torch.testing.assert_close(torch.cat(outputs), whole, atol=1e-10, rtol=0)
+    plain, _ = model(x)
+    assert not torch.allclose(whole, plain)
+
+
+def test_hidden_steps_in_float32_run_the_python_loop_and_equal_reference(monkeypatch):
+    from larnn.scan import compiled
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the compiled loop ran")
+
+    monkeypatch.setattr(compiled, "forward", refuse)
+    model = make_model(kv_norm="batch")
+    x = torch.randn(8, 3, 5, dtype=torch.float64)
+    knobs = InferenceKnobs(hidden_steps=[2, 4])
+    expected, _ = reference_stack(model, x, knobs)
+    output, _ = model.float()(x.float(), knobs=knobs)
+    torch.testing.assert_close(output.double(), expected, atol=1e-5, rtol=0)
+
+
+def test_knobs_are_hashable_values_and_refuse_bad_hidden_steps():
+    assert InferenceKnobs(hidden_steps=[3, 1, 1.0]) == InferenceKnobs(hidden_steps=(1, 3))
+    assert hash(InferenceKnobs(head_mask=torch.tensor([1, 0]), hidden_steps=[2])) == hash(
+        InferenceKnobs(head_mask=(1.0, 0.0), hidden_steps=(2,))
+    )
+    for bad in ([-1], [1.5], ["a"], 3):
+        with pytest.raises(ConfigError, match="hidden_steps"):
+            InferenceKnobs(hidden_steps=bad)
+    with pytest.raises(ConfigError, match="head_mask"):
+        InferenceKnobs(head_mask=[[1, 0], [1]])
 
 
 def test_gradients_with_attention_dropout_match_finite_differences():

@@ -60,7 +60,10 @@ class LARNNScan(torch.autograd.Function):
         T, _, B = x.shape
         H, NH, K = h.shape[0], spec.heads, spec.window
         filled, keep = queue.shape[0], spec.keep
-        use_compiled = compiled.applies_to(x, spec.kv_norm, spec.hidden_norm)
+        # Hidden slots (an inference knob) are for the Python loops only.
+        use_compiled = spec.visible is None and compiled.applies_to(
+            x, spec.kv_norm, spec.hidden_norm
+        )
         if use_compiled:  # blocked by batch columns; a ring of K + 1 slots where nothing is kept
             kv = compiled.history(queue, K, K + T if keep else K + 1, B)
         else:
@@ -117,6 +120,7 @@ def python_scan_forward(
     products = x.new_empty(K, HD, NH, B)
     scores, weights = x.new_empty(K, NH, B), x.new_empty(K, NH, B)
     head_mask = None if spec.head_mask is None else spec.head_mask[:, None]  # (NH, 1) over B
+    attended_slots = slots_attended(spec, filled, T)
 
     for t in range(T):
         # Rows 0..4H: Wx x_t + Wh h + b of the reference's gates (the g rows doubled); rows
@@ -125,7 +129,7 @@ def python_scan_forward(
         z.addmm_(w_h, h)
         q = activation_fn(spec.query_activation, z[4 * H :])  # (H, B)
         gates = z[: 4 * H]  # (4H, B)
-        n = min(K, filled + t)  # filled slots: the newest n of the window
+        n = attended_slots[t]  # the newest n slots of the window hold a visible past state
         if n:
             window = kv[t + K - n : t + K]  # (n, 2H, B)
             keys = window[:, :H].view(n, HD, NH, B)
@@ -133,7 +137,8 @@ def python_scan_forward(
             if pos_k is not None:
                 keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
             # = softmax_j(q k_j / sqrt(HD)) of the reference: the keys carry log2(e) / sqrt(HD).
-            p = softmax2_(head_dot(keys, q.view(HD, NH, B), out=scores[:n]))  # (n, NH, B)
+            scores_t = head_dot(keys, q.view(HD, NH, B), out=scores[:n])  # (n, NH, B)
+            p = softmax2_(hide_slots(scores_t, spec.visible, t))
             w = p  # the weights applied to the values
             if out.drops is not None:
                 w = torch.mul(w, out.drops[t, K - n :], out=weights[:n])
@@ -180,6 +185,7 @@ def python_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
     products = kv.new_empty(K, HD, NH, B)
     probs, d_p, p_dp = (kv.new_empty(K, NH, B) for _ in range(3))
     head_mask = None if spec.head_mask is None else spec.head_mask[:, None]  # (NH, 1) over B
+    attended_slots = slots_attended(spec, filled, T)
 
     for t in reversed(range(T)):
         sig = acts[t]  # (4H, B)
@@ -206,7 +212,7 @@ def python_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
         d_gates.mul_(sig).addcmul_(d_gates, sig, value=-1)  # times sig (1 - sig), in place
         dz[4 * H :] = 0
         dc = dc * f  # to c_{t-1}
-        n = min(K, filled + t)
+        n = attended_slots[t]
         if n:
             da = (w_a.t() @ dz[: 4 * H]).view(HD, NH, B)  # gradient of a
             d_window = d_kv[t + K - n : t + K]  # (n, 2H, B): gradients of the slots read
@@ -216,7 +222,7 @@ def python_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
                 keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
             q = queries[t].view(HD, NH, B)
             # Recomputed: as fast as keeping it, and saves (T, K, NH, B) per layer.
-            p = softmax2_(head_dot(keys, q, out=probs[:n]))  # (n, NH, B)
+            p = softmax2_(hide_slots(head_dot(keys, q, out=probs[:n]), spec.visible, t))
             w = p  # the weights applied to the values, and their gradient
             d_w = head_dot(values, da, out=d_p[:n])
             if d_recorded is not None:
@@ -297,6 +303,26 @@ def compiled_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
         *d_pos,
         *d_norms,
     )
+
+
+def slots_attended(spec: ScanSpec, filled: int, T: int) -> list[int]:
+    """Per step, the n newest window slots that attention reads: the filled ones, or none
+    where every filled slot holds a hidden step (the step then attends to nothing)."""
+    K = spec.window
+    counts = [min(K, filled + t) for t in range(T)]
+    if spec.visible is None:
+        return counts
+    visible = spec.visible.cpu()
+    return [n if n and bool(visible[t, K - n :].any()) else 0 for t, n in enumerate(counts)]
+
+
+def hide_slots(scores: Tensor, visible: Tensor | None, t: int) -> Tensor:
+    """Scores (n, NH, B) of step t with hidden slots at -inf, so softmax gives them 0: the
+    reference leaves them out of the softmax."""
+    if visible is None:
+        return scores
+    hidden = ~visible[t, visible.shape[1] - scores.shape[0] :]  # (n,)
+    return scores.masked_fill_(hidden[:, None, None], -math.inf)
 
 
 def head_dot(keys: Tensor, q: Tensor, out: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ from larnn.scan.function import LARNNScan
 from larnn.scan.types import ScanSpec, ScanWeights
 
 if TYPE_CHECKING:
-    from larnn.model import LARNNCell
+    from larnn.model import LARNNCell, LayerKnobs
 
 
 def scan_weights(cell: LARNNCell) -> ScanWeights:
@@ -92,13 +92,12 @@ def run_layer(
     c: Tensor,
     memory: Tensor,
     steps: int,
-    window: int,
-    head_mask: Tensor | None,
-    kv_activation: str,
+    knobs: LayerKnobs,
     record: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """Run the layer over a series (the arguments and results of `LARNNCell.forward`)."""
     cfg = cell.config
+    window, kv_activation = knobs.window, knobs.kv_activation
     H, NH, K, Kq = cfg.hidden_size, cfg.heads, window, memory.shape[1]
     weights = scan_weights(cell)
     filled = min(steps, K)  # slots of the window that hold a past cell state
@@ -134,7 +133,8 @@ def run_layer(
         kv_activation=kv_activation,
         kv_norm=kv_norm,
         hidden_norm=cell.hidden_norm,
-        head_mask=head_mask,
+        head_mask=knobs.head_mask,
+        visible=knobs.visible,
         dropout=cfg.attention_dropout if cell.training else 0.0,
         record=record,
         keep=needs_grad,
