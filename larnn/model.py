@@ -341,18 +341,19 @@ class InferenceKnobs:
     kv_activation: replace the activation on keys/values (one of ACTIVATIONS); None: as trained.
     hidden_steps: absolute time steps (as in AttentionRecord.slot_time) whose cell states no
         layer may attend to: a slot holding one behaves exactly like an empty slot. Any
-        iterable of integers >= 0 is stored as a sorted tuple.
+        iterable of integers >= 0 is stored as a sorted tuple (an empty one as None).
     """
 
     window: int | None = None
     head_mask: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
     kv_activation: str | None = None
-    hidden_steps: tuple[int, ...] = ()
+    hidden_steps: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.head_mask is not None:
             object.__setattr__(self, "head_mask", _mask_tuple(self.head_mask))
-        object.__setattr__(self, "hidden_steps", _steps_tuple(self.hidden_steps))
+        if self.hidden_steps is not None:
+            object.__setattr__(self, "hidden_steps", _steps_tuple(self.hidden_steps) or None)
 
 
 @dataclass(frozen=True)

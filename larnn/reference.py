@@ -112,7 +112,7 @@ def reference_stack(
     cfg = model.config
     knobs = knobs or InferenceKnobs()
     window = knobs.window or cfg.window
-    hidden = set(knobs.hidden_steps)
+    hidden = set(knobs.hidden_steps or ())
     kv_activation = knobs.kv_activation or cfg.kv_activation
     masks = [None] * cfg.num_layers
     if knobs.head_mask is not None:

@@ -371,6 +371,7 @@ def test_hidden_steps_in_float32_run_the_python_loop_and_equal_reference(monkeyp
 
 def test_knobs_are_hashable_values_and_refuse_bad_hidden_steps():
     assert InferenceKnobs(hidden_steps=[3, 1, 1.0]) == InferenceKnobs(hidden_steps=(1, 3))
+    assert InferenceKnobs(hidden_steps=[]) == InferenceKnobs()
     assert hash(InferenceKnobs(head_mask=torch.tensor([1, 0]), hidden_steps=[2])) == hash(
         InferenceKnobs(head_mask=(1.0, 0.0), hidden_steps=(2,))
     )
