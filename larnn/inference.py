@@ -6,7 +6,8 @@ app session. Inputs are raw signals; each checkpoint's normaliser is applied her
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -79,22 +80,39 @@ def predict_probabilities(
     return torch.cat(parts).numpy()
 
 
+def accuracy(
+    model: SequenceClassifier,
+    raw: np.ndarray,
+    labels: np.ndarray,
+    normalizer: Normalizer,
+    knobs: InferenceKnobs | None = None,
+) -> float:
+    """Share of raw (N, T, C) sequences whose predicted class is their label (N,)."""
+    predicted = predict_probabilities(model, raw, normalizer, knobs).argmax(-1)  # (N,)
+    return float((predicted == np.asarray(labels)).mean())
+
+
 def window_sweep(
     model: SequenceClassifier,
     raw: np.ndarray,
     labels: np.ndarray,
     normalizer: Normalizer,
-    windows: list[int],
+    windows: Sequence[int],
     knobs: InferenceKnobs | None = None,
 ) -> pd.DataFrame:
-    """Accuracy on (raw, labels) for each inference window k' (other knobs kept)."""
+    """Accuracy on (raw, labels) for each inference window k' (the other knobs kept).
+
+    Returns one row per window: columns window, accuracy.
+    """
     knobs = knobs or InferenceKnobs()
-    rows = []
-    for window in windows:
-        chosen = InferenceKnobs(window, knobs.head_mask, knobs.kv_activation)
-        predicted = predict_probabilities(model, raw, normalizer, chosen).argmax(-1)
-        rows.append({"window": window, "accuracy": float((predicted == labels).mean())})
-    return pd.DataFrame(rows)
+    rows = [
+        {
+            "window": int(window),
+            "accuracy": accuracy(model, raw, labels, normalizer, replace(knobs, window=window)),
+        }
+        for window in windows
+    ]
+    return pd.DataFrame(rows, columns=["window", "accuracy"])
 
 
 def attention_frame(inference: SequenceInference, layer: int) -> pd.DataFrame:
@@ -117,13 +135,6 @@ def attention_frame(inference: SequenceInference, layer: int) -> pd.DataFrame:
         }
     )
     return frame[frame["j"] >= 0].reset_index(drop=True)
-
-
-def prediction_frame(inference: SequenceInference, class_names: list[str]) -> pd.DataFrame:
-    """The running prediction as a table: one row per step, one column per class."""
-    frame = pd.DataFrame(inference.step_probabilities, columns=list(class_names))
-    frame.insert(0, "t", np.arange(len(frame)))
-    return frame
 
 
 # --- Views of one inference for the app: pure, checked against `attention_frame` in tests ---
