@@ -8,6 +8,10 @@ from larnn.data import PROBES, attention_on_truth, make_probe
 from larnn.data.synthetic import NOISE_STD
 from larnn.errors import ConfigError, DataError
 
+# The probes whose events sit in the middle, with 15 noise steps after them; "recall" instead
+# ends with its query and is checked by its own test.
+MEMORY_PROBES = ("cue_shape", "which_first")
+
 
 @pytest.mark.parametrize("name", sorted(PROBES))
 def test_deterministic_by_seed(name):
@@ -22,7 +26,7 @@ def test_deterministic_by_seed(name):
 @pytest.mark.parametrize("length", [50, 64, 100])
 def test_shapes_and_balance(name, length):
     ds = make_probe(name, 401, seed=0, length=length)
-    assert ds.X.shape == (401, length, 3) and ds.X.dtype == np.float32
+    assert ds.X.shape == (401, length, len(ds.channel_names)) and ds.X.dtype == np.float32
     assert ds.relevant_steps.shape == (401, length)
     np.testing.assert_array_equal(ds.groups, np.arange(401))
     counts = np.bincount(ds.y, minlength=ds.n_classes)
@@ -30,7 +34,7 @@ def test_shapes_and_balance(name, length):
     assert ds.dataset_id == f"synthetic/{name}"
 
 
-@pytest.mark.parametrize("name", sorted(PROBES))
+@pytest.mark.parametrize("name", MEMORY_PROBES)
 def test_relevant_steps_are_the_events(name):
     """Events have amplitude 1 on noise of std 0.1: |x| > 0.6 exactly at the relevant steps."""
     ds = make_probe(name, 500, seed=1)
@@ -68,7 +72,7 @@ def _nearest_centroid_accuracy(features, y, n_classes):
     return (dist.argmin(axis=1) == y[half:]).mean()
 
 
-@pytest.mark.parametrize("name", sorted(PROBES))
+@pytest.mark.parametrize("name", MEMORY_PROBES)
 def test_last_steps_do_not_reveal_the_label(name):
     ds = make_probe(name, 4000, seed=3)
     last = ds.X[:, -8:, :]
@@ -159,6 +163,43 @@ def test_all_mass_on_truth_and_uniform():
     assert attention_on_truth(on_truth, slot_time, relevant) == pytest.approx(
         reference_score(on_truth, slot_time, relevant)
     )
+
+
+def test_query_steps_score_only_those_steps():
+    """A hand-made map: the last step puts all its mass on the slot of the relevant step
+    (step 9, the first slot to hold its evidence); the steps before attend elsewhere."""
+    T, K = 16, 8
+    slot_time = queue_slots(T, K)
+    relevant = np.zeros((1, T), dtype=bool)
+    relevant[0, 9] = True
+    weights = np.zeros((1, T, 1, K))
+    weights[0, :, 0, 0] = 1.0  # the newest slot: the previous step
+    last = list(slot_time[-1]).index(9)
+    weights[0, -1, 0] = 0.0
+    weights[0, -1, 0, last] = 1.0
+    query = np.zeros((1, T), dtype=bool)
+    query[0, -1] = True
+    assert attention_on_truth(weights, slot_time, relevant, query) == pytest.approx(8.0)
+    # over every step after the evidence: mass 1 at t = 10 (slot 0 holds 9) and t = 15
+    expected = reference_score(weights, slot_time, relevant)
+    assert attention_on_truth(weights, slot_time, relevant) == pytest.approx(expected)
+    assert expected == pytest.approx(2 / (6 / 8))
+    with pytest.raises(DataError, match="query_steps"):
+        attention_on_truth(weights, slot_time, relevant, query[:, 1:])
+
+
+def test_recall_probe_pairs_keys_with_values_and_queries_one():
+    data = make_probe("recall", 40, 3)
+    keys, values = 8, 4
+    assert data.X.shape == (40, 64, keys + values + 1)
+    for b in range(40):
+        x, s = data.X[b], int(np.flatnonzero(data.relevant_steps[b])[0])
+        events = np.flatnonzero(x[:, :keys].max(1) > 0.5)
+        assert len(events) == keys + 1 and events[-1] == 63  # 8 pairs, then the query
+        assert x[-1, -1] > 0.5 and s in events[:-1]
+        assert x[s, :keys].argmax() == x[-1, :keys].argmax()  # the queried key
+        assert x[s, keys : keys + values].argmax() == data.y[b]  # its value is the class
+    assert np.bincount(data.y).tolist() == [10, 10, 10, 10]
 
 
 def test_undefined_and_bad_shapes():

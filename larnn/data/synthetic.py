@@ -33,12 +33,19 @@ PROBES = {
         "(12-20). "
         "The last 15 steps are noise."
     ),
+    "recall": (
+        "Eight one-step events, each a key (one of 8 channels) paired with a value (one of 4 "
+        "channels), at random times in the last 3/8 of the sequence, between noise steps; "
+        "the last step is a query marker naming one key. The class is that key's value: the "
+        "model must retrieve one of eight stored pairs."
+    ),
 }
 
 _SHAPES = np.array(
     [[1, 1, 1, 1], [-1, -1, -1, -1], [1, 1, -1, -1], [-1, -1, 1, 1]], dtype=np.float32
 )  # (4 classes, 4 steps)
-_MIN_LENGTH = {"cue_shape": 32, "which_first": 50}
+_MIN_LENGTH = {"cue_shape": 32, "which_first": 50, "recall": 32}
+RECALL_KEYS, RECALL_VALUES = 8, 4
 
 
 def make_probe(name: str, n: int, seed: int, length: int = 64) -> SequenceDataset:
@@ -107,14 +114,52 @@ def _which_first(n: int, length: int, rng: np.random.Generator) -> SequenceDatas
     )
 
 
+def _recall(n: int, length: int, rng: np.random.Generator) -> SequenceDataset:
+    keys, values = RECALL_KEYS, RECALL_VALUES
+    y = rng.permutation(np.arange(n) % values)  # (N,) balanced: the queried key's value
+    span = length * 3 // 8  # the pairs sit in steps T - 1 - span .. T - 2
+    times = np.sort(rng.permuted(np.tile(np.arange(span), (n, 1)), axis=1)[:, :keys], axis=1)
+    times += length - 1 - span  # (N, keys) distinct steps, in time order
+    order = rng.permuted(np.tile(np.arange(keys), (n, 1)), axis=1)  # (N, keys) key per event
+    paired = rng.integers(0, values, size=(n, keys))  # (N, keys) value per event
+    queried = rng.integers(0, keys, size=n)  # (N,) index of the queried event
+    rows = np.arange(n)
+    paired[rows, queried] = y
+    C = keys + values + 1  # key channels, value channels, query marker
+    X = rng.normal(0.0, NOISE_STD, size=(n, length, C)).astype(np.float32)  # (N, T, C)
+    X[rows[:, None], times, order] += 1.0
+    X[rows[:, None], times, keys + paired] += 1.0
+    X[rows, length - 1, order[rows, queried]] += 1.0
+    X[rows, length - 1, C - 1] += 1.0
+    relevant = np.zeros((n, length), dtype=bool)
+    relevant[rows, times[rows, queried]] = True
+    return SequenceDataset(
+        X=X,
+        y=y.astype(np.int64),
+        groups=np.arange(n, dtype=np.int64),
+        channel_names=(
+            *(f"key_{k}" for k in range(keys)),
+            *(f"value_{v}" for v in range(values)),
+            "query",
+        ),
+        class_names=tuple(f"value_{v}" for v in range(values)),
+        dataset_id="synthetic/recall",
+        relevant_steps=relevant,
+    )
+
+
 _MAKERS: dict[str, Callable[[int, int, np.random.Generator], SequenceDataset]] = {
     "cue_shape": _cue_shape,
     "which_first": _which_first,
+    "recall": _recall,
 }
 
 
 def attention_on_truth(
-    weights: np.ndarray | torch.Tensor, slot_time: np.ndarray, relevant_steps: np.ndarray
+    weights: np.ndarray | torch.Tensor,
+    slot_time: np.ndarray,
+    relevant_steps: np.ndarray,
+    query_steps: np.ndarray | None = None,
 ) -> float:
     """How much more attention falls on ground-truth steps than uniform attention would put.
 
@@ -123,10 +168,15 @@ def attention_on_truth(
             (numpy array or torch tensor).
         slot_time: (T, K) int, the time step held by slot k at query step t; -1 = empty.
         relevant_steps: (B, T) bool, the ground-truth steps.
+        query_steps: (B, T) bool, the query steps to score (e.g. the step that must
+            retrieve the evidence); None: every step after the first relevant one.
 
-    With filled[t, k] = slot_time[t, k] >= 0 and truth[b, t, k] = filled[t, k] and
-    relevant_steps[b, slot_time[t, k]], the counted queries Q are the (b, t) with t after
-    the first relevant step of sequence b and at least one filled slot. Then
+    Slot k holds the cell state after step slot_time[t, k], so the evidence of a relevant
+    step s sits first in the slot holding s (and, carried by the cell, in later slots too):
+    the score credits that slot, where the evidence first enters memory. With filled[t, k] =
+    slot_time[t, k] >= 0 and truth[b, t, k] = filled[t, k] and relevant_steps[b,
+    slot_time[t, k]], the counted queries Q are the (b, t) with at least one filled slot and
+    t after the first relevant step of sequence b, or with query_steps[b, t]. Then
 
         score = sum_{(b,t) in Q, h} sum_k weights[b, t, h, k] * truth[b, t, k]
                 / sum_{(b,t) in Q, h} (sum_k truth[b, t, k] / sum_k filled[t, k])
@@ -149,8 +199,16 @@ def attention_on_truth(
         raise DataError(f"slot_time values must lie in -1..{T - 1}")
     filled = st >= 0  # (T, K)
     truth = rel[:, np.where(filled, st, 0)] & filled  # (B, T, K)
-    first = np.where(rel.any(axis=1), rel.argmax(axis=1), T)  # (B,) T = never
-    counted = (np.arange(T) > first[:, None]) & filled.any(axis=1)  # (B, T)
+    if query_steps is None:
+        first = np.where(rel.any(axis=1), rel.argmax(axis=1), T)  # (B,) T = never
+        queries = np.arange(T) > first[:, None]  # (B, T)
+    else:
+        queries = np.asarray(query_steps)
+        if queries.shape != (B, T) or queries.dtype != np.bool_:
+            raise DataError(
+                f"query_steps must be a bool array of shape ({B}, {T}), got {queries.shape}"
+            )
+    counted = queries & filled.any(axis=1)  # (B, T)
     mass = (w * truth[:, :, None, :]).sum(axis=-1)  # (B, T, NH)
     chance = truth.sum(axis=-1) / np.maximum(filled.sum(axis=-1), 1)  # (B, T)
     denominator = chance[counted].sum() * NH
