@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from larnn.baseline import LSTMConfig, LSTMEncoder
@@ -54,7 +55,7 @@ class ClassifierConfig(JsonConfig):
 
 @dataclass(frozen=True)
 class ClassifierOutput:
-    logits: Tensor  # (B, classes) at the last step
+    logits: Tensor  # (B, classes) at each series' last real step
     step_logits: Tensor | None  # (B, T, classes): the running prediction, when asked
     attention: AttentionRecord | None  # LARNN only, when asked
 
@@ -62,8 +63,14 @@ class ClassifierOutput:
 class SequenceClassifier(nn.Module):
     """Encoder (LARNN or LSTM, batch first) and a linear head on its hidden state.
 
-    Input: x (B, T, C). Output: ClassifierOutput with the class logits at the last step and,
-    on request, the per-step logits and the attention record.
+    Input: x (B, T, C) and optional lengths (B,): series right-padded to T, series b real for
+    its first lengths[b] steps (None: all T). Output: ClassifierOutput with the class logits at
+    each series' last real step and, on request, the per-step logits and the attention record
+    (both over all T steps: those past a series' length are padding, to be ignored).
+
+    Both encoders are causal, so padding after a series changes nothing at its real steps,
+    except through batch statistics: a LARNN with batch norm (kv_norm or hidden_norm "batch")
+    in training mode refuses a batch whose series differ in length.
     """
 
     def __init__(self, config: ClassifierConfig) -> None:
@@ -81,9 +88,15 @@ class SequenceClassifier(nn.Module):
     def architecture(self) -> str:
         return self.config.architecture
 
+    @property
+    def uses_batch_norm(self) -> bool:
+        """True when training-mode statistics mix the series of a batch (LARNN batch norm)."""
+        return any(isinstance(m, nn.BatchNorm1d) for m in self.encoder.modules())
+
     def forward(
         self,
         x: Tensor,
+        lengths: Tensor | None = None,
         *,
         knobs: InferenceKnobs | None = None,
         return_attention: bool = False,
@@ -93,6 +106,9 @@ class SequenceClassifier(nn.Module):
             raise ValueError(
                 f"expected input of shape (B, T, {self.config.input_size}), got {tuple(x.shape)}"
             )
+        B, T, _ = x.shape
+        if lengths is not None:
+            self._check_lengths(lengths, B, T)
         attention = None
         if self.architecture == "larnn":
             result = self.encoder(x, knobs=knobs, return_attention=return_attention)
@@ -103,6 +119,31 @@ class SequenceClassifier(nn.Module):
             if return_attention or any(value is not None for value in knob_values):
                 raise ConfigError("the LSTM baseline has no attention: knobs do not apply")
             hidden, _ = self.encoder(x)  # (B, T, H)
-        logits = self.head(hidden[:, -1])  # (B, classes)
+        if lengths is None:
+            last = hidden[:, -1]  # (B, H)
+        else:
+            last = hidden[torch.arange(B, device=x.device), lengths.to(x.device) - 1]  # (B, H)
+        logits = self.head(last)  # (B, classes)
         step_logits = self.head(hidden) if all_steps else None  # (B, T, classes)
         return ClassifierOutput(logits, step_logits, attention)
+
+    def _check_lengths(self, lengths: Tensor, B: int, T: int) -> None:
+        if lengths.shape != (B,) or lengths.dtype not in (torch.int32, torch.int64):
+            raise ValueError(
+                f"lengths must be {B} integers (one per series), got {lengths.dtype} of shape "
+                f"{tuple(lengths.shape)}"
+            )
+        if B and (int(lengths.min()) < 1 or int(lengths.max()) > T):
+            raise ValueError(
+                f"lengths must lie in 1..{T} (the padded length), found "
+                f"{int(lengths.min())}..{int(lengths.max())}"
+            )
+        if self.training and self.uses_batch_norm and B and int(lengths.min()) < T:
+            raise ConfigError(RAGGED_BATCH_NORM)
+
+
+RAGGED_BATCH_NORM = (
+    "series of different lengths are padded in a batch, and batch norm in training computes "
+    "its statistics over every series at each step, padded steps included; choose "
+    "model.kv_norm and model.hidden_norm 'layer' or 'none' (e.g. --set model.kv_norm=layer)"
+)

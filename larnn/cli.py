@@ -42,7 +42,9 @@ def _config_from_args(args: argparse.Namespace, flag_names: tuple[str, ...]):
 def cmd_train(args: argparse.Namespace) -> None:
     from larnn.train import train
 
-    config = _config_from_args(args, ("architecture", "dataset", "epochs", "seed", "device"))
+    config = _config_from_args(
+        args, ("architecture", "dataset", "test", "epochs", "seed", "device")
+    )
     print(config.to_json())
     result = train(config, Path(args.out), data_dir=args.data_dir, resume=args.resume)
     print(
@@ -88,7 +90,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
                 print(retrain_best(study, out, args.seeds, data_dir=args.data_dir).format())
             return
         study = run_study(
-            _config_from_args(args, ("dataset", "epochs", "device")),
+            _config_from_args(args, ("dataset", "test", "epochs", "device")),
             out,
             args.n_trials,
             storage=args.storage,
@@ -114,7 +116,17 @@ def _add_config_arguments(
 ) -> None:
     """The flags that build a TrainConfig (see `_config_from_args`), and --data-dir."""
     parser.add_argument("--config", help=config_help)
-    parser.add_argument("--dataset", help="uci_har, probe:cue_shape or probe:which_first")
+    parser.add_argument(
+        "--dataset",
+        help="uci_har, probe:<name>, or a labelled file: a .ts train file (NAME_TRAIN.ts, "
+        "tested on the NAME_TEST.ts beside it), a long CSV (case_id, time, label, channels; "
+        "optional group) or an npz (X, y, optional lengths, groups)",
+    )
+    parser.add_argument(
+        "--test",
+        help="a labelled file's separate test file (default: NAME_TEST.ts beside a .ts train "
+        "file, else a held-out fifth of the train file)",
+    )
     parser.add_argument("--epochs", type=int, help=epochs_help)
     parser.add_argument("--device", help="auto, cpu, cuda")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
@@ -142,7 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint", help="checkpoint folder or .zip")
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"])
     evaluate.add_argument("--json", help="also write the report as JSON here")
-    evaluate.add_argument("--data-dir", type=Path)
+    evaluate.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with UCI HAR, or with the checkpoint's data files (found by name) when "
+        "they have moved since training",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     summarize = commands.add_parser("summarize", help="mean +- std over several runs")

@@ -47,7 +47,8 @@ class TrainConfig(JsonConfig):
     """Everything a training run depends on; saved in the checkpoint's metadata."""
 
     architecture: Literal["larnn", "lstm"] = "larnn"
-    dataset: str = "uci_har"  # or "probe:<name>"
+    dataset: str = "uci_har"  # or "probe:<name>", or a labelled file's path (.ts, .csv, .npz)
+    test: str | None = None  # a file dataset's separate test file (.ts: NAME_TEST.ts beside)
     model: dict = field(default_factory=dict)  # encoder fields but input_size; over DEFAULT_MODELS
     epochs: int = 40
     batch_size: int = 64
@@ -58,7 +59,7 @@ class TrainConfig(JsonConfig):
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     patience: int = 10  # epochs without a better validation accuracy before stopping
     seed: int = 0
-    val_fraction: float = 0.2  # UCI HAR: share of training subjects held out
+    val_fraction: float = 0.2  # share of training subjects (UCI HAR), groups or cases held out
     probe_sizes: list = field(default_factory=lambda: [3000, 600, 1000])  # train, val, test
     probe_length: int = 64
     device: str = "auto"  # "auto": CUDA where present, else CPU
@@ -90,6 +91,7 @@ class TrainConfig(JsonConfig):
             val_fraction=self.val_fraction,
             probe_sizes=tuple(self.probe_sizes),
             probe_length=self.probe_length,
+            test_file=self.test,
         )
 
     def encoder_config(self, input_size: int) -> LARNNConfig | LSTMConfig:
@@ -123,24 +125,71 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
 
 
 def as_tensors(data: SequenceDataset, normalizer: Normalizer, device) -> tuple:
-    x = torch.from_numpy(normalizer.apply(data.X)).to(device)  # (N, T, C)
-    return x, torch.from_numpy(data.y).to(device)
+    """Normalised x (N, T, C) with padding left at zero, labels y (N,), lengths (N,)."""
+    x = torch.from_numpy(normalizer.apply(data.X, data.lengths)).to(device)  # (N, T, C)
+    lengths = torch.from_numpy(data.series_lengths).to(device)  # (N,)
+    return x, torch.from_numpy(data.y).to(device), lengths
 
 
 @torch.no_grad()
-def predict(model: SequenceClassifier, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """Predicted class per sequence, in eval mode."""
+def predict(
+    model: SequenceClassifier,
+    x: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    batch_size: int = 512,
+) -> np.ndarray:
+    """Predicted class per sequence, read at its last real step, in eval mode."""
     model.eval()
-    parts = [model(chunk).logits.argmax(-1).cpu() for chunk in x.split(batch_size)]
+    if lengths is None:
+        lengths = torch.full((len(x),), x.shape[1], dtype=torch.int64, device=x.device)
+    parts = [
+        model(*_cropped(chunk, chunk_lengths)).logits.argmax(-1).cpu()
+        for chunk, chunk_lengths in zip(x.split(batch_size), lengths.split(batch_size), strict=True)
+    ]
     return torch.cat(parts).numpy()
+
+
+def _cropped(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch without the padded steps that no series in it reaches (causal: same outputs)."""
+    return x[:, : int(lengths.max())], lengths  # (B, max length, C)
 
 
 def evaluate_model(
     model: SequenceClassifier, data: SequenceDataset, normalizer: Normalizer
 ) -> ClassificationReport:
     device = next(model.parameters()).device
-    x, _ = as_tensors(data, normalizer, device)
-    return classification_report(data.y, predict(model, x), data.class_names)
+    x, _, lengths = as_tensors(data, normalizer, device)
+    return classification_report(data.y, predict(model, x, lengths), data.class_names)
+
+
+def describe_task(task: Task) -> str:
+    """One line: cases per part, classes, channels, lengths."""
+    lengths = np.concatenate([task.part(name).series_lengths for name in ("train", "val", "test")])
+    low, high = int(lengths.min()), int(lengths.max())
+    return (
+        f"{task.dataset_id}: {len(task.train)} train / {len(task.val)} validation / "
+        f"{len(task.test)} test cases, {task.train.n_classes} classes, "
+        f"{task.train.X.shape[2]} channels, {low if low == high else f'{low}..{high}'} steps"
+    )
+
+
+def check_trainable(config: TrainConfig, data: SequenceDataset) -> None:
+    """Refuse, before any epoch, a run that the classifier would refuse in its first batch:
+    series of different lengths with batch norm (see `SequenceClassifier`)."""
+    if config.architecture != "larnn" or not data.is_ragged:
+        return
+    encoder = config.encoder_config(input_size=data.X.shape[2])
+    norms = {name: getattr(encoder, name) for name in ("kv_norm", "hidden_norm")}
+    batch = [name for name, kind in norms.items() if kind == "batch"]
+    if batch:
+        lengths = data.series_lengths
+        raise ConfigError(
+            f"{data.dataset_id}: the training series have lengths {lengths.min()}.."
+            f"{lengths.max()}, so batches are right-padded, and batch norm "
+            f"(model.{' and model.'.join(batch)} = 'batch') would compute its statistics over "
+            "padded steps too; choose 'layer' or 'none' instead, e.g. "
+            + " ".join(f"--set model.{name}=layer" for name in batch)
+        )
 
 
 def train(
@@ -172,9 +221,12 @@ def train(
 
     device = resolve_device(config.device)
     task = load_task(config.dataset, config.split_definition(), data_dir)
-    normalizer = Normalizer.fit(task.train.X)
-    x_train, y_train = as_tensors(task.train, normalizer, device)
-    x_val, _ = as_tensors(task.val, normalizer, device)
+    check_trainable(config, task.train)
+    if progress:
+        tqdm.write(describe_task(task))
+    normalizer = Normalizer.fit(task.train.X, task.train.lengths)
+    x_train, y_train, lengths_train = as_tensors(task.train, normalizer, device)
+    x_val, _, lengths_val = as_tensors(task.val, normalizer, device)
 
     torch.manual_seed(config.seed)
     encoder = config.encoder_config(input_size=task.train.X.shape[2])
@@ -190,8 +242,10 @@ def train(
     epoch = progress_state["epoch"]
     while epoch < config.epochs and epoch - progress_state["best_epoch"] <= config.patience:
         started = time.perf_counter()
-        loss = _train_epoch(model, optimizer, x_train, y_train, config, epoch, progress)
-        val_report = classification_report(task.val.y, predict(model, x_val), task.val.class_names)
+        inputs = PaddedInputs(x_train, lengths_train)
+        loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress)
+        val_predictions = predict(model, x_val, lengths_val)
+        val_report = classification_report(task.val.y, val_predictions, task.val.class_names)
         epoch += 1
         progress_state["seconds"] += time.perf_counter() - started
         progress_state["history"].append(
@@ -223,7 +277,18 @@ def train(
     return TrainResult(final, val_report, test_report, epoch, progress_state["seconds"])
 
 
-def _train_epoch(model, optimizer, x, y, config: TrainConfig, epoch: int, progress: bool) -> float:
+@dataclass(frozen=True)
+class PaddedInputs:
+    """Normalised series right-padded to T, and each one's real length."""
+
+    x: torch.Tensor  # (N, T, C)
+    lengths: torch.Tensor  # (N,)
+
+
+def _train_epoch(
+    model, optimizer, inputs: PaddedInputs, y, config: TrainConfig, epoch: int, progress: bool
+) -> float:
+    x, lengths = inputs.x, inputs.lengths
     model.train()
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(config, epoch)
@@ -235,7 +300,7 @@ def _train_epoch(model, optimizer, x, y, config: TrainConfig, epoch: int, progre
         batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
     )
     for index in bar:
-        logits = model(x[index]).logits
+        logits = model(*_cropped(x[index], lengths[index])).logits
         loss = F.cross_entropy(logits, y[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

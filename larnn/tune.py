@@ -12,6 +12,7 @@ Where the study lives (`--storage`):
 
     one process (default): a SQLite file, OUT/study.db; rerun the command to resume
         larnn tune --dataset uci_har --out runs/tune --n-trials 100
+    (--dataset also takes a labelled file, with --test where separate, as `larnn train` does)
 
     several workers on one machine: a journal file, OUT/study.journal, shared by all
         for i in 1 2 3 4; do
@@ -58,7 +59,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from larnn.errors import ConfigError
 from larnn.tasks import load_task
-from larnn.train import TrainConfig, TrainResult, train
+from larnn.train import TrainConfig, TrainResult, check_trainable, train
 
 STUDY_NAME = "larnn"
 HEADS = (1, 2, 4, 8)
@@ -204,8 +205,9 @@ def run_study(
         )
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
-    # A missing dataset fails here, not in every trial.
-    load_task(base.dataset, base.split_definition(), data_dir)
+    # A missing or unusable dataset fails here, not in every trial.
+    task = load_task(base.dataset, base.split_definition(), data_dir)
+    check_trainable(base, task.train)
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(out, storage, study_name, create=True, sampler_seed=sampler_seed)
     _check_base(study, base)

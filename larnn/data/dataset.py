@@ -1,6 +1,7 @@
 """`SequenceDataset`: labelled multichannel sequences held as numpy arrays.
 
-Shape letters: `N` sequences, `T` time steps, `C` channels.
+Shape letters: `N` sequences, `T` time steps (the longest series), `C` channels. Series of
+different lengths are right-padded with zeros to `T`; `lengths` keeps each one's real length.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class SequenceDataset:
         dataset_id: short name of the source, e.g. ``"uci_har"``.
         relevant_steps: optional bool (N, T): the steps that decide the class (synthetic
             probes only).
+        lengths: optional int64 (N,) real length of each series, 1..T; steps from
+            `lengths[n]` on are zero padding. None: every series has all T steps.
     """
 
     X: np.ndarray
@@ -35,6 +38,7 @@ class SequenceDataset:
     class_names: tuple[str, ...]
     dataset_id: str
     relevant_steps: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         X, y, groups = self.X, self.y, self.groups
@@ -68,6 +72,22 @@ class SequenceDataset:
                 f"{name}: relevant_steps must be a bool array of shape ({n}, {t}), "
                 f"got {_describe(rel)}"
             )
+        lengths = self.lengths
+        if lengths is not None:
+            if (
+                not isinstance(lengths, np.ndarray)
+                or lengths.dtype != np.int64
+                or lengths.shape != (n,)
+            ):
+                raise DataError(
+                    f"{name}: lengths must be an int64 array of shape ({n},), "
+                    f"got {_describe(lengths)}"
+                )
+            if n and (lengths.min() < 1 or lengths.max() > t):
+                raise DataError(
+                    f"{name}: lengths must lie in 1..{t} (the padded length), "
+                    f"found {lengths.min()}..{lengths.max()}"
+                )
 
     def __len__(self) -> int:
         return len(self.y)
@@ -76,9 +96,23 @@ class SequenceDataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def series_lengths(self) -> np.ndarray:
+        """int64 (N,): each series' real length (T for all when `lengths` is None)."""
+        if self.lengths is not None:
+            return self.lengths
+        return np.full(len(self.y), self.X.shape[1], dtype=np.int64)
+
+    @property
+    def is_ragged(self) -> bool:
+        """True when some series are shorter than others (and so padded in a batch)."""
+        lengths = self.series_lengths
+        return bool(len(lengths)) and bool(lengths.min() != lengths.max())
+
     def subset(self, index: np.ndarray) -> SequenceDataset:
         """The sequences at `index` (integer indices or a bool mask), same names and id."""
         rel = None if self.relevant_steps is None else self.relevant_steps[index]
+        lengths = None if self.lengths is None else self.lengths[index]
         return SequenceDataset(
             X=self.X[index],
             y=self.y[index],
@@ -87,6 +121,7 @@ class SequenceDataset:
             class_names=self.class_names,
             dataset_id=self.dataset_id,
             relevant_steps=rel,
+            lengths=lengths,
         )
 
 

@@ -1,4 +1,5 @@
-"""Subject-wise train/validation split and per-channel normalisation fitted on training data."""
+"""Train/validation splits (by subject, or stratified by class) and per-channel normalisation
+fitted on training data."""
 
 from __future__ import annotations
 
@@ -46,6 +47,39 @@ def subject_split(train: SequenceDataset, val_fraction: float = 0.2, seed: int =
     )
 
 
+def stratified_cases(y: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of about `fraction` of each class's cases, drawn at random (seeded).
+
+    Each class gives round(fraction * n_c) cases, at least one and at most all but one; a
+    class with a single case keeps it. The same labels and seed give the same indices.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"a held-out fraction must lie strictly between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(y):  # sorted: the draw order does not depend on case order
+        members = np.flatnonzero(y == label)
+        n = min(max(round(fraction * len(members)), 1), len(members) - 1)
+        held.append(rng.permutation(members)[:n])
+    return np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+
+
+def group_cases(groups: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of the cases of round(fraction * n_groups) groups drawn at random (seeded).
+
+    At least one group and at most all but one are drawn; every case of a drawn group is held
+    out. DataError when there are fewer than two groups.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"a held-out fraction must lie strictly between 0 and 1, got {fraction}")
+    unique = np.unique(groups)  # sorted
+    if len(unique) < 2:
+        raise DataError(f"holding out whole groups needs at least 2 groups, found {len(unique)}")
+    n = min(max(round(fraction * len(unique)), 1), len(unique) - 1)
+    drawn = np.random.default_rng(seed).permutation(unique)[:n]
+    return np.flatnonzero(np.isin(groups, drawn))
+
+
 @dataclass(frozen=True)
 class Normalizer:
     """Per-channel standardisation ``(x - mean) / std``; fit it on training data only."""
@@ -63,23 +97,32 @@ class Normalizer:
             raise DataError("Normalizer: means must be finite and stds positive")
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Normalizer:
-        """Mean and std of each channel of X (N, T, C) over all sequences and steps."""
+    def fit(cls, X: np.ndarray, lengths: np.ndarray | None = None) -> Normalizer:
+        """Mean and std of each channel of X (N, T, C) over all sequences and real steps.
+
+        `lengths` (N,): only the first lengths[n] steps of sequence n count (padding does not).
+        """
         if X.ndim != 3 or X.shape[0] * X.shape[1] == 0:
             raise DataError(f"Normalizer.fit needs a non-empty (N, T, C) array, got {X.shape}")
-        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)  # (N*T, C)
+        if lengths is None:
+            flat = X.reshape(-1, X.shape[-1]).astype(np.float64)  # (N*T, C)
+        else:
+            flat = X[real_steps(lengths, X.shape[1])].astype(np.float64)  # (sum(lengths), C)
         std = np.maximum(flat.std(axis=0), STD_FLOOR)
         return cls(mean=tuple(flat.mean(axis=0).tolist()), std=tuple(std.tolist()))
 
-    def apply(self, X: np.ndarray) -> np.ndarray:
-        """Standardised float32 copy of X (..., C)."""
+    def apply(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Standardised float32 copy of X (..., C); with `lengths`, padding stays zero."""
         if X.shape[-1] != len(self.mean):
             raise DataError(
                 f"Normalizer was fitted on {len(self.mean)} channels, got {X.shape[-1]}"
             )
         mean = np.asarray(self.mean, dtype=np.float64)
         std = np.asarray(self.std, dtype=np.float64)
-        return ((X - mean) / std).astype(np.float32)
+        out = ((X - mean) / std).astype(np.float32)
+        if lengths is not None:
+            out[~real_steps(lengths, X.shape[1])] = 0.0
+        return out
 
     def to_dict(self) -> dict[str, list[float]]:
         """JSON-ready form."""
@@ -99,3 +142,8 @@ class Normalizer:
                 )
             values[key] = tuple(float(v) for v in raw)
         return cls(**values)
+
+
+def real_steps(lengths: np.ndarray, length: int) -> np.ndarray:
+    """bool (N, T): True at the first lengths[n] steps of each sequence, False on padding."""
+    return np.arange(length)[None, :] < np.asarray(lengths)[:, None]
