@@ -12,6 +12,7 @@ import random
 import pytest
 import torch
 from test_model import OPTION_GRID, gradients, make_model
+from torch.utils._pytree import tree_map_only
 
 from larnn.model import LARNN, InferenceKnobs, LARNNConfig
 from larnn.reference import reference_stack
@@ -267,6 +268,73 @@ def test_compiled_op_refuses_what_it_would_misread():
             *[torch.zeros(2, 8, 4)] * 2,
             *[None] * 6,
         )
+
+
+def record_op_calls(run) -> list[tuple]:
+    """(op, args, kwargs) of each call of the compiled ops while run() runs, in order, the
+    tensors copied as they were passed (before the op wrote into any), requires_grad kept."""
+    calls = []
+
+    def copy(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.detach().clone().requires_grad_(tensor.requires_grad)
+
+    def recording(op: torch._ops.OpOverloadPacket):
+        def call(*args, **kwargs):
+            calls.append((op.default, *tree_map_only(torch.Tensor, copy, (args, kwargs))))
+            return op(*args, **kwargs)
+
+        return call
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("scan_forward", "scan_backward"):
+            patch.setattr(torch.ops.larnn, name, recording(getattr(torch.ops.larnn, name)))
+        run()
+    return calls
+
+
+OPCHECK_CASES = {
+    # Training with every optional tensor: dropout masks, positional keys and values, a head
+    # mask, recorded weights and their gradient, both norms' batch statistics and gradients.
+    "train-all": (
+        dict(kv_norm="batch", hidden_norm="batch", positional_encoding=True, attention_dropout=0.3),
+        True,
+        InferenceKnobs(head_mask=(1.0, 0.0)),
+        True,
+    ),
+    # Eval and no optional tensor but the layer norm's parameters and gradient.
+    "eval-fewest": (dict(kv_norm="layer", hidden_norm="none"), False, None, False),
+}
+
+
+@pytest.mark.parametrize("case", OPCHECK_CASES)
+def test_ops_pass_opcheck(case):
+    """torch.library.opcheck on both ops with the arguments a model passes them, in a forward
+    that keeps what backward needs, its backward, and a forward under no_grad that keeps
+    nothing: the schema declares every tensor the op writes (test_schema runs the op and fails
+    on a write to an argument not declared Tensor(a!)), the fake kernel, the autograd
+    registration (x requires grad), and the op under AOTAutograd (functionalized, dynamic
+    shapes)."""
+    options, train, knobs, attention = OPCHECK_CASES[case]
+    torch.manual_seed(0)
+    config = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3, **options)
+    net = LARNN(config).train(train)
+    x = torch.randn(5, 19, 3, requires_grad=True)
+
+    def run():
+        output, *_, record = net(x, knobs=knobs, return_attention=True)
+        weights = record.weights if attention else []  # else no gradient of the weights
+        (output.sum() + sum(w.sum() for w in weights)).backward()
+        with torch.no_grad():
+            net(x, knobs=knobs)
+
+    calls = record_op_calls(run)
+    assert [op for op, _, _ in calls] == [
+        torch.ops.larnn.scan_forward.default,
+        torch.ops.larnn.scan_backward.default,
+        torch.ops.larnn.scan_forward.default,
+    ]
+    for op, args, kwargs in calls:
+        torch.library.opcheck(op, args, kwargs)
 
 
 def random_case(seed: int) -> tuple[LARNNConfig, bool, int, tuple[int, int], InferenceKnobs]:

@@ -7,6 +7,7 @@
 // applied to [x_t; h_{t-1}; 1], so one matmul gives the gradients of x_t and h_{t-1} and
 // one gives those of w_x, w_h and the bias; likewise [w_kv, b_kv] with [feature; 1].
 
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/zeros.h>
@@ -254,12 +255,14 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
                    double h_norm_eps, const at::Tensor& hs, const at::Tensor& cs,
                    const at::Tensor& acts, const at::Tensor& queries,
                    const at::Tensor& attended, const at::Tensor& d_hs, const at::Tensor& d_cs,
-                   const std::optional<at::Tensor>& d_recorded, const at::Tensor& dx,
-                   const at::Tensor& dh0, const at::Tensor& dc0, const at::Tensor& d_kv,
-                   const at::Tensor& d_w_xh, const at::Tensor& d_w_a, const at::Tensor& d_w_kv,
-                   const std::optional<at::Tensor>& d_pos,
+                   const std::optional<at::Tensor>& d_recorded, at::Tensor& dx, at::Tensor& dh0,
+                   at::Tensor& dc0, at::Tensor& d_kv, at::Tensor& d_w_xh, at::Tensor& d_w_a,
+                   at::Tensor& d_w_kv, const std::optional<at::Tensor>& d_pos,
                    const std::optional<at::Tensor>& d_kv_norm,
                    const std::optional<at::Tensor>& d_h_norm) {
+  // Its ATen calls work on raw buffers, below autograd: the op has no derivative of its own
+  // (LARNNScan's backward is its autograd), and weights that require grad may come in.
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
   const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
   const int64_t R = kv.size(1), K = R - T, NH = heads, HB = H * B;
   for (const at::Tensor& t : {x, h0, c0, kv, hs, cs, acts, queries, attended, d_hs, d_cs, dx,
@@ -379,15 +382,19 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
 }  // namespace
 }  // namespace larnn
 
+// As scan_forward's: every tensor it writes is declared mutable, and the kernel is the CPU one.
 TORCH_LIBRARY_FRAGMENT(larnn, m) {
+  m.set_python_module("larnn.scan.compiled");
   m.def(
       "scan_backward(Tensor x, Tensor h0, Tensor c0, Tensor kv, int filled, Tensor w_xh, "
       "Tensor w_a, Tensor w_kv, Tensor? pos_k, Tensor? pos_v, Tensor? head_mask, "
       "Tensor? drops, int heads, int query_activation, int kv_activation, int kv_norm_kind, "
       "Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, Tensor? h_norm_params, "
       "float h_norm_eps, Tensor hs, Tensor cs, Tensor acts, Tensor queries, Tensor attended, "
-      "Tensor d_hs, Tensor d_cs, Tensor? d_recorded, Tensor dx, Tensor dh0, Tensor dc0, "
-      "Tensor d_kv, Tensor d_w_xh, Tensor d_w_a, Tensor d_w_kv, Tensor? d_pos, "
-      "Tensor? d_kv_norm, Tensor? d_h_norm) -> ()",
-      larnn::scan_backward);
+      "Tensor d_hs, Tensor d_cs, Tensor? d_recorded, Tensor(a!) dx, Tensor(b!) dh0, "
+      "Tensor(c!) dc0, Tensor(d!) d_kv, Tensor(e!) d_w_xh, Tensor(f!) d_w_a, "
+      "Tensor(g!) d_w_kv, Tensor(h!)? d_pos, Tensor(i!)? d_kv_norm, "
+      "Tensor(j!)? d_h_norm) -> ()");
 }
+
+TORCH_LIBRARY_IMPL(larnn, CPU, m) { m.impl("scan_backward", &larnn::scan_backward); }

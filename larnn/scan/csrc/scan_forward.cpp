@@ -7,6 +7,7 @@
 // the window (scores, base-2 softmax, weighted sum of values) and the cell update (gates,
 // c, h, norms, the activation on the new memory), each sweeping batch-last data.
 
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
@@ -178,21 +179,23 @@ void update_cell(const float* gates, const float* c_prev, float* sig, float* c, 
 // when given acts (T, 4H, B), queries (T, H, B), attended (T, H, B) (left untouched while
 // the window is empty), recorded, kv_stats and h_stats.
 void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
-                  const at::Tensor& kv, int64_t filled, int64_t window,
-                  const at::Tensor& w_xh, const at::Tensor& w_a, const at::Tensor& w_kv,
+                  at::Tensor& kv, int64_t filled, int64_t window, const at::Tensor& w_xh,
+                  const at::Tensor& w_a, const at::Tensor& w_kv,
                   const std::optional<at::Tensor>& pos_k, const std::optional<at::Tensor>& pos_v,
                   const std::optional<at::Tensor>& head_mask,
                   const std::optional<at::Tensor>& drops, int64_t heads,
                   int64_t query_activation, int64_t kv_activation, int64_t kv_norm_kind,
                   const std::optional<at::Tensor>& kv_norm_params, double kv_norm_eps,
                   int64_t h_norm_kind, const std::optional<at::Tensor>& h_norm_params,
-                  double h_norm_eps,
-                  const at::Tensor& hs, const at::Tensor& cs,
+                  double h_norm_eps, at::Tensor& hs, at::Tensor& cs,
                   const std::optional<at::Tensor>& acts, const std::optional<at::Tensor>& queries,
                   const std::optional<at::Tensor>& attended,
                   const std::optional<at::Tensor>& recorded,
                   const std::optional<at::Tensor>& kv_stats,
                   const std::optional<at::Tensor>& h_stats) {
+  // Its ATen calls work on raw buffers, below autograd: the op has no derivative of its own
+  // (LARNNScan's backward is its autograd), and weights that require grad may come in.
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
   const int64_t T = x.size(0), C = x.size(1), H = h0.size(0), B = h0.size(1);
   const int64_t K = window, R = kv.size(1), NH = heads;
   TORCH_CHECK(kv.size(3) == kLanes, "kv must be blocked by ", kLanes, " batch columns");
@@ -258,14 +261,20 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
 }  // namespace
 }  // namespace larnn
 
+// Every tensor the op writes is declared mutable, one alias set each (Tensor(a!)), so that
+// the dispatcher, torch.compile's functionalization and torch.library.opcheck know it.
 TORCH_LIBRARY(larnn, m) {
+  m.set_python_module("larnn.scan.compiled");  // its fake (meta) kernels, for opcheck/compile
   m.def(
-      "scan_forward(Tensor x, Tensor h0, Tensor c0, Tensor kv, int filled, int window, "
+      "scan_forward(Tensor x, Tensor h0, Tensor c0, Tensor(a!) kv, int filled, int window, "
       "Tensor w_xh, Tensor w_a, Tensor w_kv, Tensor? pos_k, Tensor? pos_v, Tensor? head_mask, "
       "Tensor? drops, int heads, int query_activation, int kv_activation, int kv_norm_kind, "
       "Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, Tensor? h_norm_params, "
-      "float h_norm_eps, Tensor hs, Tensor cs, "
-      "Tensor? acts, Tensor? queries, Tensor? attended, Tensor? recorded, Tensor? kv_stats, "
-      "Tensor? h_stats) -> ()",
-      larnn::scan_forward);
+      "float h_norm_eps, Tensor(b!) hs, Tensor(c!) cs, Tensor(d!)? acts, Tensor(e!)? queries, "
+      "Tensor(f!)? attended, Tensor(g!)? recorded, Tensor(h!)? kv_stats, "
+      "Tensor(i!)? h_stats) -> ()");
 }
+
+// A CPU kernel, not a catch-all one: a catch-all kernel counts as CompositeImplicitAutograd,
+// which autograd, fake tensors and opcheck would look through to the ATen calls inside.
+TORCH_LIBRARY_IMPL(larnn, CPU, m) { m.impl("scan_forward", &larnn::scan_forward); }
