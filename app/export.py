@@ -8,7 +8,42 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from app.selection import DataView, KnobChoice, ModelRun
 from larnn.inference import SequenceInference, attention_frame, inference_to_dict
+
+
+def file_stem(data: DataView, index: int) -> str:
+    """'larnn_probe_cue_shape_12': the start of every file name the Export section offers."""
+    return f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}_{index}"
+
+
+def with_class_names(
+    runs: dict[str, ModelRun],
+) -> dict[str, tuple[SequenceInference, tuple[str, ...]]]:
+    """{role: (inference, its model's class names)}: what the tables and the document read."""
+    return {role: (run.inference, run.model.class_names) for role, run in runs.items()}
+
+
+def export_context(
+    data: DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
+) -> dict:
+    """What the exported document says it shows: data, sequence, checkpoints and knobs."""
+    true_label = None if data.labels is None else data.class_names[int(data.labels[index])]
+    return {
+        "data": data.description,
+        "dataset_id": data.dataset_id,
+        "sequence_index": index,
+        "true_class": true_label,
+        "checkpoints": {role: run.model.name for role, run in runs.items()},
+        "knobs": None
+        if choice is None
+        else {
+            "window": choice.window,
+            "kv_activation": choice.knobs.kv_activation,
+            "heads_on": list(choice.heads_on),
+            "layer_shown": choice.layer,
+        },
+    }
 
 
 def attention_table(inference: SequenceInference) -> pd.DataFrame:

@@ -121,9 +121,10 @@ def _legend_marker(name: str, color: str, legend: str = "legend") -> dict:
 
 def timeline_figure(
     X: np.ndarray,
+    t: int,
+    *,
     channel_names: Sequence[str],
     channel_units: Sequence[str],
-    t: int,
     step_attention: pd.DataFrame | None = None,
     window: int | None = None,
     relevant_steps: np.ndarray | None = None,
@@ -134,9 +135,10 @@ def timeline_figure(
 ) -> go.Figure:
     """Rows sharing the time axis: the input channels, where step t attends, running predictions.
 
-    X: (T, C) raw input. step_attention: rows j, lag, weight (see `larnn.inference.
-    step_attention`), None for no attention row. window: k', shaded left of t on the signal.
-    relevant_steps: (T,) bool ground truth, shaded. running: {model name: (T, classes)}.
+    X: (T, C) input as drawn (raw or standardised; value_label says which). t: the step
+    marked. step_attention: rows j, lag, weight (see `larnn.inference.step_attention`), None
+    for no attention row. window: k', shaded left of t on the signal. relevant_steps: (T,)
+    bool ground truth, shaded. running: {model role: (T, classes)}.
     """
     X = np.asarray(X)
     T = X.shape[0]
@@ -313,6 +315,7 @@ def _truth_trace(grid: AttentionGrid, truth_steps: Sequence[int], axis: str, leg
 def attention_heatmap(
     grid: AttentionGrid,
     title: str,
+    *,
     t: int | None = None,
     truth_steps: Sequence[int] | None = None,
     X: np.ndarray | None = None,
@@ -370,6 +373,7 @@ def attention_heatmap(
 def head_grid_figure(
     grids: Sequence[AttentionGrid],
     head_titles: Sequence[str],
+    *,
     t: int | None = None,
     truth_steps: Sequence[int] | None = None,
     cols: int = 4,
@@ -476,26 +480,34 @@ def _integer_ticks(values: np.ndarray) -> dict:
 def probabilities_figure(
     probabilities: dict[str, np.ndarray],
     class_names: Sequence[str],
+    *,
     true_class: int | None = None,
+    model_names: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Class probabilities at the last step, one bar per model and class, the true class marked."""
+    """Class probabilities at the last step, one bar per model and class, the true class marked.
+
+    probabilities: {model role ("LARNN", "LSTM"): (classes,)}; the role picks the colour.
+    model_names: {role: checkpoint name}, shown in the legend beside the role.
+    """
     labels = [
         f"<b>{name}</b> (true)" if k == true_class else name for k, name in enumerate(class_names)
     ]
-    data = [
-        {
-            "type": "bar",
-            "y": labels,
-            "x": np.asarray(p, dtype=np.float64),
-            "name": model,
-            "orientation": "h",
-            "marker": {"color": MODEL_COLORS.get(model.split(" ")[0], "#888888")},
-            "text": [f"{v:.2f}" for v in np.asarray(p)],
-            "textposition": "outside",
-            "hovertemplate": f"{model}: P(%{{y}}) = %{{x:.3f}}<extra></extra>",
-        }
-        for model, p in probabilities.items()
-    ]
+    data = []
+    for role, p in probabilities.items():
+        shown = f"{role} ({model_names[role]})" if model_names and role in model_names else role
+        data.append(
+            {
+                "type": "bar",
+                "y": labels,
+                "x": np.asarray(p, dtype=np.float64),
+                "name": shown,
+                "orientation": "h",
+                "marker": {"color": MODEL_COLORS.get(role, "#888888")},
+                "text": [f"{v:.2f}" for v in np.asarray(p)],
+                "textposition": "outside",
+                "hovertemplate": f"{shown}: P(%{{y}}) = %{{x:.3f}}<extra></extra>",
+            }
+        )
     layout = {
         "barmode": "group",
         "height": 120 + 48 * len(class_names),
@@ -510,6 +522,7 @@ def probabilities_figure(
 
 def window_sweep_figure(
     sweep: pd.DataFrame,
+    *,
     baseline_accuracy: float | None,
     trained_window: int,
     current_window: int | None,

@@ -1,8 +1,9 @@
 """The LARNN explorer: `streamlit run app/main.py` from the repository root.
 
 This file lays out widgets and plots only. What it shows comes from pure functions:
-`larnn.inference` (inference and views of attention), `app.selection` (choices and checks),
-`app.figures` (Plotly figures) and `app.export` (downloads); `app.resources` caches them.
+`larnn.inference` (inference and views of attention), `app.selection` (choices, checks and
+page state), `app.describe` (words), `app.figures` (Plotly figures) and `app.export`
+(downloads); `app.resources` caches them.
 Every panel runs inside `guard`, so a failure shows a message for people, never a traceback.
 """
 
@@ -20,65 +21,27 @@ import json  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 st.set_option("client.showErrorDetails", "none")  # a last guard: never a traceback on the page
 st.set_option("client.toolbarMode", "minimal")  # no developer menu or deploy button
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 
-from app import export, figures, resources  # noqa: E402
+from app import describe, export, figures, resources  # noqa: E402
 from app import selection as sel  # noqa: E402
-from larnn.checkpoint import CHECKPOINT_FILES, Checkpoint  # noqa: E402
+from app.selection import ROLES, KnobChoice, Loaded, ModelRun  # noqa: E402
+from larnn.checkpoint import CHECKPOINT_FILES  # noqa: E402
 from larnn.data import download_uci_har, read_user_series, uci_har_available  # noqa: E402
 from larnn.data.uci_har import CACHE_NAME, default_data_dir  # noqa: E402
 from larnn.errors import ConfigError, LarnnError  # noqa: E402
-from larnn.inference import (  # noqa: E402
-    SequenceInference,
-    attention_grid,
-    step_attention,
-    truth_score,
-)
-from larnn.model import ACTIVATIONS, InferenceKnobs, LARNNConfig  # noqa: E402
+from larnn.inference import attention_grid, step_attention  # noqa: E402
+from larnn.model import ACTIVATIONS, LARNNConfig  # noqa: E402
 
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
-ROLES = {"larnn": "LARNN", "lstm": "LSTM"}
 PREDICTION_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A checkpoint on the page: the shared model, its cache key and the name people see."""
-
-    checkpoint: Checkpoint
-    key: str
-    name: str
-    role: str  # "LARNN" or "LSTM"
-
-
-@dataclass(frozen=True)
-class KnobChoice:
-    layer: int
-    knobs: InferenceKnobs
-    heads_on: tuple[int, ...]
-    trained_window: int
-    queue_size: int
-    heads: int
-    trained_activation: str
-
-    @property
-    def changed(self) -> bool:
-        """Whether any knob differs from the trained settings."""
-        k = self.knobs
-        return (
-            k.window != self.trained_window
-            or k.head_mask is not None
-            or k.kv_activation != self.trained_activation
-        )
 
 
 @contextmanager
@@ -179,7 +142,7 @@ def upload_model(architecture: str) -> Loaded | None:
     )
 
 
-def pick_sequence(data: sel.DataView, larnn: Loaded | None, lstm: Loaded | None) -> int:
+def pick_sequence(data: sel.DataView, larnn_model: Loaded | None, lstm_model: Loaded | None) -> int:
     st.header("3 · Sequence")
     if data.labels is None:
         names = data.case_names or tuple(str(i) for i in range(len(data)))
@@ -189,7 +152,7 @@ def pick_sequence(data: sel.DataView, larnn: Loaded | None, lstm: Loaded | None)
         return st.selectbox(
             "Case", range(len(data)), format_func=lambda i: names[i], key=f"case_{data.key}"
         )
-    modes = sel.choose_modes(larnn is not None, lstm is not None)
+    modes = sel.choose_modes(larnn_model is not None, lstm_model is not None)
     if st.session_state.get("choose_by") not in modes:
         st.session_state["choose_by"] = "index"  # a mode the models at hand no longer allow
     mode = st.radio("Choose by", modes, format_func=sel.CHOOSE_BY.get, key="choose_by")
@@ -206,10 +169,10 @@ def pick_sequence(data: sel.DataView, larnn: Loaded | None, lstm: Loaded | None)
             )
         )
     larnn_predicted = lstm_predicted = None
-    if larnn is not None and mode in ("larnn_wrong", "disagree"):
-        larnn_predicted = split_predictions(larnn, data).argmax(-1)
-    if lstm is not None and mode in ("lstm_wrong", "disagree"):
-        lstm_predicted = split_predictions(lstm, data).argmax(-1)
+    if larnn_model is not None and mode in ("larnn_wrong", "disagree"):
+        larnn_predicted = split_predictions(larnn_model, data).argmax(-1)
+    if lstm_model is not None and mode in ("lstm_wrong", "disagree"):
+        lstm_predicted = split_predictions(lstm_model, data).argmax(-1)
     true_class = None
     if mode == "class":
         true_class = st.selectbox(
@@ -256,13 +219,13 @@ def split_predictions(model: Loaded, data: sel.DataView) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def pick_knobs(larnn: Loaded) -> KnobChoice:
+def pick_knobs(larnn_model: Loaded) -> KnobChoice:
     st.header("4 · LARNN knobs")
     st.caption("Applied at inference only; the trained weights are not changed.")
-    config = larnn.checkpoint.config.encoder_config()
+    config = larnn_model.checkpoint.config.encoder_config()
     if not isinstance(config, LARNNConfig):
-        raise ConfigError(f"{larnn.name} is not a LARNN: it has no knobs")
-    key = larnn.key
+        raise ConfigError(f"{larnn_model.name} is not a LARNN: it has no knobs")
+    key = larnn_model.key
     layer = 0
     if config.num_layers > 1:
         layer = st.selectbox(
@@ -298,17 +261,9 @@ def pick_knobs(larnn: Loaded) -> KnobChoice:
         format_func=lambda h: f"head {h}",
         key=f"heads_{key}",
     )
-    heads_on = tuple(sorted(heads_on or ()))
     st.button("Reset knobs", on_click=reset_knobs, args=(key,))
-    return KnobChoice(
-        layer,
-        sel.make_knobs(window, heads_on, config.heads, activation),
-        heads_on,
-        config.window,
-        config.queue_size,
-        config.heads,
-        config.kv_activation,
-    )
+    knobs = sel.make_knobs(window, heads_on or (), config.heads, activation)
+    return KnobChoice(knobs, layer, config)
 
 
 def reset_knobs(key: str) -> None:
@@ -331,22 +286,7 @@ def load_data(
     definition, origin = sel.split_definition(dataset, recorded)
     split_json = json.dumps(definition, sort_keys=True)
     task = resources.task(dataset, split_json, resources.data_dir())
-    part = task.part(split)
-    return sel.DataView(
-        X=part.X,
-        labels=part.y,
-        class_names=tuple(part.class_names),
-        channel_names=tuple(part.channel_names),
-        channel_units=tuple(task.channel_units),
-        relevant_steps=part.relevant_steps,
-        dataset_id=dataset,
-        key=f"{dataset}|{split}|{split_json}",
-        description=(
-            f"{sel.dataset_label(dataset)}, {sel.SPLIT_LABELS[split]} split: {len(part)} "
-            f"sequences of {part.X.shape[1]} steps, {part.X.shape[2]} channels "
-            f"(split {origin})."
-        ),
-    )
+    return sel.split_view(task, split, split_json, origin)
 
 
 def uci_har_missing() -> None:
@@ -411,24 +351,15 @@ def uploaded_series(models: list[Loaded], preview: DeltaGenerator) -> sel.DataVi
         if file is None:
             left.info("Upload a series in the sidebar (section 1 · Data) to see it here.")
             return None
-        data = file.getvalue()
-        series = read_user_series(data, file.name, channels)
-        n, length, _ = series.X.shape
+        contents = file.getvalue()
+        series = read_user_series(contents, file.name, channels)
+        digest = hashlib.sha256(contents).hexdigest()[:16]
+        view = sel.upload_view(series, file.name, digest, units)
+        n, length, _ = series.X.shape  # (N, T, C)
         left.success(f"Read {file.name}: {n} case(s) of {length} steps. {series.mapping_note}")
         right.caption(f"Preview: the first steps of case {series.case_ids[0]}")
         right.dataframe(sel.series_preview(series.X[0], channels), height=210, hide_index=True)
-    return sel.DataView(
-        X=series.X,
-        labels=None,
-        class_names=None,
-        channel_names=channels,
-        channel_units=units,
-        relevant_steps=None,
-        dataset_id=None,
-        key=f"upload|{hashlib.sha256(data).hexdigest()[:16]}",
-        description=f"Uploaded {file.name}: {n} case(s) of {length} steps.",
-        case_names=series.case_ids,
-    )
+    return view
 
 
 # --- main area -----------------------------------------------------------------------------
@@ -463,75 +394,12 @@ def model_notes(
 def summary_row(
     data: sel.DataView,
     index: int,
-    results: dict[str, tuple[Loaded, SequenceInference]],
+    runs: dict[str, ModelRun],
     fits: dict[str, sel.Fit],
-    knobs: KnobChoice | None,
+    choice: KnobChoice | None,
 ) -> None:
     """One row of metrics: the sequence, both predictions, attention on truth, the knobs."""
-    true_class = None if data.labels is None else int(data.labels[index])
-    quiet = {"delta_color": "off", "delta_arrow": "off"}
-    metrics: list[dict] = []
-    if true_class is not None:
-        metrics.append(
-            {
-                "label": "True class",
-                "value": data.class_names[true_class],
-                "delta": f"sequence #{index}",
-                **quiet,
-            }
-        )
-    else:
-        metrics.append({"label": "Case", "value": (data.case_names or ("?",))[index]})
-    for role in ("LARNN", "LSTM"):
-        if role not in results:
-            metrics.append(
-                {"label": f"{role} predicts", "value": "-", "delta": "no model", **quiet}
-            )
-            continue
-        model, inference = results[role]
-        k = inference.predicted
-        detail, color = f"p = {inference.probabilities[k]:.2f}", "off"
-        if true_class is not None and fits[role].labels_comparable:
-            right = k == true_class
-            detail += " · right" if right else " · wrong"
-            color = "green" if right else "red"
-        metrics.append(
-            {
-                "label": f"{role} predicts",
-                "value": model.checkpoint.metadata.class_names[k],
-                "delta": detail,
-                "delta_color": color,
-                "delta_arrow": "off",
-            }
-        )
-    if "LARNN" in results and data.relevant_steps is not None and knobs is not None:
-        score = truth_score(
-            results["LARNN"][1], knobs.layer, data.relevant_steps[index], knobs.heads_on
-        )
-        metrics.append(
-            {
-                "label": "Attention on truth",
-                "value": "undefined" if np.isnan(score) else f"{score:.2f}×",
-                "delta": f"chance = 1× · layer {knobs.layer}",
-                **quiet,
-                "help": "Attention mass on the ground-truth steps, divided by what uniform "
-                "attention over the filled window would put there; 1 = chance. Counts steps "
-                "after the first ground-truth step, over the heads switched on.",
-            }
-        )
-    if knobs is not None:
-        k = knobs.knobs
-        metrics.append(
-            {
-                "label": "LARNN knobs",
-                "value": f"k' = {k.window}",
-                "delta": f"{k.kv_activation} · heads on {len(knobs.heads_on)}/{knobs.heads}",
-                "delta_color": "orange" if knobs.changed else "off",
-                "delta_arrow": "off",
-                "help": f"Trained with k = {knobs.trained_window}, {knobs.trained_activation}, "
-                "all heads on (orange: something differs). Change them in the sidebar.",
-            }
-        )
+    metrics = describe.summary_metrics(data, index, runs, fits, choice)
     for column, metric in zip(st.columns(5), metrics, strict=False):
         column.metric(**metric)
 
@@ -539,16 +407,16 @@ def summary_row(
 def attention_sections(
     data: sel.DataView,
     index: int,
-    results: dict[str, tuple[Loaded, SequenceInference]],
-    knobs: KnobChoice | None,
+    runs: dict[str, ModelRun],
+    choice: KnobChoice | None,
 ) -> dict[str, object]:
     """Heatmap, time-step slider, timeline and head grid; returns the figures drawn."""
     drawn: dict[str, object] = {}
     x = data.X[index]  # (T, C)
     T = data.length
-    relevant = None if data.relevant_steps is None else data.relevant_steps[index]
+    relevant = None if data.relevant_steps is None else data.relevant_steps[index]  # (T,)
     truth_steps = None if relevant is None else np.flatnonzero(relevant)
-    larnn = results.get("LARNN")
+    larnn_run = runs.get("LARNN") if choice is not None else None
     true_class = None if data.labels is None else int(data.labels[index])
 
     st.subheader("Signal, attention and running predictions")
@@ -574,24 +442,21 @@ def attention_sections(
         "(the normaliser stored in the checkpoint). Hover values stay raw.",
     )
     shown_x, shown_units, value_label = x, data.channel_units, "value"
-    if standardise and results:
-        model = next(iter(results.values()))[0]
-        shown_x = resources.normalizer(model.checkpoint).apply(x)
+    if standardise and runs:
+        first_model = next(iter(runs.values())).model
+        shown_x = resources.normalizer(first_model.checkpoint).apply(x)
         shown_units, value_label = ("std",) * len(data.channel_names), "standardised"
-    if larnn is not None and knobs is not None:
+    if larnn_run is not None and choice is not None:
         with guard("Attention heatmap"):
-            if knobs.heads_on:
-                grid = attention_grid(larnn[1], knobs.layer, knobs.heads_on, axis)
-                heads = _heads_text(knobs)
+            if choice.heads_on:
                 fig = figures.attention_heatmap(
-                    grid,
-                    f"Layer {knobs.layer} attention, mean over {heads}, window k' = "
-                    f"{knobs.knobs.window}: each column is one query step t",
-                    t,
-                    truth_steps,
-                    x,
-                    data.channel_names,
-                    data.channel_units,
+                    attention_grid(larnn_run.inference, choice.layer, choice.heads_on, axis),
+                    describe.heatmap_title(choice),
+                    t=t,
+                    truth_steps=truth_steps,
+                    X=x,
+                    channel_names=data.channel_names,
+                    channel_units=data.channel_units,
                 )
                 st.plotly_chart(fig, key="heatmap")
                 drawn["attention_heatmap"] = fig
@@ -605,26 +470,23 @@ def attention_sections(
                 st.warning("Every head is switched off: there is no attention to show.")
     with guard("Signal and running predictions"):
         step = None
-        if larnn is not None and knobs is not None and knobs.heads_on:
-            step = step_attention(larnn[1], knobs.layer, t, knobs.heads_on)
-        running = {}
-        class_names: tuple[str, ...] = ()
-        for role, (model, inference) in results.items():
-            running[role] = inference.step_probabilities
-            class_names = tuple(model.checkpoint.metadata.class_names)
+        if larnn_run is not None and choice is not None and choice.heads_on:
+            step = step_attention(larnn_run.inference, choice.layer, t, choice.heads_on)
+        running = {role: run.inference.step_probabilities for role, run in runs.items()}
+        class_names = next(reversed(runs.values())).model.class_names if runs else ()
         same_classes = data.class_names is None or class_names == data.class_names
         fig = figures.timeline_figure(
             shown_x,
-            data.channel_names,
-            shown_units,
             t,
-            step,
-            knobs.knobs.window if knobs is not None and larnn is not None else None,
-            relevant,
-            running,
-            class_names,
-            true_class if same_classes else None,
-            value_label,
+            channel_names=data.channel_names,
+            channel_units=shown_units,
+            step_attention=step,
+            window=choice.window if larnn_run is not None and choice is not None else None,
+            relevant_steps=relevant,
+            running=running,
+            class_names=class_names,
+            true_class=true_class if same_classes else None,
+            value_label=value_label,
         )
         st.plotly_chart(fig, key="timeline")
         drawn["timeline"] = fig
@@ -637,30 +499,18 @@ def attention_sections(
             "ended at that step."
         )
         if step is not None and len(step):
-            top = step.sort_values("weight", ascending=False).head(5)
-            st.markdown(
-                f"**Step t = {t} attends most to** "
-                + ", ".join(
-                    f"j = {int(r.j)} (lag {int(r.lag)}, {r.weight:.2f})" for r in top.itertuples()
-                )
-            )
-    if larnn is not None and knobs is not None and len(knobs.heads_on) >= 1:
+            st.markdown(describe.most_attended(step, t))
+    if larnn_run is not None and choice is not None and choice.heads_on:
         with guard("Per-head heatmaps"):
-            heads = larnn[1].attention[knobs.layer].shape[1]
+            heads = choice.trained.heads
             if heads > 1:
-                st.subheader(f"Each head of layer {knobs.layer}")
-                grids, titles = [], []
-                for h in range(heads):
-                    grids.append(attention_grid(larnn[1], knobs.layer, [h], axis))
-                    title = f"head {h}"
-                    if h not in knobs.heads_on:
-                        title += " (off)"
-                    elif relevant is not None:
-                        score = truth_score(larnn[1], knobs.layer, relevant, [h])
-                        if not np.isnan(score):
-                            title += f" · truth {score:.1f}×"
-                    titles.append(title)
-                fig = figures.head_grid_figure(grids, titles, t, truth_steps)
+                st.subheader(f"Each head of layer {choice.layer}")
+                grids = [
+                    attention_grid(larnn_run.inference, choice.layer, [h], axis)
+                    for h in range(heads)
+                ]
+                titles = describe.head_titles(larnn_run, choice, relevant)
+                fig = figures.head_grid_figure(grids, titles, t=t, truth_steps=truth_steps)
                 st.plotly_chart(fig, key="head_grid")
                 drawn["head_grid"] = fig
                 st.caption(
@@ -672,42 +522,32 @@ def attention_sections(
     return drawn
 
 
-def _heads_text(knobs: KnobChoice) -> str:
-    total = len(knobs.knobs.head_mask) if knobs.knobs.head_mask is not None else None
-    if total is None:
-        return "all heads"
-    return "heads " + ", ".join(str(h) for h in knobs.heads_on)
-
-
 def predictions_section(
-    data: sel.DataView,
-    index: int,
-    results: dict[str, tuple[Loaded, SequenceInference]],
+    data: sel.DataView, index: int, runs: dict[str, ModelRun]
 ) -> dict[str, object]:
     st.subheader("Predictions for this sequence")
-    if not results:
+    if not runs:
         st.info("No model runs on this data; choose or upload a checkpoint in the sidebar.")
         return {}
-    names = {tuple(m.checkpoint.metadata.class_names) for m, _ in results.values()}
+    names = {run.model.class_names for run in runs.values()}
     if len(names) > 1:
         st.warning("The two models predict different classes; they are shown one by one.")
-    class_names = list(next(iter(names)))
+    class_names = next(iter(runs.values())).model.class_names
     true_class = None
-    if data.labels is not None and data.class_names == tuple(class_names):
+    if data.labels is not None and data.class_names == class_names:
         true_class = int(data.labels[index])
-    probabilities = {
-        f"{role} ({model.name})": inference.probabilities
-        for role, (model, inference) in results.items()
-        if tuple(model.checkpoint.metadata.class_names) == tuple(class_names)
-    }
+    shown = {role: run for role, run in runs.items() if run.model.class_names == class_names}
+    probabilities = {role: run.inference.probabilities for role, run in shown.items()}
     left, right = st.columns([3, 2])
-    fig = figures.probabilities_figure(probabilities, class_names, true_class)
+    fig = figures.probabilities_figure(
+        probabilities,
+        class_names,
+        true_class=true_class,
+        model_names={role: run.model.name for role, run in shown.items()},
+    )
     left.plotly_chart(fig, key="probabilities")
     right.dataframe(
-        export.probability_table(
-            {k.split(" ")[0]: v for k, v in probabilities.items()}, class_names, true_class
-        ),
-        hide_index=True,
+        export.probability_table(probabilities, class_names, true_class), hide_index=True
     )
     right.caption("Probabilities after the last step; the running values are on the timeline.")
     return {"probabilities": fig}
@@ -715,21 +555,25 @@ def predictions_section(
 
 def sweep_section(
     data: sel.DataView,
-    larnn: Loaded | None,
-    lstm: Loaded | None,
+    larnn_model: Loaded | None,
+    lstm_model: Loaded | None,
     fits: dict[str, sel.Fit],
-    knobs: KnobChoice | None,
+    choice: KnobChoice | None,
 ) -> dict[str, object]:
     st.subheader("Window sweep: accuracy against k'")
-    if larnn is None or knobs is None or data.labels is None or not fits["LARNN"].labels_comparable:
+    if (
+        larnn_model is None
+        or choice is None
+        or data.labels is None
+        or not fits["LARNN"].labels_comparable
+    ):
         st.info("The sweep needs a LARNN and labelled data with the LARNN's classes.")
         return {}
-    windows = sel.sweep_windows(knobs.queue_size, knobs.trained_window)
+    windows = sel.sweep_windows(choice.trained.queue_size, choice.trained.window)
     left, right = st.columns([1, 3])
     size = left.selectbox("Sample size", [50, 100, 200, 500], index=2, key="sweep_size")
     sample = sel.sweep_sample(len(data), size)
-    mask, activation = knobs.knobs.head_mask, knobs.knobs.kv_activation
-    request = (larnn.key, data.key, size, mask, activation)
+    request = (larnn_model.key, data.key, size, choice.knobs.head_mask, choice.knobs.kv_activation)
     requested = st.session_state.setdefault("sweeps", set())
     if left.button("Run the sweep", type="primary", key="run_sweep"):
         requested.add(request)
@@ -741,25 +585,20 @@ def sweep_section(
     if request not in requested:
         return {}
     with guard("Window sweep"):
-        X, y = data.X[sample], data.labels[sample]
+        X, y = data.X[sample], data.labels[sample]  # (S, T, C), (S,)
         sample_key = f"{data.key}|sample{size}"
-        bar, rows = right.empty(), []
-        started = time.perf_counter()
-        for i, window in enumerate(windows):
-            p = resources.probabilities_chunk(
-                larnn.key, larnn.checkpoint, sample_key, 0, len(X), X, window, mask, activation
-            )
-            rows.append({"window": window, "accuracy": float((p.argmax(-1) == y).mean())})
-            if time.perf_counter() - started > 0.3:
-                bar.progress((i + 1) / len(windows), text=f"k' = {window} done")
-        bar.empty()
+        sweep = resources.window_sweep(
+            larnn_model.key, larnn_model.checkpoint, sample_key, X, y, tuple(windows), choice.knobs
+        )
         baseline = None
-        if lstm is not None and fits.get("LSTM") and fits["LSTM"].labels_comparable:
-            p = resources.probabilities_chunk(lstm.key, lstm.checkpoint, sample_key, 0, len(X), X)
-            baseline = float((p.argmax(-1) == y).mean())
-        sweep = pd.DataFrame(rows)
+        if lstm_model is not None and fits.get("LSTM") and fits["LSTM"].labels_comparable:
+            baseline = resources.accuracy(lstm_model.key, lstm_model.checkpoint, sample_key, X, y)
         fig = figures.window_sweep_figure(
-            sweep, baseline, knobs.trained_window, knobs.knobs.window, len(sample)
+            sweep,
+            baseline_accuracy=baseline,
+            trained_window=choice.trained.window,
+            current_window=choice.window,
+            sample_size=len(sample),
         )
         st.plotly_chart(fig, key="sweep")
         return {"window_sweep": fig}
@@ -769,40 +608,20 @@ def sweep_section(
 def export_section(
     data: sel.DataView,
     index: int,
-    results: dict[str, tuple[Loaded, SequenceInference]],
-    knobs: KnobChoice | None,
+    runs: dict[str, ModelRun],
+    choice: KnobChoice | None,
     drawn: dict[str, object],
 ) -> None:
     st.subheader("Export")
-    if not results:
+    if not runs:
         st.info("Nothing to export yet.")
         return
-    stem = f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}_{index}"
-    true_label = None
-    if data.labels is not None:
-        true_label = data.class_names[int(data.labels[index])]
-    inferences = {
-        role: (inference, model.checkpoint.metadata.class_names)
-        for role, (model, inference) in results.items()
-    }
-    context = {
-        "data": data.description,
-        "dataset_id": data.dataset_id,
-        "sequence_index": index,
-        "true_class": true_label,
-        "checkpoints": {role: model.name for role, (model, _) in results.items()},
-        "knobs": None
-        if knobs is None
-        else {
-            "window": knobs.knobs.window,
-            "kv_activation": knobs.knobs.kv_activation,
-            "heads_on": list(knobs.heads_on),
-            "layer_shown": knobs.layer,
-        },
-    }
+    stem = export.file_stem(data, index)
+    context = export.export_context(data, index, runs, choice)
+    inferences = export.with_class_names(runs)
     columns = st.columns(4)
-    if "LARNN" in results:
-        larnn_inference = results["LARNN"][1]
+    if "LARNN" in runs:
+        larnn_inference = runs["LARNN"].inference
         columns[0].download_button(
             "Attention (CSV)",
             lambda: export.csv_bytes(export.attention_table(larnn_inference)),
@@ -812,7 +631,7 @@ def export_section(
         )
     columns[1].download_button(
         "Predictions (CSV)",
-        lambda: export.csv_bytes(export.predictions_table(inferences, true_label)),
+        lambda: export.csv_bytes(export.predictions_table(inferences, context["true_class"])),
         file_name=f"{stem}_predictions.csv",
         mime="text/csv",
         on_click="ignore",
@@ -878,9 +697,8 @@ def main() -> None:
     with st.sidebar:
         dataset, split = pick_dataset()
         st.header("2 · Models")
-        larnn = pick_model("larnn", dataset, shipped)
-        lstm = pick_model("lstm", dataset, shipped)
-    models = [m for m in (larnn, lstm) if m is not None]
+        picked = [pick_model(architecture, dataset, shipped) for architecture in ROLES]
+    models = [m for m in picked if m is not None]
     preview = st.container()
     data = None
     with guard("Loading the data"):
@@ -891,49 +709,45 @@ def main() -> None:
     if data.dataset_id is not None:  # an upload is described above, with its preview
         st.caption(data.description)
     usable, fits = model_notes(models, data)
-    larnn = next((m for m in usable if m.role == "LARNN"), None)
-    lstm = next((m for m in usable if m.role == "LSTM"), None)
-    if larnn is None:
+    larnn_model = next((m for m in usable if m.role == "LARNN"), None)
+    lstm_model = next((m for m in usable if m.role == "LSTM"), None)
+    if larnn_model is None:
         st.info(
             "No LARNN runs on this data, so there is no attention to show: choose or upload a "
             "LARNN checkpoint trained on it."
         )
     index = 0
-    knobs = None
+    choice = None
     with st.sidebar:
         with guard("Choosing the sequence"):
             index = pick_sequence(
                 data,
-                larnn if larnn and fits["LARNN"].labels_comparable else None,
-                lstm if lstm and fits["LSTM"].labels_comparable else None,
+                larnn_model if larnn_model and fits["LARNN"].labels_comparable else None,
+                lstm_model if lstm_model and fits["LSTM"].labels_comparable else None,
             )
-        if larnn is not None:
+        if larnn_model is not None:
             with guard("LARNN knobs"):
-                knobs = pick_knobs(larnn)
-    results: dict[str, tuple[Loaded, SequenceInference]] = {}
+                choice = pick_knobs(larnn_model)
+    runs: dict[str, ModelRun] = {}  # by role, LARNN first
     with guard("Running the models"):
         not_compiled = resources.compiled_loops()
         if not_compiled:
             st.caption(f"Running LARNN's slower Python loop: {not_compiled}")
-        x = data.X[index]
-        if larnn is not None and knobs is not None:
-            k = knobs.knobs
-            results["LARNN"] = (
-                larnn,
-                resources.infer(
-                    larnn.key, larnn.checkpoint, x, k.window, k.head_mask, k.kv_activation
-                ),
-            )
-        if lstm is not None:
-            results["LSTM"] = (lstm, resources.infer(lstm.key, lstm.checkpoint, x))
+        x = data.X[index]  # (T, C)
+        if larnn_model is not None and choice is not None:
+            inference = resources.infer(larnn_model.key, larnn_model.checkpoint, x, choice.knobs)
+            runs["LARNN"] = ModelRun(larnn_model, inference)
+        if lstm_model is not None:
+            inference = resources.infer(lstm_model.key, lstm_model.checkpoint, x)
+            runs["LSTM"] = ModelRun(lstm_model, inference)
     with guard("Summary"):
-        summary_row(data, index, results, fits, knobs)
-    drawn = attention_sections(data, index, results, knobs)
+        summary_row(data, index, runs, fits, choice)
+    drawn = attention_sections(data, index, runs, choice)
     with guard("Predictions"):
-        drawn.update(predictions_section(data, index, results))
-    drawn.update(sweep_section(data, larnn, lstm, fits, knobs))
+        drawn.update(predictions_section(data, index, runs))
+    drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
     with guard("Export"):
-        export_section(data, index, results, knobs, drawn)
+        export_section(data, index, runs, choice, drawn)
     model_details(models)
 
 

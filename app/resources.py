@@ -3,8 +3,8 @@
 Checkpoints and datasets are cached with `st.cache_resource` (one shared, never-mutated
 object per key); inference results with `st.cache_data`, keyed by everything they depend on:
 the model's key (folder and modification time, or the upload's hash), the data's key, the
-sequence itself and every knob. An argument whose name starts with `_` is not hashed: the
-key argument next to it stands for it.
+sequence itself and the knobs (an `InferenceKnobs`, hashed whole). An argument whose name
+starts with `_` is not hashed: the key argument next to it stands for it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
+from larnn import inference
 from larnn.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, shipped_checkpoints
 from larnn.data import Normalizer
 from larnn.data.uci_har import ENV_VAR as DATA_DIR_ENV
@@ -80,29 +82,15 @@ def normalizer(checkpoint: Checkpoint) -> Normalizer:
     return Normalizer.from_dict(checkpoint.metadata.normalizer)
 
 
-def larnn_knobs(
-    checkpoint: Checkpoint,
-    window: int | None,
-    head_mask: tuple[float, ...] | None,
-    kv_activation: str | None,
-) -> InferenceKnobs | None:
-    """The knobs for a LARNN checkpoint (None of them: as trained); an LSTM takes none."""
-    if checkpoint.architecture != "larnn":
-        return None
-    return InferenceKnobs(window, head_mask, kv_activation)
-
-
 @st.cache_data(show_spinner=False, max_entries=512)
 def infer(
-    model_key: str,
-    _checkpoint: Checkpoint,
-    raw: np.ndarray,
-    window: int | None = None,
-    head_mask: tuple[float, ...] | None = None,
-    kv_activation: str | None = None,
+    model_key: str, _checkpoint: Checkpoint, raw: np.ndarray, knobs: InferenceKnobs | None = None
 ) -> SequenceInference:
-    """`infer_sequence` of one raw (T, C) sequence, cached per model, sequence and knobs."""
-    knobs = larnn_knobs(_checkpoint, window, head_mask, kv_activation)
+    """`infer_sequence` of one raw (T, C) sequence, cached per model, sequence and knobs.
+
+    knobs: the LARNN's knobs, whole (Streamlit hashes the frozen dataclass field by field);
+    None for the LSTM baseline or a LARNN as trained.
+    """
     return infer_sequence(_checkpoint.model, raw, normalizer(_checkpoint), knobs)
 
 
@@ -114,10 +102,30 @@ def probabilities_chunk(
     start: int,
     stop: int,
     _X: np.ndarray,
-    window: int | None = None,
-    head_mask: tuple[float, ...] | None = None,
-    kv_activation: str | None = None,
 ) -> np.ndarray:
-    """Class probabilities of sequences start..stop of the data `data_key` names."""
-    knobs = larnn_knobs(_checkpoint, window, head_mask, kv_activation)
-    return predict_probabilities(_checkpoint.model, _X[start:stop], normalizer(_checkpoint), knobs)
+    """Class probabilities of sequences start..stop of the data `data_key` names, as trained."""
+    return predict_probabilities(_checkpoint.model, _X[start:stop], normalizer(_checkpoint))
+
+
+@st.cache_data(show_spinner="Running the window sweep ...", max_entries=64)
+def window_sweep(
+    model_key: str,
+    _checkpoint: Checkpoint,
+    data_key: str,
+    _X: np.ndarray,
+    _labels: np.ndarray,
+    windows: tuple[int, ...],
+    knobs: InferenceKnobs,
+) -> pd.DataFrame:
+    """`larnn.inference.window_sweep` on the labelled sequences `data_key` names."""
+    return inference.window_sweep(
+        _checkpoint.model, _X, _labels, normalizer(_checkpoint), windows, knobs
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def accuracy(
+    model_key: str, _checkpoint: Checkpoint, data_key: str, _X: np.ndarray, _labels: np.ndarray
+) -> float:
+    """A model's accuracy as trained on the labelled sequences `data_key` names."""
+    return inference.accuracy(_checkpoint.model, _X, _labels, normalizer(_checkpoint))

@@ -1,8 +1,9 @@
 """Page state and selection helpers: pure functions behind the app's widgets.
 
 Nothing here imports Streamlit, so tests call these directly: which checkpoints to offer,
-whether a model fits the data, which sequences a "choose by" mode offers, the knobs a set of
-widget values means, and how uploaded checkpoint files become a `load_checkpoint` source.
+the models on the page and their runs, whether a model fits the data, which sequences a
+"choose by" mode offers, the knobs a set of widget values means, and how uploaded checkpoint
+files become a `load_checkpoint` source.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from larnn.checkpoint import CHECKPOINT_FILES, CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE
+from larnn.checkpoint import (
+    CHECKPOINT_FILES,
+    CONFIG_FILE,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    Checkpoint,
+)
+from larnn.data import UserSeries
 from larnn.errors import CheckpointError
-from larnn.model import InferenceKnobs
-from larnn.tasks import make_split
+from larnn.inference import SequenceInference
+from larnn.model import InferenceKnobs, LARNNConfig
+from larnn.tasks import Task, make_split
 
 # --- datasets ------------------------------------------------------------------------------
 
@@ -90,6 +99,33 @@ def default_model(
     return next(
         (m for m in models if m.architecture == architecture and m.dataset_id == dataset_id), None
     )
+
+
+# --- the models on the page ----------------------------------------------------------------
+
+ROLES = {"larnn": "LARNN", "lstm": "LSTM"}  # architecture -> how the page names the model
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A checkpoint on the page: the shared model, its cache key and the name people see."""
+
+    checkpoint: Checkpoint
+    key: str  # identifies the checkpoint in caches (folder and mtime, or the upload's hash)
+    name: str
+    role: str  # "LARNN" or "LSTM"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.checkpoint.metadata.class_names)
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's inference on the sequence shown."""
+
+    model: Loaded
+    inference: SequenceInference
 
 
 # --- uploaded checkpoints ------------------------------------------------------------------
@@ -280,6 +316,38 @@ def make_knobs(
     return InferenceKnobs(window=int(window), head_mask=mask, kv_activation=kv_activation)
 
 
+@dataclass(frozen=True)
+class KnobChoice:
+    """What the sidebar's knob widgets set: the knobs, the layer shown, the trained settings."""
+
+    knobs: InferenceKnobs  # built once by `make_knobs`, passed whole down to the model
+    layer: int  # the layer whose attention is shown; the knobs act on every layer
+    trained: LARNNConfig  # the checkpoint's settings: window, heads, kv_activation, queue_size
+
+    @property
+    def heads_on(self) -> tuple[int, ...]:
+        """The heads switched on, ascending."""
+        mask = self.knobs.head_mask
+        if mask is None:
+            return tuple(range(self.trained.heads))
+        return tuple(h for h, keep in enumerate(mask) if keep)
+
+    @property
+    def window(self) -> int:
+        """The window k' in use (the trained one when the knobs leave it unset)."""
+        return self.trained.window if self.knobs.window is None else self.knobs.window
+
+    @property
+    def changed(self) -> bool:
+        """Whether any knob differs from the trained settings."""
+        k = self.knobs
+        return (
+            self.window != self.trained.window
+            or k.head_mask is not None
+            or (k.kv_activation or self.trained.kv_activation) != self.trained.kv_activation
+        )
+
+
 def sweep_windows(queue_size: int, trained: int, max_points: int = 12) -> list[int]:
     """Windows k' for the sweep: all of 1..queue_size if few, else a spread holding `trained`."""
     if queue_size <= max_points:
@@ -335,6 +403,47 @@ class DataView:
     @property
     def length(self) -> int:
         return int(self.X.shape[1])
+
+
+def split_view(task: Task, split: str, split_json: str, origin: str) -> DataView:
+    """One split of a dataset as the page shows it; split_json and origin say which split
+    definition built `task` and where it came from (see `split_definition`)."""
+    part = task.part(split)
+    return DataView(
+        X=part.X,
+        labels=part.y,
+        class_names=tuple(part.class_names),
+        channel_names=tuple(part.channel_names),
+        channel_units=tuple(task.channel_units),
+        relevant_steps=part.relevant_steps,
+        dataset_id=task.dataset_id,
+        key=f"{task.dataset_id}|{split}|{split_json}",
+        description=(
+            f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split: {len(part)} "
+            f"sequences of {part.X.shape[1]} steps, {part.X.shape[2]} channels "
+            f"(split {origin})."
+        ),
+    )
+
+
+def upload_view(
+    series: UserSeries, file_name: str, digest: str, channel_units: Sequence[str]
+) -> DataView:
+    """A user's uploaded series as the page shows it, read for a model's channels (the
+    series' own names) in that model's units; `digest` (of the file) keys it in caches."""
+    n, length, _ = series.X.shape
+    return DataView(
+        X=series.X,
+        labels=None,
+        class_names=None,
+        channel_names=tuple(series.channel_names),
+        channel_units=tuple(channel_units),
+        relevant_steps=None,
+        dataset_id=None,
+        key=f"upload|{digest}",
+        description=f"Uploaded {file_name}: {n} case(s) of {length} steps.",
+        case_names=tuple(series.case_ids),
+    )
 
 
 def split_definition(dataset_id: str, recorded: Sequence[tuple[str, dict]]) -> tuple[dict, str]:

@@ -19,7 +19,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app import export, figures
+from app import describe, export, figures
 from app import selection as sel
 from larnn import __version__
 from larnn.baseline import LSTMConfig
@@ -37,8 +37,10 @@ from larnn.inference import (
     attention_frame,
     attention_grid,
     infer_sequence,
+    predict_probabilities,
     step_attention,
     truth_score,
+    window_sweep,
 )
 from larnn.model import InferenceKnobs, LARNNConfig
 from larnn.scan import compiled as compiled_scan
@@ -424,14 +426,14 @@ def test_timeline_rows_truth_and_running_predictions(inference):
     step = step_attention(result, 0, 20)
     fig = figures.timeline_figure(
         X,
-        ["x", "y", "z"],
-        ["a.u."] * 3,
         20,
-        step,
-        7,
-        relevant,
-        {"LARNN": result.step_probabilities, "LSTM": result.step_probabilities},
-        ["up", "down", "up_down", "down_up"],
+        channel_names=["x", "y", "z"],
+        channel_units=["a.u."] * 3,
+        step_attention=step,
+        window=7,
+        relevant_steps=relevant,
+        running={"LARNN": result.step_probabilities, "LSTM": result.step_probabilities},
+        class_names=["up", "down", "up_down", "down_up"],
         true_class=2,
     )
     bars = [d for d in fig.data if d.type == "bar"]
@@ -452,30 +454,43 @@ def test_fast_built_figures_pass_plotly_validation(inference):
     truth = np.flatnonzero(relevant)
     X = np.ones((len(relevant), 3))
     built = [
-        figures.attention_heatmap(attention_grid(result, 0, None, axis), "a", 3, truth, X, "xyz")
+        figures.attention_heatmap(
+            attention_grid(result, 0, None, axis),
+            "a",
+            t=3,
+            truth_steps=truth,
+            X=X,
+            channel_names="xyz",
+        )
         for axis in ("lag", "time")
     ]
     built.append(
-        figures.head_grid_figure([attention_grid(result, 0, [h]) for h in range(2)], "ab", 3, truth)
+        figures.head_grid_figure(
+            [attention_grid(result, 0, [h]) for h in range(2)], "ab", t=3, truth_steps=truth
+        )
     )
     built.append(
         figures.timeline_figure(
             X,
-            "xyz",
-            "uvw",
             0,
-            step_attention(result, 0, 0),
-            3,
-            relevant,
-            {"LARNN": result.step_probabilities},
-            "pqrs",
-            1,
+            channel_names="xyz",
+            channel_units="uvw",
+            step_attention=step_attention(result, 0, 0),
+            window=3,
+            relevant_steps=relevant,
+            running={"LARNN": result.step_probabilities},
+            class_names="pqrs",
+            true_class=1,
         )
     )
-    built.append(figures.timeline_figure(X, "xyz", "uvw", 5))  # signal only
-    built.append(figures.probabilities_figure({"LARNN": np.ones(2) / 2}, "ab", 1))
+    built.append(figures.timeline_figure(X, 5, channel_names="xyz", channel_units="uvw"))
+    built.append(figures.probabilities_figure({"LARNN": np.ones(2) / 2}, "ab", true_class=1))
     sweep = pd.DataFrame({"window": [1, 2], "accuracy": [0.5, 0.6]})
-    built.append(figures.window_sweep_figure(sweep, 0.4, 2, 1, 10))
+    built.append(
+        figures.window_sweep_figure(
+            sweep, baseline_accuracy=0.4, trained_window=2, current_window=1, sample_size=10
+        )
+    )
     for fig in built:
         validated = go.Figure(fig.to_dict())  # raises on any invalid property
         assert len(validated.data) == len(fig.data)
@@ -488,13 +503,13 @@ def test_runs_finds_each_stretch():
 
 def test_probabilities_sweep_and_html():
     fig = figures.probabilities_figure(
-        {"LARNN": np.array([0.7, 0.3]), "LSTM": np.array([0.4, 0.6])}, ["a", "b"], 0
+        {"LARNN": np.array([0.7, 0.3]), "LSTM": np.array([0.4, 0.6])}, ["a", "b"], true_class=0
     )
     assert [list(d.x) for d in fig.data] == [[0.7, 0.3], [0.4, 0.6]]
     assert "(true)" in fig.data[0].y[0]
     sweep = pd.DataFrame({"window": [1, 2, 4], "accuracy": [0.3, 0.5, 0.6]})
     fig = figures.window_sweep_figure(
-        sweep, 0.55, trained_window=4, current_window=2, sample_size=9
+        sweep, baseline_accuracy=0.55, trained_window=4, current_window=2, sample_size=9
     )
     assert list(fig.data[0].y) == [0.3, 0.5, 0.6]
     html = figures.figure_html(fig, offline=False)
@@ -516,6 +531,59 @@ def test_candidate_indices_and_modes():
     assert sel.choose_modes(True, False) == ["index", "class", "larnn_wrong"]
     caption = sel.sequence_caption(2, y, ["p", "q", "r"], a, b)
     assert caption == "#2 · true q · LARNN r · LSTM r"
+
+
+def test_knob_choice_reads_the_knobs_it_was_built_from():
+    trained = LARNNConfig(input_size=3, hidden_size=8, heads=4, window=5, max_window=8)
+    as_trained = sel.KnobChoice(sel.make_knobs(5, [0, 1, 2, 3], 4, "elu"), 0, trained)
+    assert as_trained.heads_on == (0, 1, 2, 3) and as_trained.window == 5
+    assert not as_trained.changed
+    choice = sel.KnobChoice(sel.make_knobs(3, [3, 1], 4, "elu"), 1, trained)
+    assert choice.heads_on == (1, 3) and choice.window == 3 and choice.changed
+    assert sel.KnobChoice(sel.make_knobs(5, range(4), 4, "tanh"), 0, trained).changed
+    assert describe.heads_text(choice) == "heads 1, 3"
+    assert "window k' = 3" in describe.heatmap_title(choice)
+
+
+def test_cached_inference_keys_on_the_knobs_value(checkpoints, monkeypatch):
+    """st.cache_data hashes the frozen InferenceKnobs field by field: an equal value built
+    anew is a hit, any other knob a miss."""
+    from app import resources
+
+    calls = []
+
+    def counted(model, raw, normalizer, knobs=None):
+        calls.append(knobs)
+        return infer_sequence(model, raw, normalizer, knobs)
+
+    monkeypatch.setattr(resources, "infer_sequence", counted)
+    resources.infer.clear()
+    checkpoint = load_checkpoint(checkpoints / "probe_cue_shape_larnn")
+    x = np.zeros((12, 3), dtype=np.float32)
+    try:
+        first = resources.infer("m", checkpoint, x, sel.make_knobs(3, [1], 2, "tanh"))
+        again = resources.infer("m", checkpoint, x, InferenceKnobs(3, [0, 1.0], "tanh"))
+        assert len(calls) == 1 and again is not None
+        np.testing.assert_array_equal(first.attention[0], again.attention[0])
+        resources.infer("m", checkpoint, x, InferenceKnobs(3, (1.0, 1.0), "tanh"))
+        resources.infer("m", checkpoint, x, InferenceKnobs(4, (0.0, 1.0), "tanh"))
+        resources.infer("m", checkpoint, x, InferenceKnobs(3, (0.0, 1.0), "relu"))
+        assert len(calls) == 4
+    finally:
+        resources.infer.clear()
+
+
+def test_window_sweep_is_the_accuracy_at_each_window(checkpoints):
+    checkpoint = load_checkpoint(checkpoints / "probe_cue_shape_larnn")
+    norm = Normalizer.from_dict(checkpoint.metadata.normalizer)
+    data = make_probe("cue_shape", 16, seed=5, length=32)
+    knobs = InferenceKnobs(None, (1.0, 0.0), "tanh")
+    sweep = window_sweep(checkpoint.model, data.X, data.y, norm, [1, 4, 10], knobs)
+    assert list(sweep.columns) == ["window", "accuracy"] and sweep["window"].tolist() == [1, 4, 10]
+    for window, accuracy in zip(sweep["window"], sweep["accuracy"], strict=True):
+        chosen = InferenceKnobs(int(window), (1.0, 0.0), "tanh")
+        p = predict_probabilities(checkpoint.model, data.X, norm, chosen)
+        assert accuracy == pytest.approx(float((p.argmax(-1) == data.y).mean()))
 
 
 def test_knobs_windows_and_sample():

@@ -1,0 +1,133 @@
+"""What the page says in words about a result: summary metrics and figure titles (pure).
+
+Nothing here imports Streamlit: the page hands each value to a widget as is, and tests call
+these directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from app.selection import DataView, Fit, KnobChoice, ModelRun
+from larnn.inference import truth_score
+
+ROLES_SHOWN = ("LARNN", "LSTM")  # the summary has a column for each, run or not
+
+
+def heads_text(choice: KnobChoice) -> str:
+    """'all heads' or 'heads 0, 2, 3': the heads switched on."""
+    if choice.knobs.head_mask is None:
+        return "all heads"
+    return "heads " + ", ".join(str(h) for h in choice.heads_on)
+
+
+def heatmap_title(choice: KnobChoice) -> str:
+    return (
+        f"Layer {choice.layer} attention, mean over {heads_text(choice)}, window k' = "
+        f"{choice.window}: each column is one query step t"
+    )
+
+
+def head_titles(run: ModelRun, choice: KnobChoice, relevant_steps: np.ndarray | None) -> list[str]:
+    """'head 2 · truth 1.8×' for each head of the layer shown; '(off)' for those switched off.
+
+    relevant_steps: (T,) bool ground truth of the sequence, None when unknown.
+    """
+    heads = run.inference.layer_attention(choice.layer).shape[1]  # (T, NH, K)
+    titles = []
+    for h in range(heads):
+        title = f"head {h}"
+        if h not in choice.heads_on:
+            title += " (off)"
+        elif relevant_steps is not None:
+            score = truth_score(run.inference, choice.layer, relevant_steps, [h])
+            if not np.isnan(score):
+                title += f" · truth {score:.1f}×"
+        titles.append(title)
+    return titles
+
+
+def most_attended(step: pd.DataFrame, t: int, top: int = 5) -> str:
+    """'**Step t = 9 attends most to** j = 8 (lag 1, 0.40), ...' from `step_attention` rows."""
+    rows = step.sort_values("weight", ascending=False).head(top)
+    return f"**Step t = {t} attends most to** " + ", ".join(
+        f"j = {int(r.j)} (lag {int(r.lag)}, {r.weight:.2f})" for r in rows.itertuples()
+    )
+
+
+def summary_metrics(
+    data: DataView,
+    index: int,
+    runs: dict[str, ModelRun],
+    fits: dict[str, Fit],
+    choice: KnobChoice | None,
+) -> list[dict]:
+    """The summary row, as keyword arguments of `st.metric`: the sequence, each model's
+    prediction, the LARNN's attention on truth and its knobs."""
+    true_class = None if data.labels is None else int(data.labels[index])
+    quiet = {"delta_color": "off", "delta_arrow": "off"}
+    metrics: list[dict] = []
+    if true_class is not None:
+        metrics.append(
+            {
+                "label": "True class",
+                "value": data.class_names[true_class],
+                "delta": f"sequence #{index}",
+                **quiet,
+            }
+        )
+    else:
+        metrics.append({"label": "Case", "value": (data.case_names or ("?",))[index]})
+    for role in ROLES_SHOWN:
+        if role not in runs:
+            metrics.append(
+                {"label": f"{role} predicts", "value": "-", "delta": "no model", **quiet}
+            )
+            continue
+        run = runs[role]
+        k = run.inference.predicted
+        detail, color = f"p = {run.inference.probabilities[k]:.2f}", "off"
+        if true_class is not None and fits[role].labels_comparable:
+            right = k == true_class
+            detail += " · right" if right else " · wrong"
+            color = "green" if right else "red"
+        metrics.append(
+            {
+                "label": f"{role} predicts",
+                "value": run.model.class_names[k],
+                "delta": detail,
+                "delta_color": color,
+                "delta_arrow": "off",
+            }
+        )
+    if "LARNN" in runs and data.relevant_steps is not None and choice is not None:
+        score = truth_score(
+            runs["LARNN"].inference, choice.layer, data.relevant_steps[index], choice.heads_on
+        )
+        metrics.append(
+            {
+                "label": "Attention on truth",
+                "value": "undefined" if np.isnan(score) else f"{score:.2f}×",
+                "delta": f"chance = 1× · layer {choice.layer}",
+                **quiet,
+                "help": "Attention mass on the ground-truth steps, divided by what uniform "
+                "attention over the filled window would put there; 1 = chance. Counts steps "
+                "after the first ground-truth step, over the heads switched on.",
+            }
+        )
+    if choice is not None:
+        trained = choice.trained
+        metrics.append(
+            {
+                "label": "LARNN knobs",
+                "value": f"k' = {choice.window}",
+                "delta": f"{choice.knobs.kv_activation} · heads on "
+                f"{len(choice.heads_on)}/{trained.heads}",
+                "delta_color": "orange" if choice.changed else "off",
+                "delta_arrow": "off",
+                "help": f"Trained with k = {trained.window}, {trained.kv_activation}, "
+                "all heads on (orange: something differs). Change them in the sidebar.",
+            }
+        )
+    return metrics
