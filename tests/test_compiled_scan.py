@@ -244,29 +244,39 @@ def test_compiled_many_blocks_in_eval_equal_python_loops(monkeypatch):
 
 def test_compiled_op_refuses_what_it_would_misread():
     compiled_scan.build()
+    H, B, T = 8, 4, 2
     with pytest.raises(RuntimeError, match="contiguous float32 CPU tensors"):
         torch.ops.larnn.scan_forward(
-            torch.zeros(2, 3, 4, dtype=torch.float64),  # x: float64
-            *[torch.zeros(8, 4)] * 2,
-            torch.zeros(1, 4, 16, compiled_scan.LANES),
-            0,
-            3,
-            *[torch.zeros(1, 1)] * 3,
-            None,
-            None,
-            None,
-            None,
-            2,
-            0,
-            0,
-            0,
-            None,
-            0.0,
-            0,
-            None,
-            0.0,
-            *[torch.zeros(2, 8, 4)] * 2,
-            *[None] * 6,
+            x=torch.zeros(T, 3, B, dtype=torch.float64),  # float64: refused
+            h0=torch.zeros(H, B),
+            c0=torch.zeros(H, B),
+            kv=torch.zeros(1, 4, 2 * H, compiled_scan.LANES),
+            filled=0,
+            window=3,
+            w_xh=torch.zeros(5 * H, 3 + H + 1),
+            w_a=torch.zeros(4 * H, H),
+            w_kv=torch.zeros(2 * H, H + 1),
+            pos_k=None,
+            pos_v=None,
+            head_mask=None,
+            drops=None,
+            heads=2,
+            query_activation=compiled_scan.ACTIVATION_CODES["elu"],
+            kv_activation=compiled_scan.ACTIVATION_CODES["elu"],
+            kv_norm_kind=compiled_scan.NO_NORM,
+            kv_norm_params=None,
+            kv_norm_eps=0.0,
+            h_norm_kind=compiled_scan.NO_NORM,
+            h_norm_params=None,
+            h_norm_eps=0.0,
+            hs=torch.zeros(T, H, B),
+            cs=torch.zeros(T, H, B),
+            acts=None,
+            queries=None,
+            attended=None,
+            recorded=None,
+            kv_stats=None,
+            h_stats=None,
         )
 
 

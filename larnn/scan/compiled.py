@@ -124,16 +124,23 @@ def uses_batch_statistics(norm: nn.Module) -> bool:
     return isinstance(norm, nn.BatchNorm1d) and (norm.training or norm.running_mean is None)
 
 
-def norm_arguments(norm: nn.Module) -> tuple[int, Tensor | None, float]:
-    """(kind, params, eps) of a per-feature norm as the C++ takes them; params stacks
-    weight, bias and, for batch norm, the running mean and variance: (2 or 4, H)."""
+class NormArguments(NamedTuple):
+    """A per-feature norm as the C++ takes it (struct NormSpec)."""
+
+    kind: int  # NO_NORM, LAYER_NORM, BATCH_NORM (batch statistics) or BATCH_NORM_EVAL
+    params: Tensor | None  # (2 or 4, H): weight, bias and, for batch norm, running mean, var
+    eps: float
+
+
+def norm_arguments(norm: nn.Module) -> NormArguments:
+    """A per-feature norm (nn.Identity, nn.LayerNorm, nn.BatchNorm1d) as the C++ takes it."""
     if isinstance(norm, nn.Identity):
-        return NO_NORM, None, 0.0
+        return NormArguments(NO_NORM, None, 0.0)
     if isinstance(norm, nn.LayerNorm):
-        return LAYER_NORM, torch.stack([norm.weight, norm.bias]), norm.eps
+        return NormArguments(LAYER_NORM, torch.stack([norm.weight, norm.bias]), norm.eps)
     kind = BATCH_NORM if uses_batch_statistics(norm) else BATCH_NORM_EVAL
     params = [norm.weight, norm.bias, norm.running_mean, norm.running_var]
-    return kind, torch.stack([p.to(norm.weight) for p in params]), norm.eps
+    return NormArguments(kind, torch.stack([p.to(norm.weight) for p in params]), norm.eps)
 
 
 def history(queue: Tensor, window: int, slots: int, batch: int) -> Tensor:
@@ -170,12 +177,34 @@ class Prepared(NamedTuple):
     pos_k: Tensor | None  # (K, H)
     pos_v: Tensor | None  # (K, H)
     head_mask: Tensor | None  # (NH,)
-    codes: tuple  # heads, query and k/v activation, then (kind, params, eps) of each norm
+    heads: int  # NH
+    query_activation: int  # ACTIVATION_CODES
+    kv_activation: int  # ACTIVATION_CODES
+    kv_norm: NormArguments
+    hidden_norm: NormArguments
 
-    @property
-    def norm_kinds(self) -> tuple[int, int]:
-        """The kinds of kv_norm and hidden_norm, as norm_arguments gives them."""
-        return self.codes[3], self.codes[6]
+    def op_arguments(self) -> dict[str, Tensor | int | float | None]:
+        """The arguments that scan_forward and scan_backward share, by their schema names."""
+        return dict(
+            x=self.x,
+            h0=self.h,
+            c0=self.c,
+            w_xh=self.w_xh,
+            w_a=self.w_a,
+            w_kv=self.w_kv,
+            pos_k=self.pos_k,
+            pos_v=self.pos_v,
+            head_mask=self.head_mask,
+            heads=self.heads,
+            query_activation=self.query_activation,
+            kv_activation=self.kv_activation,
+            kv_norm_kind=self.kv_norm.kind,
+            kv_norm_params=self.kv_norm.params,
+            kv_norm_eps=self.kv_norm.eps,
+            h_norm_kind=self.hidden_norm.kind,
+            h_norm_params=self.hidden_norm.params,
+            h_norm_eps=self.hidden_norm.eps,
+        )
 
 
 def prepare(spec: ScanSpec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v) -> Prepared:
@@ -190,13 +219,11 @@ def prepare(spec: ScanSpec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos
         pos_k=None if pos_k is None else pos_k.reshape(K, H).contiguous(),
         pos_v=None if pos_v is None else pos_v.reshape(K, H).contiguous(),
         head_mask=None if spec.head_mask is None else spec.head_mask.to(x),
-        codes=(
-            spec.heads,
-            ACTIVATION_CODES[spec.query_activation],
-            ACTIVATION_CODES[spec.kv_activation],
-            *norm_arguments(spec.kv_norm),
-            *norm_arguments(spec.hidden_norm),
-        ),
+        heads=spec.heads,
+        query_activation=ACTIVATION_CODES[spec.query_activation],
+        kv_activation=ACTIVATION_CODES[spec.kv_activation],
+        kv_norm=norm_arguments(spec.kv_norm),
+        hidden_norm=norm_arguments(spec.hidden_norm),
     )
 
 
@@ -207,25 +234,23 @@ def forward(spec: ScanSpec, inputs: Prepared, kv: Tensor, filled: int, out: Scan
     read them."""
     T, _, B = inputs.x.shape
     H = inputs.h.shape[0]
-    kv_kind, h_kind = inputs.norm_kinds
-    kv_stats = inputs.x.new_empty(T, 2, H) if kv_kind == BATCH_NORM else None
-    h_stats = inputs.x.new_empty(T, 2, H) if h_kind == BATCH_NORM else None
+    kv_stats = inputs.x.new_empty(T, 2, H) if inputs.kv_norm.kind == BATCH_NORM else None
+    h_stats = inputs.x.new_empty(T, 2, H) if inputs.hidden_norm.kind == BATCH_NORM else None
     torch.ops.larnn.scan_forward(
-        *inputs[:3],
-        kv,
-        filled,
-        spec.window,
-        *inputs[3:-1],
-        out.drops,
-        *inputs.codes,
-        out.hs,
-        out.cs,
-        out.acts,
-        out.queries,
-        out.attended,
-        out.recorded,
-        kv_stats,
-        h_stats,
+        **inputs.op_arguments(),
+        kv=kv,
+        filled=filled,
+        window=spec.window,
+        drops=out.drops,
+        # Written (Tensor(a!) in the schema), with kv's new slots:
+        hs=out.hs,
+        cs=out.cs,
+        acts=out.acts,
+        queries=out.queries,
+        attended=out.attended,
+        recorded=out.recorded,
+        kv_stats=kv_stats,
+        h_stats=h_stats,
     )
     if kv_stats is not None:
         update_running_statistics(spec.kv_norm, kv_stats, B)
@@ -250,7 +275,6 @@ def backward(inputs: Prepared, kv, filled, buffers, hs, cs, d_hs, d_cs, d_record
     """LARNNScan's backward loop; buffers are the forward's acts, queries, attended, drops."""
     acts, queries, attended, drops = buffers
     K, H = kv.shape[1] - hs.shape[0], inputs.h.shape[0]
-    kv_kind, h_kind = inputs.norm_kinds
     new = inputs.x.new_zeros
     grads = Gradients(
         x=torch.empty_like(inputs.x),
@@ -261,25 +285,33 @@ def backward(inputs: Prepared, kv, filled, buffers, hs, cs, d_hs, d_cs, d_record
         w_a=torch.zeros_like(inputs.w_a),
         w_kv=torch.zeros_like(inputs.w_kv),
         positional=None if inputs.pos_k is None else new(2, K, H),
-        kv_norm=None if kv_kind == NO_NORM else new(2, H),
-        hidden_norm=None if h_kind == NO_NORM else new(2, H),
+        kv_norm=None if inputs.kv_norm.kind == NO_NORM else new(2, H),
+        hidden_norm=None if inputs.hidden_norm.kind == NO_NORM else new(2, H),
     )
     torch.ops.larnn.scan_backward(
-        *inputs[:3],
-        kv,
-        filled,
-        *inputs[3:-1],
-        drops,
-        *inputs.codes,
-        hs,
-        cs,
-        acts,
-        queries,
-        attended,
-        d_hs.contiguous(),
-        d_cs.contiguous(),
-        None if d_recorded is None else d_recorded.contiguous(),
-        *grads,
+        **inputs.op_arguments(),
+        kv=kv,
+        filled=filled,
+        drops=drops,
+        hs=hs,
+        cs=cs,
+        acts=acts,
+        queries=queries,
+        attended=attended,
+        d_hs=d_hs.contiguous(),
+        d_cs=d_cs.contiguous(),
+        d_recorded=None if d_recorded is None else d_recorded.contiguous(),
+        # Written (Tensor(a!) in the schema):
+        dx=grads.x,
+        dh0=grads.h,
+        dc0=grads.c,
+        d_kv=grads.kv,
+        d_w_xh=grads.w_xh,
+        d_w_a=grads.w_a,
+        d_w_kv=grads.w_kv,
+        d_pos=grads.positional,
+        d_kv_norm=grads.kv_norm,
+        d_h_norm=grads.hidden_norm,
     )
     return grads
 
