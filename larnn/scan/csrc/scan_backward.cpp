@@ -100,7 +100,7 @@ void norm_backward(const NormSpec& norm, const float* x, const float* dy, float*
 struct WindowGrad {
   const float* kv;  // (blocks, K + T, 2H, kLanes): the history by block of batch columns
   float* d_kv;      // (blocks, K + T, 2H, kLanes): gradients of the slots, accumulated
-  int64_t first_slot, slots, n, K, H, NH, B;
+  int64_t first_slot, slots, n, K, H, NH, B;  // as in the forward's Window
   const float* q;           // (H, B), after its activation
   const float* da;          // (H, B): gradient of the attended values
   const float* pos_k;       // (K, H) or null
@@ -356,13 +356,25 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
       at::mm_out(da, w_a.t(), dz_gates);  // (H, B)
       const int64_t step_offset = t * K * NH * B;
       attend_backward(WindowGrad{
-          kv.data_ptr<float>(), d_kv.data_ptr<float>(), t, R, n, K, H, NH, B,
-          queries[t].data_ptr<float>(), da.data_ptr<float>(), data_or_null(pos_k),
-          data_or_null(pos_v), data_or_null(head_mask),
-          drops ? drops->data_ptr<float>() + step_offset : nullptr,
-          d_recorded ? d_recorded->data_ptr<float>() + step_offset : nullptr,
-          query_activation, dzp + 4 * H * B,
-          d_pos ? d_pos_blocks.data_ptr<float>() : nullptr});
+          .kv = kv.data_ptr<float>(),
+          .d_kv = d_kv.data_ptr<float>(),
+          .first_slot = t,
+          .slots = R,
+          .n = n,
+          .K = K,
+          .H = H,
+          .NH = NH,
+          .B = B,
+          .q = queries[t].data_ptr<float>(),
+          .da = da.data_ptr<float>(),
+          .pos_k = data_or_null(pos_k),
+          .pos_v = data_or_null(pos_v),
+          .head_mask = data_or_null(head_mask),
+          .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
+          .d_recorded = d_recorded ? d_recorded->data_ptr<float>() + step_offset : nullptr,
+          .query_activation = query_activation,
+          .dq = dzp + 4 * H * B,
+          .d_pos = d_pos ? d_pos_blocks.data_ptr<float>() : nullptr});
       d_w_a.addmm_(dz_gates, attended[t].t());
     } else {
       std::fill(dzp + 4 * H * B, dzp + 5 * H * B, 0.0f);

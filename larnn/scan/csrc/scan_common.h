@@ -5,6 +5,9 @@
 // (head-dim d, head n) with i = d * NH + n; gate rows are (i, f, o, g), the g rows doubled
 // so that one sigmoid serves all four; keys carry the scale log2(e) / sqrt(HD). Work on
 // batch columns is split in blocks of kLanes, spread over ATen's threads.
+//
+// Structs of many fields are built with designated initializers (Window{.kv = ...}): C++20,
+// which torch's extension build selects; GCC and Clang also take them in C++17.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -96,14 +99,14 @@ inline void activation_grad(int64_t kind, const float* y, float* out, int64_t co
 // A per-feature norm over H features: rows of params are weight, bias, running mean,
 // running variance, (4, H); null for kNoNorm.
 struct NormSpec {
-  int64_t kind;
+  int64_t kind;  // enum Norm
   const float* params;
   float eps;
+  int64_t size;  // H
   const float* weight() const { return params; }
   const float* bias() const { return params + size; }
   const float* running_mean() const { return params + 2 * size; }
   const float* running_var() const { return params + 3 * size; }
-  int64_t size;
 };
 
 // The loops read and write raw float32 memory: anything else would be misread.
@@ -120,7 +123,8 @@ struct WithOnes {
 };
 
 inline WithOnes with_ones(int64_t C, int64_t H, int64_t B, const at::TensorOptions& options) {
-  WithOnes buffers{at::empty({C + H + 1, B}, options), at::empty({H + 1, B}, options)};
+  WithOnes buffers{.xh = at::empty({C + H + 1, B}, options),
+                   .memory = at::empty({H + 1, B}, options)};
   buffers.xh[C + H].fill_(1.0);
   buffers.memory[H].fill_(1.0);
   return buffers;
@@ -132,7 +136,8 @@ inline float* data_or_null(const std::optional<at::Tensor>& t) {
 
 inline NormSpec norm_spec(int64_t kind, const std::optional<at::Tensor>& params, double eps,
                           int64_t H) {
-  return NormSpec{kind, data_or_null(params), static_cast<float>(eps), H};
+  return NormSpec{
+      .kind = kind, .params = data_or_null(params), .eps = static_cast<float>(eps), .size = H};
 }
 
 // Layer norm's statistics for the columns [b0, b0 + bw) of x (H, B): the mean and 1 / std

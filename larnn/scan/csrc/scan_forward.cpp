@@ -57,20 +57,20 @@ void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* s
 // What one step's attention reads and writes. Window position p in [0, K) holds slot
 // (t + p) % R of the history; the newest n positions (K - n .. K - 1) are filled.
 struct Window {
-  const float* kv;       // (blocks, R, 2H, kLanes): keys then values of every slot
-  int64_t first_slot;    // slot of window position 0, t
-  int64_t slots;         // R: K + T, or K + 1 where the history need not be kept
-  int64_t n, K, H, NH, B;
+  const float* kv;         // (blocks, R, 2H, kLanes): keys then values of every slot
+  int64_t first_slot;      // slot of window position 0, t
+  int64_t slots;           // R: K + T, or K + 1 where the history need not be kept
+  int64_t n, K, H, NH, B;  // filled positions, window, hidden, heads, batch
+  const float* q;          // (H, B)
+  const float* pos_k;      // (K, H) or null: positional part of the key per position
+  const float* pos_v;      // (K, H) or null
+  const float* head_mask;  // (NH,) or null
+  const float* drops;      // (K, NH, B) dropout mask of this step, or null
+  float* record;           // (K, NH, B) weights of this step, or null
+  float* a;                // (H, B) attended values
   const float* slot(int64_t block, int64_t position) const {  // (2H, kLanes)
     return kv + (block * slots + (first_slot + position) % slots) * 2 * H * kLanes;
   }
-  const float* q;        // (H, B)
-  const float* pos_k;    // (K, H) or null: positional part of the key per position
-  const float* pos_v;    // (K, H) or null
-  const float* head_mask;  // (NH,) or null
-  const float* drops;    // (K, NH, B) dropout mask of this step, or null
-  float* record;         // (K, NH, B) weights of this step, or null
-  float* a;              // (H, B) attended values
 };
 
 // Attention of every head for the columns [b0, b0 + bw). The history is stored by block of
@@ -233,11 +233,21 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
     if (n) {
       const at::Tensor a = attended ? (*attended)[t] : a_scratch;  // (H, B)
       const int64_t step_offset = t * K * NH * B;
-      attend(Window{kv.data_ptr<float>(), t, R, n, K, H, NH, B, q.data_ptr<float>(),
-                    data_or_null(pos_k), data_or_null(pos_v), data_or_null(head_mask),
-                    drops ? drops->data_ptr<float>() + step_offset : nullptr,
-                    recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
-                    a.data_ptr<float>()});
+      attend(Window{.kv = kv.data_ptr<float>(),
+                    .first_slot = t,
+                    .slots = R,
+                    .n = n,
+                    .K = K,
+                    .H = H,
+                    .NH = NH,
+                    .B = B,
+                    .q = q.data_ptr<float>(),
+                    .pos_k = data_or_null(pos_k),
+                    .pos_v = data_or_null(pos_v),
+                    .head_mask = data_or_null(head_mask),
+                    .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
+                    .record = recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
+                    .a = a.data_ptr<float>()});
       gates.addmm_(w_a, a);
     }
     const at::Tensor sig = acts ? (*acts)[t] : sig_scratch;  // (4H, B)
