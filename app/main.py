@@ -226,6 +226,8 @@ def pick_knobs(larnn_model: Loaded) -> KnobChoice:
     if not isinstance(config, LARNNConfig):
         raise ConfigError(f"{larnn_model.name} is not a LARNN: it has no knobs")
     key = larnn_model.key
+    for name, value in sel.trained_widget_values(config).items():
+        st.session_state.setdefault(f"{name}_{key}", value)  # the widgets take no default
     layer = 0
     if config.num_layers > 1:
         layer = st.selectbox(
@@ -240,7 +242,6 @@ def pick_knobs(larnn_model: Loaded) -> KnobChoice:
             "Window k': past steps each step may attend to",
             min_value=1,
             max_value=config.queue_size,
-            value=config.window,
             key=f"window_{key}",
             help=f"Trained with k = {config.window}; the queue holds {config.queue_size} "
             "steps, the most any k' can reach (a model trained with a larger max_window "
@@ -249,7 +250,6 @@ def pick_knobs(larnn_model: Loaded) -> KnobChoice:
     activation = st.selectbox(
         "Activation on keys/values",
         ACTIVATIONS,
-        index=ACTIVATIONS.index(config.kv_activation),
         format_func=lambda a: f"{a} (trained)" if a == config.kv_activation else a,
         key=f"activation_{key}",
     )
@@ -257,18 +257,19 @@ def pick_knobs(larnn_model: Loaded) -> KnobChoice:
         "Heads switched on (click to switch off)",
         list(range(config.heads)),
         selection_mode="multi",
-        default=list(range(config.heads)),
         format_func=lambda h: f"head {h}",
         key=f"heads_{key}",
     )
-    st.button("Reset knobs", on_click=reset_knobs, args=(key,))
+    st.button("Reset knobs", on_click=reset_knobs, args=(key, config))
     knobs = sel.make_knobs(window, heads_on or (), config.heads, activation)
     return KnobChoice(knobs, layer, config)
 
 
-def reset_knobs(key: str) -> None:
-    for name in ("window", "activation", "heads", "layer"):
-        st.session_state.pop(f"{name}_{key}", None)
+def reset_knobs(key: str, trained: LARNNConfig) -> None:
+    """Set the knob widgets to the trained settings. Setting their values (not deleting their
+    keys) is what makes the browser show them and send them back on the next interaction."""
+    for name, value in sel.trained_widget_values(trained).items():
+        st.session_state[f"{name}_{key}"] = value
 
 
 # --- data ----------------------------------------------------------------------------------

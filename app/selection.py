@@ -316,6 +316,17 @@ def make_knobs(
     return InferenceKnobs(window=int(window), head_mask=mask, kv_activation=kv_activation)
 
 
+def trained_widget_values(trained: LARNNConfig) -> dict[str, object]:
+    """The knob widgets' values that mean "as trained", by widget name (the page adds the
+    model's key): layer shown, window, activation on keys/values, heads switched on."""
+    return {
+        "layer": 0,
+        "window": trained.window,
+        "activation": trained.kv_activation,
+        "heads": list(range(trained.heads)),
+    }
+
+
 @dataclass(frozen=True)
 class KnobChoice:
     """What the sidebar's knob widgets set: the knobs, the layer shown, the trained settings."""

@@ -140,6 +140,57 @@ def heatmap_title(page) -> str:
     return title.text_content() or ""
 
 
+@pytest.fixture
+def page(server):
+    """A fresh page on the app's first screen, the heatmap drawn."""
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(90_000)
+            page.goto(server)
+            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            wait_idle(page)
+            yield page
+        finally:
+            browser.close()
+
+
+def slider_thumb(page, label: str):
+    return page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+
+
+def slider_value(page, label: str) -> str:
+    slider = page.locator("[data-testid='stSlider']").filter(has_text=label)
+    return slider.locator("[data-testid='stSliderThumbValue']").text_content() or ""
+
+
+def test_reset_knobs_sets_the_widgets_back(page, tmp_path):
+    """Issue 11.1: Reset knobs sets the widgets themselves, so the next interaction does not
+    bring the changed knobs back from the browser."""
+    window = slider_thumb(page, "Window k'")
+    trained = slider_value(page, "Window k'")
+    assert trained.isdigit()
+    window.focus()
+    window.press("Home")  # k' = 1
+    wait_idle(page)
+    page.locator("[data-testid='stSidebar']").get_by_role("button", name="head 0").click()
+    wait_idle(page)
+    assert "window k' = 1:" in heatmap_title(page) and "mean over heads" in heatmap_title(page)
+
+    page.get_by_role("button", name="Reset knobs").click()
+    wait_idle(page)
+    assert slider_value(page, "Window k'") == trained
+    step = slider_thumb(page, "Time step t")
+    step.focus()
+    step.press("ArrowLeft")  # any other interaction sends every widget's value back
+    wait_idle(page)
+    assert slider_value(page, "Window k'") == trained
+    title = heatmap_title(page)
+    assert f"window k' = {trained}:" in title and "mean over all heads" in title, title
+    save_screenshot(page, tmp_path, "app_after_reset.png")
+
+
 def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
