@@ -350,7 +350,7 @@ def attention_heatmap(
             "hoverongaps": False,
             "colorscale": HEATMAP_SCALE,
             "zmin": 0.0,
-            "zmax": zmax if zmax is not None else _finite_max(grid.z),
+            "zmax": zmax if zmax is not None else _finite_max(grid.z) or 1.0,
             "colorbar": {"title": {"text": "weight"}, "x": 1.02, "xanchor": "left"},
         }
     ]
@@ -386,7 +386,8 @@ def head_grid_figure(
     width = (1.0 - hgap * (cols - 1)) / cols
     vgap = 75 / (250 * rows) if rows > 1 else vgap  # room for tick labels and the next titles
     heights = _stack([1.0] * rows, vgap)
-    zmax = max((_finite_max(g.z) for g in grids), default=1.0)
+    tops = [_finite_max(g.z) for g in grids]  # None for a head switched off: it sets no scale
+    zmax = max((top for top in tops if top is not None), default=1.0)
     axis_kind = grids[0].axis if grids else "lag"
     ticks = _integer_ticks(grids[0].y) if grids else {}
     data: list[dict] = []
@@ -452,12 +453,13 @@ def head_grid_figure(
     return _figure(data, layout)
 
 
-def _finite_max(z: np.ndarray, percentile: float = 99.0) -> float:
+def _finite_max(z: np.ndarray, percentile: float = 99.0) -> float | None:
     """Top of the colour scale: a high percentile of the weights, so that the first steps
-    (one or two filled slots, weights near 1) do not wash out the rest."""
+    (one or two filled slots, weights near 1) do not wash out the rest. None when no weight
+    is above zero (a head switched off): such a grid has no scale to offer."""
     finite = np.asarray(z)[np.isfinite(z)]
     if not finite.size or finite.max() <= 0:
-        return 1.0
+        return None
     return float(max(np.percentile(finite, percentile), 1e-6))
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -417,6 +418,16 @@ def test_head_grid_shares_one_colour_scale(inference):
     np.testing.assert_allclose(np.asarray(heatmaps[1].z, dtype=float), grids[1].z, rtol=1e-6)
     top = max(np.nanpercentile(g.z, 99) for g in grids)  # the first steps' ~1 weights saturate
     assert fig.layout.coloraxis.cmax == pytest.approx(top)
+
+
+def test_a_head_switched_off_does_not_set_the_colour_scale(inference):
+    """Issue 11.2: an all-zero grid (a head switched off) once made the shared scale 0-1."""
+    result, _ = inference
+    live = attention_grid(result, 0, [0], "lag")
+    off = replace(live, z=np.where(np.isnan(live.z), np.nan, 0.0))
+    fig = figures.head_grid_figure([live, off], ["head 0", "head 1 (off)"])
+    assert fig.layout.coloraxis.cmax == pytest.approx(np.nanpercentile(live.z, 99))
+    assert figures.head_grid_figure([off, off], ["a", "b"]).layout.coloraxis.cmax == 1.0
 
 
 def test_timeline_rows_truth_and_running_predictions(inference):
