@@ -145,8 +145,9 @@ def norm_arguments(norm: nn.Module) -> NormArguments:
 
 def history(queue: Tensor, window: int, slots: int, batch: int) -> Tensor:
     """The key/value history as the C++ loops keep it, by block of LANES batch columns so
-    that a block's window is contiguous: (blocks, slots, 2H, LANES), the queue (filled, 2H,
-    B) in slots window - filled .. window - 1; other slots and the padding are unset."""
+    that a block's window is contiguous: (blocks, slots, 2H, LANES), feature i of slot s for
+    sample b at [b // LANES, s, i, b % LANES]; the queue (filled, 2H, B) in slots
+    window - filled .. window - 1; other slots and the padding are unset."""
     filled, features = queue.shape[0], queue.shape[1]
     blocks = -(-batch // LANES)
     kv = queue.new_empty(blocks, slots, features, LANES)
@@ -166,7 +167,9 @@ def unblocked(kv: Tensor, batch: int) -> Tensor:
 
 
 class Prepared(NamedTuple):
-    """A scan's inputs as the C++ loops take them: float32, contiguous, batch last."""
+    """A scan's inputs as the C++ loops take them: float32, contiguous, batch last; the
+    weights as transformed by scan_weights (see ScanWeights: g rows doubled, head-dim major
+    features, keys scaled by log2(e) / sqrt(HD))."""
 
     x: Tensor  # (T, C, B)
     h: Tensor  # (H, B)
@@ -174,8 +177,8 @@ class Prepared(NamedTuple):
     w_xh: Tensor  # (5H, C + H + 1): [w_x, w_h, bias], applied to [x_t; h_{t-1}; 1]
     w_a: Tensor  # (4H, H)
     w_kv: Tensor  # (2H, H + 1): [w_kv, b_kv], applied to [feature; 1]
-    pos_k: Tensor | None  # (K, H)
-    pos_v: Tensor | None  # (K, H)
+    pos_k: Tensor | None  # (K, H): the pe(lag) part of the keys per window position
+    pos_v: Tensor | None  # (K, H): of the values
     head_mask: Tensor | None  # (NH,)
     heads: int  # NH
     query_activation: int  # ACTIVATION_CODES

@@ -1,7 +1,9 @@
-// The backward loop of LARNNScan (larnn/model.py) for float32 on the CPU.
+// The backward loop of LARNNScan (larnn/scan/function.py) for float32 on the CPU.
 //
-// It computes what the Python loop of LARNNScan.backward computes, walking the steps in
-// reverse and reading what the forward kept (kv, the gates' sigmoids, q, a, h and c).
+// It computes what the Python loop `python_scan_backward` computes, walking the steps in
+// reverse and reading what the forward kept (kv, the gates' sigmoids, q, a, h and c): the
+// gradients of the forward's transformed form (scan_common.h), which autograd through
+// scan_weights (larnn/scan/layer.py) turns into those of the reference's weights.
 // Per step: six matmul calls into ATen and fused passes of its own for the norms, the
 // cell and the attention. Input and hidden enter through one matrix [w_x, w_h, bias]
 // applied to [x_t; h_{t-1}; 1], so one matmul gives the gradients of x_t and h_{t-1} and
@@ -317,7 +319,9 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
     });
     // Slot K + t is complete: only later steps, already done, read it.
     gather_slot(d_kv.data_ptr<float>(), d_slot.data_ptr<float>(), K + t, R, 2 * H, B);
-    at::mm_out(d_memory, w_kv.t(), d_slot);  // (H + 1, B); the last row is unused
+    // (H + 1, B): the gradient of [kv_norm(act(c_t)); 1]; the last row is unused. (The
+    // pe(lag) part of the reference's projection is pos_k, pos_v, whose gradients are d_pos.)
+    at::mm_out(d_memory, w_kv.t(), d_slot);
     if (kv_norm.kind == kNoNorm) {
       std::memcpy(feature, u, HB * sizeof(float));
       std::memcpy(d_u, d_memory.data_ptr<float>(), HB * sizeof(float));
@@ -333,7 +337,9 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
                     sample_stats.data());
     }
     const float* d_cs_t = d_cs[t].data_ptr<float>();
-    for_each_row(H, [&](int64_t r) {  // c and the gates
+    // c and the gates: dz_* are the gradients of the gates' pre-activations, the g rows' being
+    // of 2 g (doubled rows): tanh(g) = 2 s - 1 with s = sigmoid(2 g), d/d(2g) = 2 s (1 - s).
+    for_each_row(H, [&](int64_t r) {
       const float *i = sig + r * B, *f = sig + (H + r) * B;
       const float *o = sig + (2 * H + r) * B, *g = sig + (3 * H + r) * B;
       float *dz_i = dzp + r * B, *dz_f = dzp + (H + r) * B;

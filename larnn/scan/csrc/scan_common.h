@@ -1,10 +1,18 @@
 // What the compiled forward and backward loops of LARNNScan share: elementwise math that
 // vectorises, the per-feature norms' description, and block bookkeeping.
 //
-// Layout (batch last, as in LARNNScan): feature i of query, key and value is
-// (head-dim d, head n) with i = d * NH + n; gate rows are (i, f, o, g), the g rows doubled
-// so that one sigmoid serves all four; keys carry the scale log2(e) / sqrt(HD). Work on
-// batch columns is split in blocks of kLanes, spread over ATen's threads.
+// The numbers are those of the per-step reference, larnn/reference.py, in a transformed form
+// (the weights are transformed once, by larnn/scan/layer.py's scan_weights):
+// - batch last: a (B, H) tensor of the reference is held as (H, B), row r column b;
+// - head-dim major: feature i = d * NH + n of q, keys and values is the reference's feature
+//   n * HD + d (head n, head dim d), so per-head sums over d run over rows NH apart;
+// - gate rows are the reference's i, f, o, g, with the g rows doubled: their sigmoid is
+//   sigmoid(2 g), and tanh(g) = 2 sigmoid(2 g) - 1, so one sigmoid serves all four gates;
+// - keys carry log2(e) / sqrt(HD): with that scale, 2^(q . k) = e^(q . k / sqrt(HD)), so the
+//   base-2 softmax (block_softmax2) is the reference's softmax_j(q k_j / sqrt(HD));
+// - the key/value history is kept in blocks of kLanes batch columns: value (slot s, feature
+//   i, sample b) at [b / kLanes][s][i][b % kLanes] (see larnn/scan/compiled.py's history()).
+// Work on batch columns is split in blocks of kLanes, spread over ATen's threads.
 //
 // Structs of many fields are built with designated initializers (Window{.kv = ...}): C++20,
 // which torch's extension build selects; GCC and Clang also take them in C++17.
@@ -50,14 +58,16 @@ inline float exp2_approx(float x) {
   return p * scale;
 }
 
+// 1 / (1 + e^-x), with e^-x = 2^(-x log2 e).
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp2_approx(-kLog2e * x)); }
 
+// tanh(x) = 2 sigmoid(2x) - 1 (an identity; the reference's torch.tanh).
 inline float tanh_approx(float x) { return 2.0f * sigmoid(2.0f * x) - 1.0f; }
 
-// The activation on `count` contiguous values, in place.
+// The activation on `count` contiguous values, in place: the reference's ACT[kind].
 inline void activate(int64_t kind, float* x, int64_t count) {
   switch (kind) {
-    case kElu:
+    case kElu:  // F.elu: e^x - 1 for x <= 0, with e^x = 2^(x log2 e)
       #pragma omp simd
       for (int64_t l = 0; l < count; ++l)
         x[l] = x[l] > 0.0f ? x[l] : exp2_approx(kLog2e * x[l]) - 1.0f;
@@ -70,7 +80,7 @@ inline void activate(int64_t kind, float* x, int64_t count) {
       #pragma omp simd
       for (int64_t l = 0; l < count; ++l) x[l] = tanh_approx(x[l]);
       break;
-    default:
+    default:  // kNone: the identity
       break;
   }
 }
@@ -86,7 +96,7 @@ inline void activation_grad(int64_t kind, const float* y, float* out, int64_t co
       #pragma omp simd
       for (int64_t l = 0; l < count; ++l) out[l] = y[l] > 0.0f ? 1.0f : 0.0f;
       break;
-    case kTanh:
+    case kTanh:  // 1 - tanh(x)^2
       #pragma omp simd
       for (int64_t l = 0; l < count; ++l) out[l] = 1.0f - y[l] * y[l];
       break;
@@ -96,8 +106,9 @@ inline void activation_grad(int64_t kind, const float* y, float* out, int64_t co
   }
 }
 
-// A per-feature norm over H features: rows of params are weight, bias, running mean,
-// running variance, (4, H); null for kNoNorm.
+// A per-feature norm over H features, the reference's cell.kv_norm or cell.hidden_norm
+// (nn.Identity, nn.LayerNorm or nn.BatchNorm1d on (B, H)): rows of params are weight, bias,
+// running mean, running variance, (4, H); null for kNoNorm.
 struct NormSpec {
   int64_t kind;  // enum Norm
   const float* params;
@@ -141,7 +152,8 @@ inline NormSpec norm_spec(int64_t kind, const std::optional<at::Tensor>& params,
 }
 
 // Layer norm's statistics for the columns [b0, b0 + bw) of x (H, B): the mean and 1 / std
-// over the H features of each sample, into mean and rstd (kLanes).
+// over the H features of each sample (nn.LayerNorm's, biased variance), into mean and rstd
+// (kLanes).
 inline void layer_norm_stats(const float* x, int64_t H, int64_t B, int64_t b0, int64_t bw,
                              float eps, float* mean, float* rstd) {
   std::fill(mean, mean + kLanes, 0.0f);
@@ -175,6 +187,9 @@ inline void batch_stats(const float* row, int64_t B, float* mean, float* var) {
 // head for the n filled slots, key_of(j) pointing at slot j's keys, (H, kLanes); q points at
 // the block's first column of (H, B); pos_k at the oldest filled slot's positional keys,
 // (n, H), or is null. Slot j's rows are read in order, 64 bytes from each.
+// In the reference: scores = einsum(q, keys) / sqrt(HD), times log2(e) (the keys carry both
+// factors), for j oldest first; its keys project [kv_norm(act(c_j)), pe(lag)] in one matmul,
+// here the first part's key, kept since c_j entered the queue, plus the lag's part pos_k.
 template <typename KeyOf>
 inline void block_scores(const KeyOf& key_of, const float* q, const float* pos_k, int64_t n,
                          int64_t H, int64_t NH, int64_t B, int64_t bw, float* scores) {
@@ -198,7 +213,8 @@ inline void block_scores(const KeyOf& key_of, const float* q, const float* pos_k
 }
 
 // Softmax in base 2 over the n slots of each head, in place in scores (n, NH, kLanes):
-// 2^s / sum 2^s, which is softmax(s ln 2); the keys carry log2(e).
+// 2^s / sum 2^s, which is softmax(s ln 2). With s from block_scores (the keys carry log2(e)),
+// that is the reference's p = softmax_j(q k_j / sqrt(HD)).
 inline void block_softmax2(float* scores, int64_t n, int64_t NH, int64_t bw) {
   for (int64_t head = 0; head < NH; ++head) {
     float best[kLanes], total[kLanes];

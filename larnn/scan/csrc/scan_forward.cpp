@@ -1,7 +1,9 @@
-// The forward loop of LARNNScan (larnn/model.py) for float32 on the CPU.
+// The forward loop of LARNNScan (larnn/scan/function.py) for float32 on the CPU.
 //
-// It computes what the Python loop `python_scan_forward` computes and writes the same
-// buffers, which the backward (scan_backward.cpp, or the Python one) reads. Per step it
+// It computes what the Python loop `python_scan_forward` computes, which is what the
+// per-step reference (larnn/reference.py, reference_layer) computes in the transformed form
+// described in scan_common.h, and writes the same buffers, which the backward
+// (scan_backward.cpp, or the Python one) reads. Per step it
 // makes three matmul calls into ATen (input and hidden to gates and query, attended values
 // to gates, new cell state to key and value) and fused passes of its own: the attention over
 // the window (scores, base-2 softmax, weighted sum of values) and the cell update (gates,
@@ -20,8 +22,8 @@
 namespace larnn {
 namespace {
 
-// A norm's forward on x (H, B), in place; stats gets (mean, biased var) (2, H) under
-// batch statistics.
+// A norm's forward on x (H, B), in place: the reference's norm(x) on its (B, H); stats gets
+// (mean, biased var) (2, H) under batch statistics.
 void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* stats) {
   if (norm.kind == kLayerNorm) {  // statistics over the H features of each sample
     for_each_block(B, [&](int64_t b0, int64_t bw) {
@@ -46,6 +48,7 @@ void norm_forward(const NormSpec& norm, float* x, int64_t H, int64_t B, float* s
         mean = norm.running_mean()[r];
         var = norm.running_var()[r];
       }
+      // (x - mean) / sqrt(var + eps) * weight + bias, as one multiply-add per value
       const float scale = norm.weight()[r] / std::sqrt(var + norm.eps);
       const float shift = norm.bias()[r] - mean * scale;
       #pragma omp simd
@@ -75,7 +78,9 @@ struct Window {
 
 // Attention of every head for the columns [b0, b0 + bw). The history is stored by block of
 // columns, so a block reads each filled slot as one contiguous run of 2H * kLanes values.
-// scores is scratch of n * NH * kLanes, acc of H * kLanes.
+// scores is scratch of n * NH * kLanes, acc of H * kLanes. In the reference: p, p times the
+// head mask, and a = einsum(p, values), for its slots j = 0 .. n - 1 (oldest first), which
+// are window positions K - n + j here; dropout (not in the reference) scales the weights.
 template <bool kFullBlock>
 void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc) {
   const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
@@ -96,11 +101,11 @@ void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, flo
       if (w.drops)
         #pragma omp simd
         for (int64_t l = 0; l < bw; ++l) s[l] *= w.drops[at + l];
-      if (w.record) std::copy(s, s + bw, w.record + at);  // the weights, as applied
+      if (w.record) std::copy(s, s + bw, w.record + at);  // the weights, as applied: w_t
     }
   }
   std::fill(acc, acc + H * kLanes, 0.0f);
-  for (int64_t j = 0; j < n; ++j) {  // a = sum_j w_j v_j, per head
+  for (int64_t j = 0; j < n; ++j) {  // a = sum_j w_j (v_j + pos_v_j), per head
     const float* value = w.slot(b0 / kLanes, first + j) + H * kLanes;  // (H, kLanes)
     const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
     const float* s_j = scores + j * NH * kLanes;
@@ -144,7 +149,8 @@ void scatter_slot(const float* from, float* history, int64_t slot, int64_t R, in
 }
 
 // Gates to the new c and raw h (before its norm), and the activation of c: the memory
-// feature before its norm. sig gets the four sigmoids (4H, B).
+// feature before its norm. sig gets the four sigmoids (4H, B): of the reference's i, f, o
+// and of 2 g (its rows are doubled), so that tanh(g) = 2 sig_g - 1.
 void update_cell(const float* gates, const float* c_prev, float* sig, float* c, float* h_raw,
                  float* feature, int64_t kv_activation, int64_t H, int64_t B) {
   for_each_row(H, [&](int64_t r) {
@@ -158,6 +164,8 @@ void update_cell(const float* gates, const float* c_prev, float* sig, float* c, 
     const float *o = sig + (2 * H + r) * B, *g = sig + (3 * H + r) * B;
     const float* cp = c_prev + r * B;
     float *cr = c + r * B, *hr = h_raw + r * B, *fr = feature + r * B;
+    // The reference's c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g), its h_t before norm_h,
+    // sigmoid(o) tanh(c_t), and act(c_t), the memory feature before kv_norm.
     #pragma omp simd
     for (int64_t b = 0; b < B; ++b) {
       cr[b] = f[b] * cp[b] + i[b] * (2.0f * g[b] - 1.0f);
@@ -221,7 +229,9 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
 
   for (int64_t t = 0; t < T; ++t) {
     std::memcpy(x_rows, x.data_ptr<float>() + t * C * B, C * B * sizeof(float));
-    at::mm_out(z, w_xh, xh);  // (5H, B)
+    // (5H, B): rows 0..4H, Wx x_t + Wh h + b of the reference's gates (g rows doubled);
+    // rows 4H..5H, Wq [x_t, h] + bq of its query, head-dim major.
+    at::mm_out(z, w_xh, xh);
     const at::Tensor q = queries ? (*queries)[t] : q_scratch;  // (H, B)
     float* const q_rows = q.data_ptr<float>();
     const float* const z_query = z.data_ptr<float>() + 4 * H * B;
@@ -248,7 +258,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
                     .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
                     .record = recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
                     .a = a.data_ptr<float>()});
-      gates.addmm_(w_a, a);
+      gates.addmm_(w_a, a);  // + Wa a_t (w_a's columns reordered as a's features)
     }
     const at::Tensor sig = acts ? (*acts)[t] : sig_scratch;  // (4H, B)
     float* const c_new = cs[t].data_ptr<float>();            // (H, B)
@@ -260,8 +270,10 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
                  h_stats ? h_stats->data_ptr<float>() + stats_offset : nullptr);
     norm_forward(kv_norm, feature, H, B,
                  kv_stats ? kv_stats->data_ptr<float>() + stats_offset : nullptr);
-    // The new cell state enters the queue: projected once, into its own slot.
-    at::mm_out(kv_new, w_kv, memory);  // (2H, B)
+    // The new cell state enters the queue: projected once, into its own slot. (2H, B): the
+    // reference's key and value of kv_norm(act(c_t)) without the pe(lag) part (pos_k, pos_v, added per
+    // window position), head-dim major, the keys scaled by log2(e) / sqrt(HD).
+    at::mm_out(kv_new, w_kv, memory);
     scatter_slot(kv_new.data_ptr<float>(), kv.data_ptr<float>(), (K + t) % R, R, 2 * H, B);
     std::memcpy(h_rows, h_new, H * B * sizeof(float));
     c = c_new;
