@@ -162,7 +162,7 @@ def labelled_datasets(
     X_test = _align_channels(train, test)
     unknown = [i for i, label in enumerate(test.labels) if label not in present]
     if unknown:
-        only = _natural_sort({test.labels[i] for i in unknown})
+        only = _natural_sort({str(test.labels[i]) for i in unknown})
         raise DataError(
             f"{test.name}: class(es) {', '.join(map(repr, only))} appear only in the test file "
             f"(first at {test.case_where[unknown[0]]}); {train.name} has "
@@ -369,7 +369,7 @@ def _read_ts(path: Path, data: bytes, limits: FileLimits):
         if wrong:
             n = wrong[0]
             raise DataError(
-                f"{name}: {where[n]} has the label {labels[n]!r}, which the header's "
+                f"{name}: {where[n]} has the label {str(labels[n])!r}, which the header's "
                 f"@classLabel does not list ({', '.join(declared)})"
             )
     series = [np.asarray(case, dtype=np.float64).T for case in X]  # N x (T_n, C)
@@ -466,7 +466,7 @@ def _read_csv(data: bytes, name: str, limits: FileLimits):
         if len(repeat):
             i = order[repeat[0] + 1]
             raise DataError(
-                f"{name}: {rows.at(i)}: case {case_cells[i]!r} already has a row at "
+                f"{name}: {rows.at(i)}: case {str(case_cells[i])!r} already has a row at "
                 f"{names[time_col]} = {cells[i, time_col].strip()!r}; each time may appear once "
                 "per case"
             )
@@ -477,7 +477,7 @@ def _read_csv(data: bytes, name: str, limits: FileLimits):
         groups = _per_case(group_cells, codes, case_ids, names[group_col], rows, name)
     bounds = np.cumsum(np.bincount(codes, minlength=len(case_ids)))[:-1]
     series = np.split(values[order], bounds)  # N x (T_n, C), each sorted
-    where = [f"case_id {case_id!r}" for case_id in case_ids]
+    where = [f"case_id {str(case_id)!r}" for case_id in case_ids]
     channels = tuple(names[j] for j in channel_cols)
     return series, labels, groups, channels, None, where
 
@@ -505,8 +505,8 @@ def _per_case(
         i = differs[0]
         k, j = codes[i], first[codes[i]]
         raise DataError(
-            f"{name}: case {case_ids[k]!r} has {column} {cells[j]!r} at {rows.at(j)} but "
-            f"{cells[i]!r} at {rows.at(i)}; a case has one {column}"
+            f"{name}: case {str(case_ids[k])!r} has {column} {str(cells[j])!r} at {rows.at(j)} "
+            f"but {str(cells[i])!r} at {rows.at(i)}; a case has one {column}"
         )
     return np.array([str(cells[i]) for i in first], dtype=str)
 
