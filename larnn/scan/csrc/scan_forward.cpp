@@ -271,8 +271,8 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
     norm_forward(kv_norm, feature, H, B,
                  kv_stats ? kv_stats->data_ptr<float>() + stats_offset : nullptr);
     // The new cell state enters the queue: projected once, into its own slot. (2H, B): the
-    // reference's key and value of kv_norm(act(c_t)) without the pe(lag) part (pos_k, pos_v, added per
-    // window position), head-dim major, the keys scaled by log2(e) / sqrt(HD).
+    // reference's key and value of kv_norm(act(c_t)) without the pe(lag) part (pos_k and
+    // pos_v, added per window position), head-dim major, the keys scaled by log2(e) / sqrt(HD).
     at::mm_out(kv_new, w_kv, memory);
     scatter_slot(kv_new.data_ptr<float>(), kv.data_ptr<float>(), (K + t) % R, R, 2 * H, B);
     std::memcpy(h_rows, h_new, H * B * sizeof(float));
