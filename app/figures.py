@@ -25,6 +25,7 @@ STEP_COLOR = "#d62728"
 WINDOW_FILL = "rgba(76, 114, 176, 0.10)"
 HEATMAP_SCALE = "Viridis"
 FONT = {"size": 13}
+SWEEP_LABEL_ROW = 18  # px between the sweep's two rows of window labels
 TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45}  # the heatmap uses it too: axes align
 
 
@@ -542,11 +543,21 @@ def window_sweep_figure(
             "hovertemplate": "k' = %{x}<br>accuracy = %{y:.3f}<extra></extra>",
         }
     ]
+    windows = sweep["window"].to_numpy()
+    middle = (windows.min() + windows.max()) / 2 if len(windows) else trained_window
+
+    def inward(x: float) -> str:  # a label reads towards the middle, so it stays on the page
+        return "right" if x > middle else "left"
+
+    # Two rows above the plot, so the labels of close windows (k' = 14, k = 16) never overlap.
     shapes = [_vline(trained_window, "", color="gray", width=1.5)]
-    notes = [_note(f"trained k = {trained_window}", trained_window, 1.0, "right")]
+    notes = [_note(f"trained k = {trained_window}", trained_window, 1.0, inward(trained_window))]
     if current_window is not None and current_window != trained_window:
         shapes.append(_vline(current_window, "", width=1.5))
-        notes.append(_note(f"current k' = {current_window}", current_window, 1.0, "left"))
+        label = _note(f"current k' = {current_window}", current_window, 1.0, inward(current_window))
+        notes.append(
+            {**label, "yshift": SWEEP_LABEL_ROW, "font": {"size": 12, "color": STEP_COLOR}}
+        )
     if baseline_accuracy is not None:
         shapes.append(
             {
@@ -579,10 +590,14 @@ def window_sweep_figure(
             }
         )
     layout = {
-        "height": 360,
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
+        "height": 390,
+        "margin": {"l": 60, "r": 20, "t": 40 + 2 * SWEEP_LABEL_ROW, "b": 45},
         "font": FONT,
-        "title": {"text": f"Accuracy on {sample_size} sequences against the window k'"},
+        "title": {
+            "text": f"Accuracy on {sample_size} sequences against the window k'",
+            "y": 0.98,
+            "yanchor": "top",
+        },
         "xaxis": {"title": {"text": "window k' (past steps attended)"}},
         "yaxis": {"title": {"text": "accuracy"}, "range": [0, 1.02]},
         "showlegend": baseline_accuracy is not None,

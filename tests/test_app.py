@@ -527,6 +527,24 @@ def test_probabilities_sweep_and_html():
     assert "<html>" in html and "cdn.plot.ly" in html
 
 
+def test_sweep_window_labels_do_not_overlap():
+    """Issue 11.4: 'current k' = 14' and 'trained k = 16' printed on top of each other."""
+    sweep = pd.DataFrame({"window": [1, 2, 4, 8, 14, 16, 24, 32, 48], "accuracy": [0.5] * 9})
+    for current, trained in [(14, 16), (16, 14), (47, 48), (1, 2)]:
+        fig = figures.window_sweep_figure(
+            sweep,
+            baseline_accuracy=None,
+            trained_window=trained,
+            current_window=current,
+            sample_size=9,
+        )
+        notes = {n.text.split(" = ")[0]: n for n in fig.layout.annotations}
+        now, then = notes["current k'"], notes["trained k"]
+        assert (now.yshift or 0) != (then.yshift or 0)  # one row each
+        for note in (now, then):  # each reads towards the middle, so it stays on the page
+            assert note.xanchor == ("right" if note.x > 24.5 else "left")
+
+
 # --- selection, checks and export ----------------------------------------------------------
 
 
