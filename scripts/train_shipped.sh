@@ -7,14 +7,18 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 mkdir -p runs
 run() { larnn train --config "configs/$1.json" --seed "$2" --out "runs/$1_s$2" > "runs/$1_s$2.log" 2>&1; }
-(run uci_har_larnn 0; run uci_har_larnn 2; run probe_larnn 0) &
-(for seed in 0 1 2; do run uci_har_lstm "$seed"; done; run probe_lstm 0; run uci_har_larnn 1) &
+(run uci_har_larnn 0; run uci_har_larnn 2; run probe_larnn 0; run probe_recall_larnn 0) &
+(for seed in 0 1 2; do run uci_har_lstm "$seed"; done; run probe_lstm 0; run probe_recall_lstm 0
+ run uci_har_larnn 1) &
 wait
 # Shipped: the seed with the best validation accuracy of each (seed 2 for both here).
 cp -rT runs/uci_har_larnn_s2/checkpoint checkpoints/uci_har_larnn
 cp -rT runs/uci_har_lstm_s2/checkpoint checkpoints/uci_har_lstm
 cp -rT runs/probe_larnn_s0/checkpoint checkpoints/probe_cue_shape_larnn
 cp -rT runs/probe_lstm_s0/checkpoint checkpoints/probe_cue_shape_lstm
+cp -rT runs/probe_recall_larnn_s0/checkpoint checkpoints/probe_recall_larnn
+cp -rT runs/probe_recall_lstm_s0/checkpoint checkpoints/probe_recall_lstm
+python scripts/memory_report.py  # the recall probe's numbers in the README
 # The paper's batch norm on keys/values, as a variant (two seeds).
 run uci_har_larnn_bn 0 & run uci_har_larnn_bn 1 & wait
 for kind in uci_har_lstm uci_har_larnn uci_har_larnn_bn; do larnn summarize runs/${kind}_s*/checkpoint; done

@@ -8,7 +8,14 @@ from larnn.checkpoint import load_checkpoint, shipped_checkpoints
 from larnn.evaluate import evaluate_checkpoint
 
 SHIPPED = shipped_checkpoints()
-EXPECTED = {"probe_cue_shape_larnn", "probe_cue_shape_lstm", "uci_har_larnn", "uci_har_lstm"}
+EXPECTED = {
+    "probe_cue_shape_larnn",
+    "probe_cue_shape_lstm",
+    "probe_recall_larnn",
+    "probe_recall_lstm",
+    "uci_har_larnn",
+    "uci_har_lstm",
+}
 
 
 def test_the_promised_checkpoints_are_shipped():

@@ -1,0 +1,127 @@
+"""The erasure test, step rankings and head importance (larnn.faithfulness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from larnn import faithfulness as fa
+from larnn.baseline import LSTMConfig
+from larnn.checkpoint import load_checkpoint, shipped_checkpoints
+from larnn.classifier import ClassifierConfig, SequenceClassifier
+from larnn.data import Normalizer
+from larnn.errors import ConfigError
+from larnn.model import InferenceKnobs, LARNNConfig
+from larnn.tasks import load_task
+
+pytest.importorskip("captum", reason="gradient attribution needs captum (a dependency)")
+
+
+def tiny(architecture: str, seed: int = 0) -> SequenceClassifier:
+    torch.manual_seed(seed)
+    if architecture == "larnn":
+        encoder = LARNNConfig(
+            input_size=3, hidden_size=8, heads=2, window=4, num_layers=2, batch_first=True
+        )
+    else:
+        encoder = LSTMConfig(input_size=3, hidden_size=8)
+    return SequenceClassifier(ClassifierConfig.build(encoder, 3)).eval()
+
+
+def test_attention_ranking_sums_the_last_steps_weights_per_step():
+    model = tiny("larnn")
+    x = torch.randn(2, 9, 3)
+    scores = fa.attention_ranking(model, x)
+    record = model(x, return_attention=True).attention
+    for b in range(2):
+        for step in range(9):
+            want = sum(
+                float(w[b, -1, :, k].sum())
+                for w in record.weights
+                for k in range(4)
+                if int(record.slot_time[-1, k]) == step
+            )
+            assert scores[b, step] == pytest.approx(want, abs=1e-6)
+    assert scores[:, :4].sum() == 0 and scores[:, 8].sum() == 0  # outside the last window
+
+
+def test_saliency_ranking_is_the_absolute_gradient_of_the_predicted_logit():
+    model = tiny("lstm")
+    x = torch.randn(3, 7, 3)
+    scores = fa.rank_steps(model, x, "saliency")
+    for b in range(3):
+        xb = x[b : b + 1].clone().requires_grad_()
+        logits = model(xb).logits
+        logits[0, logits.argmax()].backward()
+        np.testing.assert_allclose(scores[b], xb.grad.abs().sum(-1)[0].numpy(), rtol=1e-5)
+
+
+def test_hiding_is_the_knob_for_a_larnn_and_occlusion_for_the_lstm():
+    x = torch.randn(1, 8, 3)
+    larnn = tiny("larnn")
+    knob = fa.class_probabilities(larnn, x, InferenceKnobs(hidden_steps=[5, 6]))[0, 1]
+    assert fa.probability_without(larnn, x, [6, 5], 1) == pytest.approx(float(knob))
+    lstm = tiny("lstm")
+    occluded = x.clone()
+    occluded[:, [2, 3]] = 0
+    want = fa.class_probabilities(lstm, occluded)[0, 2]
+    assert fa.probability_without(lstm, x, [3, 2], 2) == pytest.approx(float(want))
+
+
+@pytest.mark.parametrize("architecture", ["larnn", "lstm"])
+def test_erasure_curve_ends(architecture):
+    """Hiding nothing changes nothing; keeping every candidate changes nothing."""
+    model = tiny(architecture)
+    x = torch.randn(3, 8, 3)
+    T = x.shape[1]
+    everything = len(fa.candidate_steps(model, T))
+    curves = fa.erasure_curves(model, x, [0, 1, everything], seed=1)
+    expected = {"integrated_gradients", "saliency", "random"}
+    if architecture == "larnn":
+        expected.add("attention")
+    assert {c.ranking for c in curves} == expected
+    for curve in curves:
+        assert curve.comprehensiveness[0] == pytest.approx(0, abs=1e-6)
+        assert curve.sufficiency[-1] == pytest.approx(0, abs=1e-6)
+    frame = fa.curves_frame(curves)
+    assert len(frame) == 3 * len(curves)
+
+
+def test_bad_rankings_are_named():
+    with pytest.raises(ConfigError, match="no attention"):
+        fa.rank_steps(tiny("lstm"), torch.randn(1, 5, 3), "attention")
+    with pytest.raises(ConfigError, match="ranking must be one of"):
+        fa.rank_steps(tiny("larnn"), torch.randn(1, 5, 3), "shap")
+    with pytest.raises(ConfigError, match="no attention heads"):
+        fa.head_importance(tiny("lstm"), torch.randn(1, 5, 3), np.zeros(1))
+
+
+def test_head_importance_switches_one_head_off_at_a_time():
+    model = tiny("larnn")
+    x, y = torch.randn(20, 10, 3), np.arange(20) % 3
+    table = fa.head_importance(model, x, y)
+    assert len(table) == 4  # 2 layers x 2 heads
+    base = fa.accuracy(model, x, y)
+    row = table[(table["layer"] == 1) & (table["head"] == 0)].iloc[0]
+    masked = fa.accuracy(model, x, y, InferenceKnobs(head_mask=[[1, 1], [0, 1]]))
+    assert row.accuracy_without == masked and row.accuracy_drop == pytest.approx(base - masked)
+    assert ((table.entropy_bits > 0) & (table.entropy_bits <= 2 + 1e-6)).all()  # K = 4
+
+
+def test_the_recall_larnns_attended_step_decides_its_prediction():
+    """On the shipped recall pair: hiding the one most attended past step takes most of the
+    predicted probability away; hiding one random step does not."""
+    shipped = shipped_checkpoints()
+    if "probe_recall_larnn" not in shipped:
+        pytest.skip("the recall probe's checkpoints are not shipped here")
+    checkpoint = load_checkpoint(shipped["probe_recall_larnn"])
+    task = load_task(checkpoint.metadata.dataset_id, checkpoint.metadata.split)
+    normalizer = Normalizer.from_dict(checkpoint.metadata.normalizer)
+    x = torch.from_numpy(normalizer.apply(task.test.X[:8])).float()
+    curves = {
+        c.ranking: c
+        for c in fa.erasure_curves(checkpoint.model.eval(), x, [1], ["attention", "random"])
+    }
+    assert curves["attention"].comprehensiveness[0] > 0.5
+    assert curves["random"].comprehensiveness[0] < 0.1
