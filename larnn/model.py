@@ -155,9 +155,7 @@ class LARNN(nn.Module):
             masks = list(mask.unbind(0))
         visible = None
         if knobs.hidden_steps:
-            times = slot_times(steps, x.shape[0], window, x.device)  # (T, K)
-            hidden = torch.tensor(knobs.hidden_steps, device=x.device)
-            visible = ~torch.isin(times, hidden)  # (T, K)
+            visible = visible_slots(knobs.hidden_steps, steps, x.shape[0], x.shape[1], window, x)
         return [LayerKnobs(window, mask, kv_activation, visible) for mask in masks]
 
 
@@ -340,20 +338,21 @@ class InferenceKnobs:
         any sequence or tensor is stored as a tuple of floats. None: every head on.
     kv_activation: replace the activation on keys/values (one of ACTIVATIONS); None: as trained.
     hidden_steps: absolute time steps (as in AttentionRecord.slot_time) whose cell states no
-        layer may attend to: a slot holding one behaves exactly like an empty slot. Any
-        iterable of integers >= 0 is stored as a sorted tuple (an empty one as None).
+        layer may attend to: a slot holding one behaves exactly like an empty slot. Integers
+        >= 0 for every sample, or B tuples of them, one per sample; stored as sorted tuples
+        (an empty knob as None).
     """
 
     window: int | None = None
     head_mask: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
     kv_activation: str | None = None
-    hidden_steps: tuple[int, ...] | None = None
+    hidden_steps: tuple[int, ...] | tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.head_mask is not None:
             object.__setattr__(self, "head_mask", _mask_tuple(self.head_mask))
         if self.hidden_steps is not None:
-            object.__setattr__(self, "hidden_steps", _steps_tuple(self.hidden_steps) or None)
+            object.__setattr__(self, "hidden_steps", _hidden_tuple(self.hidden_steps))
 
 
 @dataclass(frozen=True)
@@ -363,7 +362,34 @@ class LayerKnobs:
     window: int  # K
     head_mask: Tensor | None  # (NH,): 0 switches a head off
     kv_activation: str
-    visible: Tensor | None  # (T, K) bool: False where a slot holds a hidden step
+    visible: Tensor | None  # (T, K, B or 1) bool: False where a slot holds a hidden step
+
+
+def visible_slots(
+    hidden_steps: tuple, steps: int, T: int, B: int, window: int, like: Tensor
+) -> Tensor:
+    """(T, K, B or 1) bool: whether each window slot at each step holds a step not hidden."""
+    times = slot_times(steps, T, window, like.device)  # (T, K)
+    per_sample = isinstance(hidden_steps[0], tuple)
+    if per_sample and len(hidden_steps) != B:
+        raise ConfigError(
+            f"InferenceKnobs.hidden_steps: {len(hidden_steps)} per-sample tuples for a batch of {B}"
+        )
+    rows = hidden_steps if per_sample else (hidden_steps,)
+    hidden = [torch.tensor(row, dtype=torch.long, device=like.device) for row in rows]
+    return torch.stack([~torch.isin(times, row) for row in hidden], dim=-1)  # (T, K, B or 1)
+
+
+def _hidden_tuple(steps) -> tuple[int, ...] | tuple[tuple[int, ...], ...] | None:
+    values = steps.tolist() if isinstance(steps, Tensor) else steps
+    try:
+        nested = len(values) > 0 and all(not isinstance(v, numbers.Real) for v in values)
+    except TypeError:
+        nested = False
+    if not nested:
+        return _steps_tuple(steps) or None
+    rows = tuple(_steps_tuple(row) for row in values)
+    return rows if any(rows) else None
 
 
 def _steps_tuple(steps) -> tuple[int, ...]:

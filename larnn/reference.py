@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -108,9 +109,20 @@ def reference_stack(
     model: LARNN, x: Tensor, knobs: InferenceKnobs | None = None
 ) -> tuple[Tensor, list[Tensor]]:
     """The stack over x from a zero state, as `model(x, knobs=knobs, return_attention=True)`:
-    the last layer's h at every step, and each layer's attention weights (B, T, NH, K)."""
+    the last layer's h at every step, and each layer's attention weights (B, T, NH, K).
+
+    Hidden steps given per sample run each sample alone with its own (eval semantics)."""
     cfg = model.config
     knobs = knobs or InferenceKnobs()
+    if knobs.hidden_steps and isinstance(knobs.hidden_steps[0], tuple):
+        batch_dim = 0 if cfg.batch_first else 1
+        runs = [
+            reference_stack(model, sample, replace(knobs, hidden_steps=steps or None))
+            for sample, steps in zip(x.split(1, dim=batch_dim), knobs.hidden_steps, strict=True)
+        ]
+        outputs = torch.cat([out for out, _ in runs], dim=batch_dim)
+        weights = [torch.cat(layer, dim=0) for layer in zip(*(w for _, w in runs), strict=True)]
+        return outputs, weights
     window = knobs.window or cfg.window
     hidden = set(knobs.hidden_steps or ())
     kv_activation = knobs.kv_activation or cfg.kv_activation

@@ -372,10 +372,12 @@ def test_hidden_steps_in_float32_run_the_python_loop_and_equal_reference(monkeyp
 def test_knobs_are_hashable_values_and_refuse_bad_hidden_steps():
     assert InferenceKnobs(hidden_steps=[3, 1, 1.0]) == InferenceKnobs(hidden_steps=(1, 3))
     assert InferenceKnobs(hidden_steps=[]) == InferenceKnobs()
+    assert InferenceKnobs(hidden_steps=[[2, 1], []]).hidden_steps == ((1, 2), ())
+    assert InferenceKnobs(hidden_steps=[[], []]) == InferenceKnobs()
     assert hash(InferenceKnobs(head_mask=torch.tensor([1, 0]), hidden_steps=[2])) == hash(
         InferenceKnobs(head_mask=(1.0, 0.0), hidden_steps=(2,))
     )
-    for bad in ([-1], [1.5], ["a"], 3):
+    for bad in ([-1], [1.5], ["a"], 3, [[1], [-2]]):
         with pytest.raises(ConfigError, match="hidden_steps"):
             InferenceKnobs(hidden_steps=bad)
     with pytest.raises(ConfigError, match="head_mask"):
@@ -451,3 +453,39 @@ def test_cuda_equals_reference(options, train, dtype):
         torch.testing.assert_close(
             got[name].cpu().double(), want[name], atol=tolerance, rtol=tolerance, msg=name
         )
+
+
+def test_hidden_steps_per_sample_equal_each_sample_alone_and_reference():
+    model = make_model(positional_encoding=True, max_window=6, kv_norm="layer")
+    x = torch.randn(10, 3, 5, dtype=torch.float64)
+    per_sample = ((2, 3), (), (4, 5, 6, 7, 8))  # the third: step 9 sees only hidden slots
+    knobs = InferenceKnobs(hidden_steps=per_sample)
+    output, _, record = model(x, knobs=knobs, return_attention=True)
+    for b, steps in enumerate(per_sample):
+        alone, _, alone_record = model(
+            x[:, b : b + 1], knobs=InferenceKnobs(hidden_steps=steps), return_attention=True
+        )
+        torch.testing.assert_close(output[:, b : b + 1], alone, atol=1e-12, rtol=0)
+        for got, want in zip(record.weights, alone_record.weights, strict=True):
+            torch.testing.assert_close(got[b : b + 1], want, atol=1e-12, rtol=0)
+    expected, expected_weights = reference_stack(model, x, knobs)
+    torch.testing.assert_close(output, expected, atol=1e-5, rtol=0)
+    for got, want in zip(record.weights, expected_weights, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="per-sample"):
+        model(x[:, :2], knobs=knobs)
+
+
+def test_gradients_with_hidden_steps_per_sample_equal_reference():
+    model = make_model(positional_encoding=True, max_window=6)
+    x = torch.randn(9, 2, 5, dtype=torch.float64)
+    knobs = InferenceKnobs(hidden_steps=((1, 4, 5, 6, 7), (3,)))
+
+    def fast(x):
+        output, _, record = model(x, knobs=knobs, return_attention=True)
+        return output, record.weights
+
+    got = gradients(model, fast, x)
+    want = gradients(model, lambda x: reference_stack(model, x, knobs), x)
+    for name in got:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-5, msg=name)

@@ -138,7 +138,7 @@ def python_scan_forward(
                 keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
             # = softmax_j(q k_j / sqrt(HD)) of the reference: the keys carry log2(e) / sqrt(HD).
             scores_t = head_dot(keys, q.view(HD, NH, B), out=scores[:n])  # (n, NH, B)
-            p = softmax2_(hide_slots(scores_t, spec.visible, t))
+            p = softmax2_visible_(scores_t, spec.visible, t)
             w = p  # the weights applied to the values
             if out.drops is not None:
                 w = torch.mul(w, out.drops[t, K - n :], out=weights[:n])
@@ -222,7 +222,7 @@ def python_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
                 keys, values = keys + pos_k[K - n :], values + pos_v[K - n :]
             q = queries[t].view(HD, NH, B)
             # Recomputed: as fast as keeping it, and saves (T, K, NH, B) per layer.
-            p = softmax2_(hide_slots(head_dot(keys, q, out=probs[:n]), spec.visible, t))
+            p = softmax2_visible_(head_dot(keys, q, out=probs[:n]), spec.visible, t)
             w = p  # the weights applied to the values, and their gradient
             d_w = head_dot(values, da, out=d_p[:n])
             if d_recorded is not None:
@@ -307,7 +307,7 @@ def compiled_scan_backward(ctx, d_hs, d_cs, d_recorded) -> tuple:
 
 def slots_attended(spec: ScanSpec, filled: int, T: int) -> list[int]:
     """Per step, the n newest window slots that attention reads: the filled ones, or none
-    where every filled slot holds a hidden step (the step then attends to nothing)."""
+    where every filled slot of every sample holds a hidden step (nothing to attend to)."""
     K = spec.window
     counts = [min(K, filled + t) for t in range(T)]
     if spec.visible is None:
@@ -316,13 +316,15 @@ def slots_attended(spec: ScanSpec, filled: int, T: int) -> list[int]:
     return [n if n and bool(visible[t, K - n :].any()) else 0 for t, n in enumerate(counts)]
 
 
-def hide_slots(scores: Tensor, visible: Tensor | None, t: int) -> Tensor:
-    """Scores (n, NH, B) of step t with hidden slots at -inf, so softmax gives them 0: the
-    reference leaves them out of the softmax."""
+def softmax2_visible_(scores: Tensor, visible: Tensor | None, t: int) -> Tensor:
+    """softmax2_ of step t's scores (n, NH, B) over its visible slots only, 0 on hidden ones:
+    the reference leaves hidden slots out of its softmax, and a sample whose slots are all
+    hidden attends to nothing."""
     if visible is None:
-        return scores
-    hidden = ~visible[t, visible.shape[1] - scores.shape[0] :]  # (n,)
-    return scores.masked_fill_(hidden[:, None, None], -math.inf)
+        return softmax2_(scores)
+    shown = visible[t, visible.shape[1] - scores.shape[0] :, None, :]  # (n, 1, B or 1)
+    scores.masked_fill_(~shown, torch.finfo(scores.dtype).min)
+    return softmax2_(scores).mul_(shown)
 
 
 def head_dot(keys: Tensor, q: Tensor, out: Tensor) -> Tensor:

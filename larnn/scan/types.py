@@ -37,7 +37,7 @@ class ScanSpec:
     kv_norm: nn.Module  # on act(c) before the key/value projection
     hidden_norm: nn.Module  # on h
     head_mask: Tensor | None  # (NH,): 0 switches a head off
-    visible: Tensor | None  # (T, K) bool: False where a window slot holds a hidden step
+    visible: Tensor | None  # (T, K, B or 1) bool: False where a slot holds a hidden step
     dropout: float  # on the attention weights; 0 outside training
     record: bool  # return the attention weights
     keep: bool  # keep what backward needs
