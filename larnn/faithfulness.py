@@ -31,6 +31,7 @@ from larnn.errors import ConfigError
 from larnn.model import InferenceKnobs
 
 RANKINGS = ("attention", "integrated_gradients", "saliency", "random")
+IG_STEPS = 32  # Integrated Gradients' steps along the path from the baseline
 
 
 @torch.no_grad()
@@ -56,23 +57,32 @@ def attention_ranking(model: SequenceClassifier, x: Tensor) -> np.ndarray:
     return scores
 
 
-def gradient_ranking(model: SequenceClassifier, x: Tensor, method: str) -> np.ndarray:
-    """(N, T) |attribution| of each step, summed over channels, for the predicted class:
-    Captum's IntegratedGradients (zero baseline) or Saliency."""
+def attribution(
+    model: SequenceClassifier, x: Tensor, method: str, target: Tensor | None = None
+) -> Tensor:
+    """(N, T, C) attribution of the logit of class `target` (default: the predicted one) to
+    each input value: Captum's IntegratedGradients (zero baseline: the training mean after
+    normalisation; 32 steps) or Saliency (|gradient|)."""
     from captum.attr import IntegratedGradients, Saliency
 
     def logits(inputs: Tensor) -> Tensor:
         return model(inputs).logits
 
-    target = class_probabilities(model, x).argmax(-1)
+    if target is None:
+        target = class_probabilities(model, x).argmax(-1)
     x = x.detach().clone().requires_grad_()
     if method == "integrated_gradients":
-        attribution = IntegratedGradients(logits).attribute(x, target=target, n_steps=32)
+        result = IntegratedGradients(logits).attribute(x, target=target, n_steps=IG_STEPS)
     elif method == "saliency":
-        attribution = Saliency(logits).attribute(x, target=target, abs=True)
+        result = Saliency(logits).attribute(x, target=target, abs=True)
     else:
-        raise ConfigError(f"unknown gradient method {method!r}")
-    return attribution.detach().abs().sum(-1).numpy()  # (N, T)
+        raise ConfigError(f"unknown attribution method {method!r}")
+    return result.detach()
+
+
+def gradient_ranking(model: SequenceClassifier, x: Tensor, method: str) -> np.ndarray:
+    """(N, T) |attribution| of each step, summed over channels, for the predicted class."""
+    return attribution(model, x, method).abs().sum(-1).numpy()
 
 
 def rank_steps(model: SequenceClassifier, x: Tensor, ranking: str, seed: int = 0) -> np.ndarray:
@@ -108,17 +118,36 @@ class ErasureCurve:
 
 
 @torch.no_grad()
-def probability_without(
-    model: SequenceClassifier, x: Tensor, steps: Sequence[int], target: int
-) -> float:
-    """Probability of class `target` for one sequence x (1, T, C) with `steps` hidden."""
-    steps = sorted(int(s) for s in steps)
-    if model.architecture == "larnn":
-        knobs = InferenceKnobs(hidden_steps=steps)
-        return float(class_probabilities(model, x, knobs)[0, target])
-    occluded = x.clone()
-    occluded[:, steps] = 0.0  # the training mean, after normalisation
-    return float(class_probabilities(model, occluded)[0, target])
+def class_probabilities_without(
+    model: SequenceClassifier, x: Tensor, hidden: Sequence[Sequence[int]], batch_size: int = 512
+) -> Tensor:
+    """(N, classes) at the last step for sequences x (N, T, C), sequence i with the steps
+    hidden[i] hidden, in batches."""
+    results = []
+    for start in range(0, len(x), batch_size):
+        rows = slice(start, start + batch_size)
+        steps = [tuple(sorted(int(s) for s in h)) for h in hidden[rows]]
+        chunk = x[rows]
+        if model.architecture == "larnn":
+            results.append(class_probabilities(model, chunk, InferenceKnobs(hidden_steps=steps)))
+        else:
+            occluded = chunk.clone()
+            for i, row in enumerate(steps):
+                occluded[i, list(row)] = 0.0  # the training mean, after normalisation
+            results.append(class_probabilities(model, occluded))
+    return torch.cat(results)
+
+
+def probabilities_without(
+    model: SequenceClassifier,
+    x: Tensor,
+    hidden: Sequence[Sequence[int]],
+    targets: Sequence[int],
+    batch_size: int = 512,
+) -> np.ndarray:
+    """(N,) probability of class targets[i] for x[i] with the steps hidden[i] hidden."""
+    probabilities = class_probabilities_without(model, x, hidden, batch_size)
+    return probabilities[torch.arange(len(x)), torch.as_tensor(list(targets))].numpy()
 
 
 def erasure_curve(
@@ -128,19 +157,19 @@ def erasure_curve(
     N, T = x.shape[:2]
     candidates = candidate_steps(model, T)
     probabilities = class_probabilities(model, x)
-    predicted = probabilities.argmax(-1)
+    predicted = probabilities.argmax(-1).numpy()  # (N,)
+    p = probabilities[torch.arange(N), predicted].numpy()  # (N,)
     ns = tuple(int(n) for n in ns)
-    comprehensive = np.zeros((N, len(ns)))
-    sufficient = np.zeros((N, len(ns)))
+    hidden, rows = [], []
     for i in range(N):
         order = candidates[np.argsort(-scores[i, candidates], kind="stable")]
-        p = float(probabilities[i, predicted[i]])
-        target = int(predicted[i])
-        for j, n in enumerate(ns):
-            top, rest = order[:n], order[n:]
-            comprehensive[i, j] = p - probability_without(model, x[i : i + 1], top, target)
-            sufficient[i, j] = p - probability_without(model, x[i : i + 1], rest, target)
-    return ErasureCurve(ranking, ns, comprehensive.mean(0), sufficient.mean(0))
+        for n in ns:
+            hidden += [order[:n], order[n:]]  # without the top n; with only the top n
+            rows += [i, i]
+    kept = probabilities_without(model, x[rows], hidden, predicted[rows])
+    kept = kept.reshape(N, len(ns), 2)
+    drop = p[:, None, None] - kept  # (N, len(ns), 2)
+    return ErasureCurve(ranking, ns, drop[..., 0].mean(0), drop[..., 1].mean(0))
 
 
 def erasure_curves(

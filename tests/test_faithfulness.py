@@ -61,12 +61,15 @@ def test_hiding_is_the_knob_for_a_larnn_and_occlusion_for_the_lstm():
     x = torch.randn(1, 8, 3)
     larnn = tiny("larnn")
     knob = fa.class_probabilities(larnn, x, InferenceKnobs(hidden_steps=[5, 6]))[0, 1]
-    assert fa.probability_without(larnn, x, [6, 5], 1) == pytest.approx(float(knob))
+    plain = fa.class_probabilities(larnn, x)[0, 0]
+    got = fa.probabilities_without(larnn, x[[0, 0]], [[6, 5], []], [1, 0], batch_size=1)
+    np.testing.assert_allclose(got, [float(knob), float(plain)], rtol=1e-5)
     lstm = tiny("lstm")
     occluded = x.clone()
     occluded[:, [2, 3]] = 0
     want = fa.class_probabilities(lstm, occluded)[0, 2]
-    assert fa.probability_without(lstm, x, [3, 2], 2) == pytest.approx(float(want))
+    got = fa.probabilities_without(lstm, x[[0, 0]], [[3, 2], [2, 3]], [2, 2])
+    np.testing.assert_allclose(got, [float(want)] * 2, rtol=1e-5)
 
 
 @pytest.mark.parametrize("architecture", ["larnn", "lstm"])
@@ -109,19 +112,51 @@ def test_head_importance_switches_one_head_off_at_a_time():
     assert ((table.entropy_bits > 0) & (table.entropy_bits <= 2 + 1e-6)).all()  # K = 4
 
 
-def test_the_recall_larnns_attended_step_decides_its_prediction():
-    """On the shipped recall pair: hiding the one most attended past step takes most of the
-    predicted probability away; hiding one random step does not."""
+def test_integrated_gradients_are_complete():
+    """Completeness: the attributions sum to logit(x) - logit(baseline 0), within 2%."""
+    for architecture in ("larnn", "lstm"):
+        model = tiny(architecture, seed=3)
+        x = torch.randn(2, 6, 3)
+        target = torch.tensor([0, 2])
+        attributions = fa.attribution(model, x, "integrated_gradients", target)
+        with torch.no_grad():
+            gap = model(x).logits - model(torch.zeros_like(x)).logits  # (2, classes)
+        want = gap[torch.arange(2), target]
+        torch.testing.assert_close(
+            attributions.sum((1, 2)), want, atol=0.02 * float(want.abs().max()), rtol=0
+        )
+
+
+def recall_pair():
     shipped = shipped_checkpoints()
     if "probe_recall_larnn" not in shipped:
         pytest.skip("the recall probe's checkpoints are not shipped here")
     checkpoint = load_checkpoint(shipped["probe_recall_larnn"])
     task = load_task(checkpoint.metadata.dataset_id, checkpoint.metadata.split)
     normalizer = Normalizer.from_dict(checkpoint.metadata.normalizer)
-    x = torch.from_numpy(normalizer.apply(task.test.X[:8])).float()
-    curves = {
-        c.ranking: c
-        for c in fa.erasure_curves(checkpoint.model.eval(), x, [1], ["attention", "random"])
-    }
+    return checkpoint.model.eval(), task.test, normalizer
+
+
+def test_hiding_the_truth_takes_the_recall_larnn_to_chance_and_random_steps_do_not():
+    model, test, normalizer = recall_pair()
+    n = 300
+    x = torch.from_numpy(normalizer.apply(test.X[:n])).float()
+    truth = [tuple(np.flatnonzero(row)) for row in test.relevant_steps[:n]]
+    rng = np.random.default_rng(0)
+    candidates = fa.candidate_steps(model, x.shape[1])
+    random = [(int(rng.choice([s for s in candidates if s not in row])),) for row in truth]
+    y = test.y[:n]
+    hidden_truth = fa.class_probabilities_without(model, x, truth).argmax(-1).numpy()
+    hidden_random = fa.class_probabilities_without(model, x, random).argmax(-1).numpy()
+    assert (hidden_truth == y).mean() < 0.4  # chance is 0.25
+    assert (hidden_random == y).mean() > 0.95
+
+
+def test_the_recall_larnns_attended_step_decides_its_prediction():
+    """On the shipped recall pair: hiding the one most attended past step takes most of the
+    predicted probability away; hiding one random step does not."""
+    model, test, normalizer = recall_pair()
+    x = torch.from_numpy(normalizer.apply(test.X[:8])).float()
+    curves = {c.ranking: c for c in fa.erasure_curves(model, x, [1], ["attention", "random"])}
     assert curves["attention"].comprehensiveness[0] > 0.5
     assert curves["random"].comprehensiveness[0] < 0.1
