@@ -22,6 +22,41 @@ def heads_text(choice: KnobChoice) -> str:
     return "heads " + ", ".join(str(h) for h in choice.heads_on)
 
 
+def heads_on_text(choice: KnobChoice) -> str:
+    """'all 4 heads on' or 'heads 0, 3 of 4 on'."""
+    heads = choice.trained.heads
+    if choice.knobs.head_mask is None:
+        return f"all {heads} heads on"
+    return f"{heads_text(choice)} of {heads} on"
+
+
+def knobs_text(choice: KnobChoice) -> str:
+    """ "k' = 14, tanh, heads 0, 1, 3 of 4 on": every knob, changed or not."""
+    return f"k' = {choice.window}, {choice.kv_activation}, {heads_on_text(choice)}"
+
+
+def context_line(
+    data: DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
+) -> str:
+    """What a figure of one sequence shows: 'LARNN m1 (k' = 14, tanh, all 4 heads on) ·
+    LSTM m2 · UCI HAR (smartphone activity), test split, sequence #12'."""
+    parts = []
+    for role, run in runs.items():
+        knobs = f" ({knobs_text(choice)})" if role == "LARNN" and choice is not None else ""
+        parts.append(f"{role} {run.model.name}{knobs}")
+    return " · ".join([*parts, data.sequence_name(index)])
+
+
+def sweep_context(
+    data: DataView, larnn_name: str, lstm_name: str | None, choice: KnobChoice, sample_size: int
+) -> str:
+    """What the sweep shows: the models, the knobs other than k', the sample."""
+    parts = [f"LARNN {larnn_name} ({choice.kv_activation}, {heads_on_text(choice)})"]
+    if lstm_name is not None:
+        parts.append(f"LSTM {lstm_name}")
+    return " · ".join([*parts, f"{data.name}, a fixed sample of {sample_size} sequences"])
+
+
 def heatmap_title(choice: KnobChoice) -> str:
     return (
         f"Layer {choice.layer} attention, mean over {heads_text(choice)}, window k' = "
@@ -122,7 +157,7 @@ def summary_metrics(
             {
                 "label": "LARNN knobs",
                 "value": f"k' = {choice.window}",
-                "delta": f"{choice.knobs.kv_activation} · heads on "
+                "delta": f"{choice.kv_activation} · heads on "
                 f"{len(choice.heads_on)}/{trained.heads}",
                 "delta_color": "orange" if choice.changed else "off",
                 "delta_arrow": "off",

@@ -31,6 +31,7 @@ def export_context(
     true_label = None if data.labels is None else data.class_names[int(data.labels[index])]
     return {
         "data": data.description,
+        "data_name": data.name,
         "dataset_id": data.dataset_id,
         "sequence_index": index,
         "true_class": true_label,
@@ -39,11 +40,31 @@ def export_context(
         if choice is None
         else {
             "window": choice.window,
-            "kv_activation": choice.knobs.kv_activation,
+            "kv_activation": choice.kv_activation,
             "heads_on": list(choice.heads_on),
             "layer_shown": choice.layer,
         },
     }
+
+
+def with_context(frame: pd.DataFrame, context: dict) -> pd.DataFrame:
+    """The table with what it shows appended as constant columns (see `export_context`):
+    dataset, data (its name and split, or the uploaded file), sequence_index,
+    <role>_checkpoint per model and, for a LARNN, window, kv_activation and heads_on
+    (space-separated head numbers)."""
+    columns: dict[str, object] = {
+        "dataset": context["dataset_id"] or "upload",
+        "data": context["data_name"],
+        "sequence_index": context["sequence_index"],
+    }
+    for role, name in context["checkpoints"].items():
+        columns[f"{role.lower()}_checkpoint"] = name
+    knobs = context["knobs"]
+    if knobs is not None:
+        columns["window"] = knobs["window"]
+        columns["kv_activation"] = knobs["kv_activation"]
+        columns["heads_on"] = " ".join(str(h) for h in knobs["heads_on"])
+    return frame.assign(**columns)
 
 
 def attention_table(inference: SequenceInference) -> pd.DataFrame:

@@ -9,6 +9,7 @@ them in full. Shape letters: T time steps, C channels, K window slots, R heatmap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ STEP_COLOR = "#d62728"
 WINDOW_FILL = "rgba(76, 114, 176, 0.10)"
 HEATMAP_SCALE = "Viridis"
 FONT = {"size": 13}
+TITLE_HEIGHT = 48  # px the top margin grows by for a title and a one-line subtitle (`titled`)
+SUBTITLE_LINE = 16  # px for each further line of the subtitle
 SWEEP_LABEL_ROW = 18  # px between the sweep's two rows of window labels
 TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45}  # the heatmap uses it too: axes align
 
@@ -360,7 +363,7 @@ def attention_heatmap(
     layout = {
         "title": {"text": title, "font": {"size": 15}},
         "height": 380,
-        "margin": {**TIMELINE_MARGIN, "t": 50},
+        "margin": TIMELINE_MARGIN,
         "font": FONT,
         "plot_bgcolor": "white",
         "legend": {"orientation": "h", "x": 0, "y": -0.18},
@@ -514,11 +517,11 @@ def probabilities_figure(
     layout = {
         "barmode": "group",
         "height": 120 + 48 * len(class_names),
-        "margin": {"l": 20, "r": 20, "t": 30, "b": 40},
+        "margin": {"l": 20, "r": 20, "t": 40, "b": 40},
         "xaxis": {"range": [0, 1.12], "title": {"text": "probability at the last step"}},
         "yaxis": {"autorange": "reversed"},
         "font": FONT,
-        "legend": {"orientation": "h", "x": 0, "y": 1.12},
+        "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},  # above the bars
     }
     return _figure(data, layout)
 
@@ -623,6 +626,48 @@ def _note(text: str, x: float, y: float, xanchor: str) -> dict:
     }
 
 
+def titled(
+    fig: go.Figure, subtitle: str, title: str | None = None, line_chars: int = 160
+) -> go.Figure:
+    """The figure with a title at the top (its own when `title` is None) and, under it, what
+    it shows (models, knobs, data), broken at ' · ' into lines of about `line_chars`
+    characters; the top margin grows to hold them."""
+    lines = wrap_parts(subtitle, line_chars)
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 40
+    return fig.update_layout(
+        title={
+            "text": fig.layout.title.text if title is None else title,
+            "subtitle": {"text": "<br>".join(lines), "font": {"size": 12}},
+            "x": 0,
+            "xanchor": "left",
+            "xref": "paper",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 8},
+            "font": {"size": 15},
+        },
+        margin={"t": top + TITLE_HEIGHT + SUBTITLE_LINE * (len(lines) - 1)},
+    )
+
+
+def wrap_parts(text: str, line_chars: int, separator: str = " · ") -> list[str]:
+    """Lines of at most about `line_chars` characters, broken only between parts."""
+    lines: list[str] = []
+    for part in text.split(separator):
+        if lines and len(lines[-1]) + len(separator) + len(part) <= line_chars:
+            lines[-1] += separator + part
+        else:
+            lines.append(part)
+    return lines
+
+
 def figure_html(fig: go.Figure, offline: bool = True) -> str:
-    """A standalone HTML page of the figure; offline embeds plotly.js (~4.5 MB), else a CDN link."""
-    return fig.to_html(include_plotlyjs=True if offline else "cdn", full_html=True)
+    """A standalone HTML page of the figure; offline embeds plotly.js (~4.5 MB), else a CDN link.
+
+    The page's <title> is the figure's title and subtitle (what it shows).
+    """
+    html = fig.to_html(include_plotlyjs=True if offline else "cdn", full_html=True)
+    title = fig.layout.title
+    words = " · ".join(t for t in (title.text, title.subtitle.text) if t) or "LARNN figure"
+    return html.replace("<head>", f"<head>\n    <title>{escape(words, quote=False)}</title>", 1)

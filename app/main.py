@@ -21,6 +21,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
@@ -419,6 +420,7 @@ def attention_sections(
     truth_steps = None if relevant is None else np.flatnonzero(relevant)
     larnn_run = runs.get("LARNN") if choice is not None else None
     true_class = None if data.labels is None else int(data.labels[index])
+    context = describe.context_line(data, index, runs, choice)
 
     st.subheader("Signal, attention and running predictions")
     t = st.slider(
@@ -459,6 +461,7 @@ def attention_sections(
                     channel_names=data.channel_names,
                     channel_units=data.channel_units,
                 )
+                figures.titled(fig, context)
                 st.plotly_chart(fig, key="heatmap")
                 drawn["attention_heatmap"] = fig
                 st.caption(
@@ -489,6 +492,7 @@ def attention_sections(
             true_class=true_class if same_classes else None,
             value_label=value_label,
         )
+        figures.titled(fig, context, "Signal, where step t looks, running predictions")
         st.plotly_chart(fig, key="timeline")
         drawn["timeline"] = fig
         st.caption(
@@ -512,6 +516,7 @@ def attention_sections(
                 ]
                 titles = describe.head_titles(larnn_run, choice, relevant)
                 fig = figures.head_grid_figure(grids, titles, t=t, truth_steps=truth_steps)
+                figures.titled(fig, context, "One heatmap per head, on one colour scale")
                 st.plotly_chart(fig, key="head_grid")
                 drawn["head_grid"] = fig
                 st.caption(
@@ -524,7 +529,7 @@ def attention_sections(
 
 
 def predictions_section(
-    data: sel.DataView, index: int, runs: dict[str, ModelRun]
+    data: sel.DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
 ) -> dict[str, object]:
     st.subheader("Predictions for this sequence")
     if not runs:
@@ -546,6 +551,8 @@ def predictions_section(
         true_class=true_class,
         model_names={role: run.model.name for role, run in shown.items()},
     )
+    context = describe.context_line(data, index, runs, choice)
+    figures.titled(fig, context, "Probabilities after the last step", line_chars=90)
     left.plotly_chart(fig, key="probabilities")
     right.dataframe(
         export.probability_table(probabilities, class_names, true_class), hide_index=True
@@ -574,7 +581,7 @@ def sweep_section(
     left, right = st.columns([1, 3])
     size = left.selectbox("Sample size", [50, 100, 200, 500], index=2, key="sweep_size")
     sample = sel.sweep_sample(len(data), size)
-    request = (larnn_model.key, data.key, size, choice.knobs.head_mask, choice.knobs.kv_activation)
+    request = (larnn_model.key, data.key, size, replace(choice.knobs, window=None))
     requested = st.session_state.setdefault("sweeps", set())
     if left.button("Run the sweep", type="primary", key="run_sweep"):
         requested.add(request)
@@ -601,6 +608,9 @@ def sweep_section(
             current_window=choice.window,
             sample_size=len(sample),
         )
+        lstm_name = lstm_model.name if baseline is not None else None
+        context = describe.sweep_context(data, larnn_model.name, lstm_name, choice, len(sample))
+        figures.titled(fig, context)
         st.plotly_chart(fig, key="sweep")
         return {"window_sweep": fig}
     return {}
@@ -625,14 +635,20 @@ def export_section(
         larnn_inference = runs["LARNN"].inference
         columns[0].download_button(
             "Attention (CSV)",
-            lambda: export.csv_bytes(export.attention_table(larnn_inference)),
+            lambda: export.csv_bytes(
+                export.with_context(export.attention_table(larnn_inference), context)
+            ),
             file_name=f"{stem}_attention.csv",
             mime="text/csv",
             on_click="ignore",
         )
     columns[1].download_button(
         "Predictions (CSV)",
-        lambda: export.csv_bytes(export.predictions_table(inferences, context["true_class"])),
+        lambda: export.csv_bytes(
+            export.with_context(
+                export.predictions_table(inferences, context["true_class"]), context
+            )
+        ),
         file_name=f"{stem}_predictions.csv",
         mime="text/csv",
         on_click="ignore",
@@ -745,7 +761,7 @@ def main() -> None:
         summary_row(data, index, runs, fits, choice)
     drawn = attention_sections(data, index, runs, choice)
     with guard("Predictions"):
-        drawn.update(predictions_section(data, index, runs))
+        drawn.update(predictions_section(data, index, runs, choice))
     drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
     with guard("Export"):
         export_section(data, index, runs, choice, drawn)

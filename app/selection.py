@@ -349,13 +349,17 @@ class KnobChoice:
         return self.trained.window if self.knobs.window is None else self.knobs.window
 
     @property
+    def kv_activation(self) -> str:
+        """The activation on keys/values in use (the trained one when left unset)."""
+        return self.knobs.kv_activation or self.trained.kv_activation
+
+    @property
     def changed(self) -> bool:
         """Whether any knob differs from the trained settings."""
-        k = self.knobs
         return (
             self.window != self.trained.window
-            or k.head_mask is not None
-            or (k.kv_activation or self.trained.kv_activation) != self.trained.kv_activation
+            or self.knobs.head_mask is not None
+            or self.kv_activation != self.trained.kv_activation
         )
 
 
@@ -405,7 +409,8 @@ class DataView:
     relevant_steps: np.ndarray | None
     dataset_id: str | None
     key: str
-    description: str
+    description: str  # a sentence for the page: what, how many, how long
+    name: str  # a few words for titles: "UCI HAR (smartphone activity), test split"
     case_names: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
@@ -414,6 +419,12 @@ class DataView:
     @property
     def length(self) -> int:
         return int(self.X.shape[1])
+
+    def sequence_name(self, index: int) -> str:
+        """'UCI HAR (smartphone activity), test split, sequence #12' (uploads: 'case ...')."""
+        if self.case_names is not None:
+            return f"{self.name}, case {self.case_names[index]}"
+        return f"{self.name}, sequence #{index}"
 
 
 def split_view(task: Task, split: str, split_json: str, origin: str) -> DataView:
@@ -429,6 +440,7 @@ def split_view(task: Task, split: str, split_json: str, origin: str) -> DataView
         relevant_steps=part.relevant_steps,
         dataset_id=task.dataset_id,
         key=f"{task.dataset_id}|{split}|{split_json}",
+        name=f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split",
         description=(
             f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split: {len(part)} "
             f"sequences of {part.X.shape[1]} steps, {part.X.shape[2]} channels "
@@ -453,6 +465,7 @@ def upload_view(
         dataset_id=None,
         key=f"upload|{digest}",
         description=f"Uploaded {file_name}: {n} case(s) of {length} steps.",
+        name=f"uploaded {file_name}",
         case_names=tuple(series.case_ids),
     )
 

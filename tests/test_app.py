@@ -210,6 +210,33 @@ def test_each_knob_changes_what_the_page_shows(app):
     assert _shown(at) == shown
 
 
+def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
+    """Issue 11.5: each chart's title names the models, the knobs and the sequence; the sweep
+    names the heads and activation it ran with; CSVs carry them as columns, HTML a <title>."""
+    at = app.run()
+    at.button_group(key=_key(at, at.button_group, "heads_")).set_value([1]).run()
+    at.selectbox(key=_key(at, at.selectbox, "activation_")).set_value("tanh").run()
+    at.selectbox(key="sweep_size").set_value(50).run()
+    at.button(key="run_sweep").click().run()
+    _no_failure(at)
+    charts = [_chart(at, i) for i in range(len(at.get("plotly_chart")))]
+    assert len(charts) == 5  # heatmap, timeline, head grid, probabilities, sweep
+    for chart in charts:
+        title = chart["layout"]["title"]
+        assert title["text"]
+        words = title["subtitle"]["text"].replace("<br>", " · ")
+        assert "LARNN probe_cue_shape_larnn (" in words and "heads 1 of 2 on" in words, words
+        assert "tanh" in words and "Synthetic probe: cue shape, test split" in words, words
+    *one_sequence, sweep = charts
+    for chart in one_sequence:
+        words = chart["layout"]["title"]["subtitle"]["text"].replace("<br>", " · ")
+        assert "k' = 6, tanh, heads 1 of 2 on" in words and "sequence #0" in words, words
+        assert "LSTM probe_cue_shape_lstm" in words
+    assert "a fixed sample of 40 sequences" in sweep["layout"]["title"]["subtitle"]["text"]
+    html = figures.figure_html(go.Figure(sweep), offline=False)
+    assert "<title>Accuracy on 40 sequences against the window k' · LARNN" in html
+
+
 def test_sequence_choice_modes(app):
     at = app.run()
     at.sidebar.radio(key="choose_by").set_value("disagree").run()
@@ -507,6 +534,14 @@ def test_fast_built_figures_pass_plotly_validation(inference):
         assert len(validated.data) == len(fig.data)
 
 
+def test_subtitles_break_between_parts():
+    assert figures.wrap_parts("aaaa · bbbb · cc", 11) == ["aaaa · bbbb", "cc"]
+    assert figures.wrap_parts("a-long-part · b", 4) == ["a-long-part", "b"]
+    fig = figures.titled(go.Figure(layout={"margin": {"t": 10}}), "aaaa · bbbb · cc", "T", 11)
+    assert fig.layout.title.subtitle.text == "aaaa · bbbb<br>cc" and fig.layout.title.text == "T"
+    assert fig.layout.margin.t == 10 + figures.TITLE_HEIGHT + figures.SUBTITLE_LINE
+
+
 def test_runs_finds_each_stretch():
     assert figures.runs(np.array([0, 1, 1, 0, 1], dtype=bool)) == [(1, 2), (4, 4)]
     assert figures.runs(np.zeros(3, dtype=bool)) == []
@@ -680,6 +715,34 @@ def test_exports(inference):
     assert np.asarray(back["models"]["LARNN"]["attention"][0]).shape == result.attention[0].shape
     frame = pd.read_csv(io.BytesIO(export.csv_bytes(table)))
     assert len(frame) == len(table)
+
+
+def test_exported_tables_carry_the_context(inference):
+    result, _ = inference
+    data = sel.DataView(
+        X=np.zeros((3, 32, 3)),
+        labels=np.zeros(3, dtype=int),
+        class_names=("up", "down", "up_down", "down_up"),
+        channel_names=("x", "y", "z"),
+        channel_units=("", "", ""),
+        relevant_steps=None,
+        dataset_id=PROBE,
+        key="k",
+        description="d",
+        name="Synthetic probe: cue shape, test split",
+    )
+    trained = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=5, max_window=8)
+    choice = sel.KnobChoice(sel.make_knobs(7, [1], 2, "tanh"), 0, trained)
+    model = sel.Loaded(None, "key", "m1", "LARNN")
+    context = export.export_context(data, 2, {"LARNN": sel.ModelRun(model, result)}, choice)
+    table = export.with_context(export.attention_table(result), context)
+    assert list(table.columns[:7]) == ["layer", "t", "head", "slot", "j", "lag", "weight"]
+    row = table.iloc[-1]
+    assert (row["dataset"], row["sequence_index"], row["larnn_checkpoint"]) == (PROBE, 2, "m1")
+    assert (row["window"], row["kv_activation"], row["heads_on"]) == (7, "tanh", "1")
+    assert row["data"] == "Synthetic probe: cue shape, test split"
+    back = pd.read_csv(io.BytesIO(export.csv_bytes(table)))
+    assert back["heads_on"].astype(str).unique().tolist() == ["1"]
 
 
 def test_zip_upload_helper_round_trip(checkpoints):

@@ -227,7 +227,8 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             with page.expect_download() as download:
                 page.get_by_role("button", name="Attention (CSV)").click()
             header = Path(download.value.path()).read_text().splitlines()[0]
-            assert header == "layer,t,head,slot,j,lag,weight"
+            assert header.startswith("layer,t,head,slot,j,lag,weight,dataset,")
+            assert header.endswith(",window,kv_activation,heads_on")  # what it shows
             page.set_viewport_size({"width": 1440, "height": 1000})
 
             # Upload a CSV series with the probe's channel names.
