@@ -64,6 +64,7 @@ from larnn.train import TrainConfig, TrainResult, check_trainable, train
 STUDY_NAME = "larnn"
 HEADS = (1, 2, 4, 8)
 HEAD_DIMS = (4, 8, 16, 32)  # hidden_size = heads * head_dim: 4 .. 256, a multiple of heads
+LSTM_SIZES = (16, 32, 64, 128, 256)  # the LSTM baseline over the LARNN's range of sizes
 PRUNE_AFTER_TRIALS = 5  # trials that run to the end before the pruner compares anything
 PRUNE_AFTER_EPOCHS = 2  # epochs every trial runs before it can be pruned
 HEARTBEAT_SECONDS = 60  # SQLite/PostgreSQL: a trial silent for twice this is failed
@@ -71,24 +72,47 @@ MIN_TRIALS_FOR_IMPORTANCE = 2
 
 
 def suggest_config(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
-    """The search space: `base` with the paper's meta-optimised hyperparameters drawn by `trial`.
+    """The search space: `base` with its architecture's hyperparameters drawn by `trial`.
 
-    Training: learning rate, its decay (cosine or none) and weight decay. Model: dropout,
-    hidden size and heads, window, mode, positional encoding, activation on keys/values,
-    layers and residual stacking. Model fields set in `base.model` are held fixed. The hidden
-    size is drawn as heads * head_dim, so every trial is a valid model.
+    Training, for both: learning rate, its decay (cosine or none) and weight decay. LARNN
+    (the paper's meta-optimised knobs): dropout, hidden size and heads, window, mode,
+    positional encoding, activation on keys/values, layers and residual stacking; the hidden
+    size is drawn as heads * head_dim, so every trial is a valid model. LSTM baseline, over
+    the same range of sizes: dropout, hidden size and layers. Model fields set in
+    `base.model` are held fixed.
     """
     fixed = base.model
-    space = {
-        "dropout": lambda name: trial.suggest_float(name, 0.0, 0.5),
-        "window": lambda name: trial.suggest_int(name, 2, 32, log=True),
-        "mode": lambda name: trial.suggest_categorical(name, ["residual", "layer"]),
-        "positional_encoding": lambda name: trial.suggest_categorical(name, [False, True]),
-        "kv_activation": lambda name: trial.suggest_categorical(name, ["elu", "none"]),
-        "num_layers": lambda name: trial.suggest_int(name, 1, 3),
-        "stacked_residual": lambda name: trial.suggest_categorical(name, [False, True]),
-    }
-    model = {name: fixed[name] if name in fixed else draw(name) for name, draw in space.items()}
+    space = LSTM_SPACE if base.architecture == "lstm" else LARNN_SPACE
+    model = {name: fixed[name] if name in fixed else draw(trial, name) for name, draw in space}
+    if base.architecture == "larnn":
+        model.update(_heads_and_size(trial, fixed))
+    return dataclasses.replace(
+        base,
+        lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+        schedule=trial.suggest_categorical("schedule", ["cosine", "constant"]),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        model={**fixed, **model},
+    )
+
+
+Draw = Callable[[optuna.Trial, str], Any]
+LARNN_SPACE: tuple[tuple[str, Draw], ...] = (
+    ("dropout", lambda trial, name: trial.suggest_float(name, 0.0, 0.5)),
+    ("window", lambda trial, name: trial.suggest_int(name, 2, 32, log=True)),
+    ("mode", lambda trial, name: trial.suggest_categorical(name, ["residual", "layer"])),
+    ("positional_encoding", lambda trial, name: trial.suggest_categorical(name, [False, True])),
+    ("kv_activation", lambda trial, name: trial.suggest_categorical(name, ["elu", "none"])),
+    ("num_layers", lambda trial, name: trial.suggest_int(name, 1, 3)),
+    ("stacked_residual", lambda trial, name: trial.suggest_categorical(name, [False, True])),
+)
+LSTM_SPACE: tuple[tuple[str, Draw], ...] = (
+    ("dropout", lambda trial, name: trial.suggest_float(name, 0.0, 0.5)),
+    ("hidden_size", lambda trial, name: trial.suggest_categorical(name, LSTM_SIZES)),
+    ("num_layers", lambda trial, name: trial.suggest_int(name, 1, 3)),
+)
+
+
+def _heads_and_size(trial: optuna.Trial, fixed: dict[str, Any]) -> dict[str, int]:
     if "hidden_size" in fixed:
         hidden_size = fixed["hidden_size"]
         divisors = [heads for heads in HEADS if hidden_size % heads == 0]
@@ -96,13 +120,7 @@ def suggest_config(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
     else:
         heads = fixed["heads"] if "heads" in fixed else trial.suggest_categorical("heads", HEADS)
         hidden_size = heads * trial.suggest_categorical("head_dim", HEAD_DIMS)
-    return dataclasses.replace(
-        base,
-        lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
-        schedule=trial.suggest_categorical("schedule", ["cosine", "constant"]),
-        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-        model={**fixed, **model, "hidden_size": hidden_size, "heads": heads},
-    )
+    return {"hidden_size": hidden_size, "heads": heads}
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
@@ -199,10 +217,6 @@ def run_study(
 ) -> optuna.Study:
     """Run trials until the study holds `n_trials` finished ones (counting earlier runs')."""
     out = Path(out)
-    if base.architecture != "larnn":
-        raise ConfigError(
-            f"tune searches LARNN settings: architecture must be 'larnn', got {base.architecture!r}"
-        )
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
     # A missing or unusable dataset fails here, not in every trial.

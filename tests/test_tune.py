@@ -21,6 +21,7 @@ from larnn.train import TrainConfig
 from larnn.tune import (
     HEAD_DIMS,
     HEADS,
+    LSTM_SIZES,
     TrialSeededSampler,
     format_report,
     open_storage,
@@ -92,6 +93,22 @@ def test_sampled_configs_validate_and_keep_fixed_fields(fixed):
         assert model.hidden_size % model.heads == 0
         assert all(getattr(model, name) == value for name, value in fixed.items())
         assert not set(fixed) & set(trial.params)  # held fixed, not searched
+
+
+def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
+    """The LSTM gets the same training knobs and the LARNN's range of sizes; a study on it
+    runs trials end to end."""
+    base = dataclasses.replace(BASE, architecture="lstm", model={"num_layers": 1})
+    study = optuna.create_study(direction="maximize", sampler=TrialSeededSampler(0))
+    configs = _draw(study, base, 12)
+    for trial, config in zip(study.trials, configs, strict=True):
+        assert set(trial.params) == {"dropout", "hidden_size", "lr", "schedule", "weight_decay"}
+        model = config.encoder_config(input_size=3)
+        assert model.num_layers == 1 and model.hidden_size in LSTM_SIZES
+    assert len({c.encoder_config(3).hidden_size for c in configs}) > 1
+    trials = run_study(base, tmp_path / "lstm", 2).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert all(t.params["hidden_size"] in LSTM_SIZES for t in trials)
 
 
 def test_sampler_draws_the_same_trials_with_or_without_an_interruption():
