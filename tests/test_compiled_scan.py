@@ -322,8 +322,8 @@ def test_ops_pass_opcheck(case):
     that keeps what backward needs, its backward, and a forward under no_grad that keeps
     nothing: the schema declares every tensor the op writes (test_schema runs the op and fails
     on a write to an argument not declared Tensor(a!)), the fake kernel, the autograd
-    registration (x requires grad), and the op under AOTAutograd (functionalized, dynamic
-    shapes)."""
+    registration (w_a comes in requiring grad, but under no_grad), and the op under
+    AOTAutograd (functionalized, dynamic shapes)."""
     options, train, knobs, attention = OPCHECK_CASES[case]
     torch.manual_seed(0)
     config = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=3, **options)
@@ -343,6 +343,11 @@ def test_ops_pass_opcheck(case):
         torch.ops.larnn.scan_backward.default,
         torch.ops.larnn.scan_forward.default,
     ]
+    if case == "train-all":  # every optional tensor of forward and backward is given
+        assert None not in [*calls[0][2].values(), *calls[1][2].values()]
+    # Under grad a weight comes in requiring grad, which test_autograd_registration needs (it
+    # skips a call where no tensor does, as the no_grad forward's).
+    assert calls[0][2]["w_a"].requires_grad and calls[1][2]["w_a"].requires_grad
     for op, args, kwargs in calls:
         torch.library.opcheck(op, args, kwargs)
 
