@@ -56,8 +56,10 @@ class CheckpointMetadata(JsonConfig):
     Lists rather than tuples and plain JSON dicts, so `from_dict(to_dict())` round-trips equal.
     """
 
-    dataset_id: str  # "uci_har" or "probe:<name>"
-    split: dict  # JSON definition of the train / validation / test parts
+    dataset_id: str  # "uci_har", "probe:<name>" or "file:<train file name>"
+    # JSON definition of the train / validation / test parts. For a file: each file's name,
+    # path, bytes and sha256, the held-out case indices, the seed and the class names.
+    split: dict
     channel_names: list[str]  # C names, in input order
     channel_units: list[str]  # C units
     class_names: list[str]  # one per class, in logit order

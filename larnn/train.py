@@ -2,8 +2,9 @@
 
 A run folder holds `resume/` (weights, optimiser state, progress: rewritten atomically after
 every epoch, so an interrupted run continues where it stopped), `best/` (the checkpoint with
-the best validation accuracy so far) and, when the run ends, `checkpoint/`: the best model
-with its validation and test metrics, the folder to ship or to hand to `larnn evaluate`.
+the best validation accuracy so far, ties going to the lower validation loss) and, when the
+run ends, `checkpoint/`: the best model with its validation and test metrics, the folder to
+ship or to hand to `larnn evaluate`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class TrainConfig(JsonConfig):
     optimizer: Literal["adamw", "adam"] = "adamw"
     schedule: Literal["cosine", "constant"] = "cosine"  # per epoch
     grad_clip: float = 1.0  # max gradient norm; 0 disables
-    patience: int = 10  # epochs without a better validation accuracy before stopping
+    patience: int = 10  # epochs without a better validation score (accuracy, then loss): stop
     seed: int = 0
     val_fraction: float = 0.2  # share of training subjects (UCI HAR), groups or cases held out
     probe_sizes: list = field(default_factory=lambda: [3000, 600, 1000])  # train, val, test
@@ -132,6 +133,24 @@ def as_tensors(data: SequenceDataset, normalizer: Normalizer, device) -> tuple:
 
 
 @torch.no_grad()
+def predict_logits(
+    model: SequenceClassifier,
+    x: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    batch_size: int = 512,
+) -> torch.Tensor:
+    """Class logits (N, classes) on the CPU, each sequence read at its last real step, in eval
+    mode."""
+    model.eval()
+    if lengths is None:
+        lengths = torch.full((len(x),), x.shape[1], dtype=torch.int64, device=x.device)
+    parts = [
+        model(*_cropped(chunk, chunk_lengths)).logits.cpu()
+        for chunk, chunk_lengths in zip(x.split(batch_size), lengths.split(batch_size), strict=True)
+    ]
+    return torch.cat(parts)
+
+
 def predict(
     model: SequenceClassifier,
     x: torch.Tensor,
@@ -139,14 +158,7 @@ def predict(
     batch_size: int = 512,
 ) -> np.ndarray:
     """Predicted class per sequence, read at its last real step, in eval mode."""
-    model.eval()
-    if lengths is None:
-        lengths = torch.full((len(x),), x.shape[1], dtype=torch.int64, device=x.device)
-    parts = [
-        model(*_cropped(chunk, chunk_lengths)).logits.argmax(-1).cpu()
-        for chunk, chunk_lengths in zip(x.split(batch_size), lengths.split(batch_size), strict=True)
-    ]
-    return torch.cat(parts).numpy()
+    return predict_logits(model, x, lengths, batch_size).argmax(-1).numpy()
 
 
 def _cropped(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,6 +239,7 @@ def train(
     normalizer = Normalizer.fit(task.train.X, task.train.lengths)
     x_train, y_train, lengths_train = as_tensors(task.train, normalizer, device)
     x_val, _, lengths_val = as_tensors(task.val, normalizer, device)
+    y_val = torch.from_numpy(task.val.y)
 
     torch.manual_seed(config.seed)
     encoder = config.encoder_config(input_size=task.train.X.shape[2])
@@ -244,16 +257,21 @@ def train(
         started = time.perf_counter()
         inputs = PaddedInputs(x_train, lengths_train)
         loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress)
-        val_predictions = predict(model, x_val, lengths_val)
+        val_logits = predict_logits(model, x_val, lengths_val)
+        val_loss = F.cross_entropy(val_logits, y_val).item()
+        val_predictions = val_logits.argmax(-1).numpy()
         val_report = classification_report(task.val.y, val_predictions, task.val.class_names)
         epoch += 1
         progress_state["seconds"] += time.perf_counter() - started
-        progress_state["history"].append(
-            {"epoch": epoch, "loss": loss, "val_accuracy": val_report.accuracy}
-        )
-        improved = val_report.accuracy > progress_state["best_accuracy"]
+        row = {"epoch": epoch, "loss": loss, "val_accuracy": val_report.accuracy}
+        progress_state["history"].append({**row, "val_loss": val_loss})
+        # Best: the highest validation accuracy; among equals, the lowest validation loss (a
+        # small validation part saturates its accuracy early, its loss goes on telling).
+        best = (progress_state["best_accuracy"], -progress_state.get("best_val_loss", math.inf))
+        improved = (val_report.accuracy, -val_loss) > best
         if improved:
             progress_state["best_accuracy"] = val_report.accuracy
+            progress_state["best_val_loss"] = val_loss
             progress_state["best_epoch"] = epoch
             metadata = _metadata(task, normalizer, config, progress_state, {"val": val_report})
             save_checkpoint(out_dir / "best", model, metadata)

@@ -314,6 +314,7 @@ def test_ts_unequal_lengths_and_string_labels(tmp_path):
             r"which the header's @classLabel does not list",
         ),
         ("1,2,3:4,5,6:high\n7:9:low\n", r"line 11 \(case 2\) has a single time step"),
+        ("1,2,3:4,5,6:high\n:9,10:low\n", r"line 11 \(case 2\), channel dim_0 is empty"),
         ("", r"holds no cases"),
     ],
 )

@@ -4,6 +4,7 @@ recorded split that `evaluate` rebuilds, a changed file refused, CSV groups, npz
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -155,7 +156,11 @@ def test_npz_with_a_separate_test_file_is_stratified_by_class(tmp_path):
         batch_size=8,
     )
     result = train(config, tmp_path / "run", progress=False)
-    split = load_checkpoint(result.checkpoint).metadata.split
+    meta = load_checkpoint(result.checkpoint).metadata
+    split = meta.split
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    best = max(history, key=lambda row: (row["val_accuracy"], -row["val_loss"]))
+    assert meta.train_config["best_epoch"] == best["epoch"]  # ties go to the lower loss
     assert split["files"]["test"]["name"] == "test.npz" and "test_cases" not in split
     task = load_task(config.dataset, split)
     assert np.bincount(task.val.y).tolist() == [2, 2, 2, 2] and len(task.test) == 12
