@@ -91,6 +91,12 @@ def most_attended(step: pd.DataFrame, t: int, top: int = 5) -> str:
     )
 
 
+def breakable(name: str) -> str:
+    """A class name as Markdown that may wrap after each underscore ('WALKING_ DOWNSTAIRS'),
+    so a narrow column shows it whole rather than cut to 'WALKING_...'."""
+    return name.replace("_", "\\_\u200b")  # an escaped underscore, then a zero-width space
+
+
 def summary_metrics(
     data: DataView,
     index: int,
@@ -107,7 +113,7 @@ def summary_metrics(
         metrics.append(
             {
                 "label": "True class",
-                "value": data.class_names[true_class],
+                "value": breakable(data.class_names[true_class]),
                 "delta": f"sequence #{index}",
                 **quiet,
             }
@@ -130,7 +136,7 @@ def summary_metrics(
         metrics.append(
             {
                 "label": f"{role} predicts",
-                "value": run.model.class_names[k],
+                "value": breakable(run.model.class_names[k]),
                 "delta": detail,
                 "delta_color": color,
                 "delta_arrow": "off",

@@ -40,6 +40,14 @@ from larnn.errors import ConfigError, LarnnError  # noqa: E402
 from larnn.inference import attention_grid, step_attention  # noqa: E402
 from larnn.model import ACTIVATIONS, LARNNConfig  # noqa: E402
 
+# The summary's values wrap (class names break after underscores, see describe.breakable)
+# instead of being cut to "WALKING_..." in a narrow column.
+SUMMARY_STYLE = """<style>
+[data-testid="stMetricValue"] { font-size: 1.75rem; }
+[data-testid="stMetricValue"] .stMarkdownEllipsis, [data-testid="stMetricValue"] p {
+  white-space: normal; overflow-wrap: anywhere; text-overflow: clip; line-height: 1.25;
+}
+</style>"""
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
 PREDICTION_CHUNK = 256
@@ -402,6 +410,7 @@ def summary_row(
 ) -> None:
     """One row of metrics: the sequence, both predictions, attention on truth, the knobs."""
     metrics = describe.summary_metrics(data, index, runs, fits, choice)
+    st.html(SUMMARY_STYLE)
     for column, metric in zip(st.columns(5), metrics, strict=False):
         column.metric(**metric)
 

@@ -119,7 +119,10 @@ def _no_failure(at: AppTest) -> None:
 
 
 def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label.startswith(label))
+    """A metric's value as a person reads it (class names are Markdown that may wrap after an
+    underscore: an escaped underscore and a zero-width space, see describe.breakable)."""
+    value = next(m.value for m in at.metric if m.label.startswith(label))
+    return value.replace("\\_", "_").replace("\u200b", "")
 
 
 def _probabilities(at: AppTest) -> pd.DataFrame:

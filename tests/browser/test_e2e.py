@@ -25,6 +25,7 @@ from larnn.checkpoint import shipped_checkpoints
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_UCI_HAR = REPO_ROOT.parent / "shared" / "data" / "uci_har"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -69,6 +70,8 @@ def checkpoint_dir(tmp_path_factory) -> Path | None:
 def server(checkpoint_dir):
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if (SHARED_UCI_HAR / "uci_har.npz").is_file() and "LARNN_DATA_DIR" not in env:
+        env["LARNN_DATA_DIR"] = str(SHARED_UCI_HAR)
     if checkpoint_dir is not None:
         env["LARNN_CHECKPOINT_DIR"] = str(checkpoint_dir)
     command = [
@@ -253,3 +256,26 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             browser.close()
     for path in (first, whole, uploaded):
         assert path.stat().st_size > 10_000
+
+
+def test_class_names_are_shown_whole(page, tmp_path):
+    """Issue 11.6: the summary cut 'WALKING_UPSTAIRS' and 'WALKING_DOWNSTAIRS' alike to
+    'WALKING_...' at 1500 px."""
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text("UCI HAR (smartphone activity)").click()
+    wait_idle(page)
+    if page.get_by_role("button", name="Download UCI HAR").count():
+        pytest.skip("UCI HAR is not on this machine (set LARNN_DATA_DIR)")
+    sidebar.get_by_text("true class").click()
+    wait_idle(page)
+    sidebar.locator("[data-testid='stSelectbox']").filter(has_text="True class").click()
+    page.get_by_role("option", name="WALKING_DOWNSTAIRS").click()
+    wait_idle(page)
+    values = page.locator("[data-testid='stMetricValue'] [data-testid='stMarkdownContainer']")
+    shown = [
+        (v.inner_text(), v.evaluate("e => e.scrollWidth <= e.clientWidth + 1"))
+        for v in values.all()
+    ]
+    save_screenshot(page, tmp_path, "app_uci_har_class_names.png")
+    assert any("WALKING_" in text and "DOWNSTAIRS" in text for text, _ in shown), shown
+    assert all(whole for _, whole in shown), shown
