@@ -1,0 +1,102 @@
+"""The README's UCI HAR table: LARNN and LSTM runs beside aeon's MiniRocket, from one script.
+
+    pip install -e ".[aeon]"
+    python scripts/uci_har_table.py --runs 'runs/uci_har_larnn_s*' 'runs/uci_har_lstm_s*' \
+        [--minirocket-seeds 0 1 2] [--data-dir DIR]
+
+Each --runs pattern is one row: the run folders' checkpoints (trained by `larnn train`,
+selected on validation, the test split scored once) summarised as mean +- sample std of
+test accuracy and macro-F1 over the seeds, with their validation accuracy. MiniRocket (aeon,
+default settings: 10,000 kernels, ridge classifier; no tuning) is fitted on the official
+training subjects (all of them: it selects nothing on validation) and scored on the test
+subjects, once per seed. The confusion matrix of each row's best-validation run follows:
+sitting against standing is where the errors are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from larnn.checkpoint import load_checkpoint
+from larnn.data import load_uci_har
+from larnn.data.uci_har import CLASS_NAMES
+from larnn.metrics import classification_report
+
+
+def cell(values: list[float]) -> str:
+    percent = [100 * v for v in values]
+    if len(percent) == 1:
+        return f"{percent[0]:.2f}"
+    return f"{statistics.mean(percent):.2f} +- {statistics.stdev(percent):.2f}"
+
+
+def confusion_text(confusion: list[list[int]]) -> str:
+    short = [name[:12] for name in CLASS_NAMES]
+    lines = ["true \\ predicted " + " ".join(f"{n:>12}" for n in short)]
+    for name, row in zip(short, confusion, strict=True):
+        lines.append(f"{name:>16} " + " ".join(f"{v:>12}" for v in row))
+    return "\n".join(lines)
+
+
+def run_rows(patterns: list[str]) -> list[tuple[str, list[str]]]:
+    rows = []
+    for pattern in patterns:
+        folders = sorted(glob.glob(pattern))
+        metas = [load_checkpoint(Path(f) / "checkpoint").metadata for f in folders]
+        if not metas:
+            print(f"(no finished runs match {pattern!r})")
+            continue
+        test = [m.metrics["test"]["accuracy"] for m in metas]
+        f1 = [m.metrics["test"]["macro_f1"] for m in metas]
+        val = [m.metrics["val"]["accuracy"] for m in metas]
+        rows.append((pattern, [cell(test), cell(f1), cell(val), str(len(metas))]))
+        best = max(range(len(metas)), key=lambda i: val[i])
+        print(f"\n{pattern}: best on validation = {folders[best]}")
+        print(confusion_text(metas[best].metrics["test"]["confusion"]))
+    return rows
+
+
+def minirocket_row(seeds: list[int], data_dir: Path | None) -> tuple[str, list[str]]:
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    train, test = load_uci_har(data_dir)
+    accuracies, f1s = [], []
+    for seed in seeds:
+        started = time.perf_counter()
+        classifier = MiniRocketClassifier(random_state=seed)
+        classifier.fit(train.X.transpose(0, 2, 1), train.y)  # aeon takes (N, C, T)
+        predicted = classifier.predict(test.X.transpose(0, 2, 1))
+        report = classification_report(test.y, np.asarray(predicted), CLASS_NAMES)
+        accuracies.append(report.accuracy)
+        f1s.append(report.macro_f1)
+        print(
+            f"\nMiniRocket seed {seed}: test accuracy {report.accuracy:.4f} "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
+        print(confusion_text(report.confusion))
+    return "MiniRocket (aeon, defaults)", [cell(accuracies), cell(f1s), "-", str(len(seeds))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="*", default=[], help="one glob of run folders per row")
+    parser.add_argument("--minirocket-seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    rows = run_rows(args.runs)
+    if args.minirocket_seeds:
+        rows.append(minirocket_row(args.minirocket_seeds, args.data_dir))
+    print("\n| model | test accuracy % | test macro-F1 % | validation accuracy % | seeds |")
+    print("|---|---|---|---|---|")
+    for name, cells in rows:
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
