@@ -138,6 +138,7 @@ def upload_model(architecture: str) -> Loaded | None:
         accept_multiple_files=True,
         key=f"upload_{architecture}",
         help=f"A checkpoint folder holds {', '.join(CHECKPOINT_FILES)}. Nothing is unpickled.",
+        max_upload_size=sel.upload_megabytes(sel.CHECKPOINT_MAX_BYTES),
     )
     if not files:
         st.info("Upload a checkpoint to use it here.")
@@ -341,6 +342,7 @@ def uploaded_series(models: list[Loaded], preview: DeltaGenerator) -> sel.DataVi
             "Series file (.csv, .tsv, .npy or .npz)",
             type=["csv", "tsv", "npy", "npz"],
             key="series_upload",
+            max_upload_size=sel.upload_megabytes(sel.SERIES_MAX_BYTES),
         )
         example = sel.example_csv(sel.example_series(reference.normalizer), channels)
         st.download_button(
@@ -362,7 +364,7 @@ def uploaded_series(models: list[Loaded], preview: DeltaGenerator) -> sel.DataVi
             left.info("Upload a series in the sidebar (section 1 · Data) to see it here.")
             return None
         contents = file.getvalue()
-        series = read_user_series(contents, file.name, channels)
+        series = read_user_series(contents, file.name, channels, max_bytes=sel.SERIES_MAX_BYTES)
         digest = hashlib.sha256(contents).hexdigest()[:16]
         view = sel.upload_view(series, file.name, digest, units)
         n, length, _ = series.X.shape  # (N, T, C)

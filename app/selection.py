@@ -21,6 +21,7 @@ import pandas as pd
 from larnn.checkpoint import (
     CHECKPOINT_FILES,
     CONFIG_FILE,
+    DEFAULT_MAX_BYTES,
     METADATA_FILE,
     WEIGHTS_FILE,
     Checkpoint,
@@ -126,6 +127,18 @@ class ModelRun:
 
     model: Loaded
     inference: SequenceInference
+
+
+# --- upload limits: what the app reads, and so what its uploaders let through --------------
+
+SERIES_MAX_BYTES = 20_000_000  # one series file, as read by read_user_series
+CHECKPOINT_MAX_BYTES = DEFAULT_MAX_BYTES  # one checkpoint file or zip, as load_checkpoint reads
+
+
+def upload_megabytes(max_bytes: int) -> int:
+    """An uploader's per-file limit in the megabytes Streamlit's browser side counts (10^6
+    bytes), so that it refuses at once what the app would refuse after the upload."""
+    return max_bytes // 1_000_000
 
 
 # --- uploaded checkpoints ------------------------------------------------------------------

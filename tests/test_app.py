@@ -327,6 +327,30 @@ def test_a_probe_without_its_own_checkpoint(app):
     assert "j = " in _attends(at)
 
 
+def test_upload_limits_are_what_the_app_accepts(app):
+    """Issue 11.7: the uploader said 200 MB per file; the app refuses series over 20 MB."""
+    import tomllib
+
+    from larnn.checkpoint import DEFAULT_MAX_BYTES
+
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    at.selectbox(key=_key(at, at.selectbox, "model_larnn_")).set_value(
+        "Upload a checkpoint ..."
+    ).run()
+    limits = {u.key: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
+    at.selectbox(key=_key(at, at.selectbox, "model_larnn_")).set_value(
+        "probe_cue_shape_larnn"
+    ).run()
+    limits.update({u.key: u.proto.max_upload_size_mb for u in at.get("file_uploader")})
+    assert limits["upload_larnn"] == DEFAULT_MAX_BYTES // 10**6 and limits["series_upload"] == 20
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == max(limits.values())
+    too_big = b"time,x,y,z\n" + b"0,1,2,3\n" * 2_500_001  # 20,000,011 bytes
+    at.file_uploader(key="series_upload").set_value(("big.csv", too_big, "text/csv")).run()
+    assert any("the limit is 20,000,000" in e.value for e in at.error)
+
+
 def test_invalid_checkpoint_upload_says_what_is_wrong(app):
     at = app.run()
     picker = _key(at, at.selectbox, "model_larnn_")
