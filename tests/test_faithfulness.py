@@ -33,7 +33,8 @@ def test_attention_ranking_sums_the_last_steps_weights_per_step():
     model = tiny("larnn")
     x = torch.randn(2, 9, 3)
     scores = fa.attention_ranking(model, x)
-    record = model(x, return_attention=True).attention
+    with torch.no_grad():
+        record = model(x, return_attention=True).attention
     for b in range(2):
         for step in range(9):
             want = sum(
