@@ -35,6 +35,7 @@ UCI_HAR = "uci_har"
 PROBE_PREFIX = "probe:"
 FILE_PREFIX = "file:"  # dataset_id of a file task: "file:" + the train file's name
 FILES = "files"  # split kind of a file task
+TEST_WORDS = ("_TEST", "_test", "_Test")  # NAME_TRAIN.ts -> NAME_TEST.ts, name_train -> name_test
 TEST_SEED = 0  # seed of a test part held out of a train file, whatever the run's seed
 UCI_HAR_UNITS = ("g",) * 3 + ("rad/s",) * 3 + ("g",) * 3
 SPLITS = ("train", "val", "test")
@@ -150,9 +151,9 @@ def _file_split(
     if test_file is None and train_path.suffix.lower() == ".ts":
         stem = train_path.stem
         if stem.upper().endswith("_TRAIN"):
-            beside = train_path.with_name(stem[: -len("_TRAIN")] + "_TEST" + train_path.suffix)
-            if beside.is_file():
-                test_file = str(beside)
+            names = (stem[: -len("_TRAIN")] + word + train_path.suffix for word in TEST_WORDS)
+            beside = [train_path.with_name(name) for name in names]
+            test_file = next((str(path) for path in beside if path.is_file()), None)
     files = {"train": {"path": str(train_path.resolve())}}
     if test_file is not None:
         file_format(Path(test_file))
@@ -167,6 +168,8 @@ def _locate(record: dict[str, Any], role: str, data_dir: Path | None) -> Path:
     """The recorded file: in `data_dir` by name when given, else at its recorded path."""
     recorded = Path(record["path"])
     path = Path(data_dir) / record.get("name", recorded.name) if data_dir else recorded
+    if not path.is_file() and "sha256" not in record:  # a new run: the path as given
+        raise DataError(f"no {role} file at {path}")
     if not path.is_file():
         where = f"in {data_dir}" if data_dir else f"at {recorded}"
         raise DataError(
