@@ -32,6 +32,7 @@ from larnn.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoin
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.config_base import JsonConfig, require
 from larnn.data import Normalizer, SequenceDataset
+from larnn.data.augment import AugmentConfig, augment, vector_triples
 from larnn.errors import ConfigError
 from larnn.metrics import ClassificationReport, classification_report
 from larnn.model import LARNNConfig
@@ -58,6 +59,8 @@ class TrainConfig(JsonConfig):
     optimizer: Literal["adamw", "adam"] = "adamw"
     schedule: Literal["cosine", "constant"] = "cosine"  # per epoch
     grad_clip: float = 1.0  # max gradient norm; 0 disables
+    label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform
+    augment: dict = field(default_factory=dict)  # AugmentConfig fields; {} = no augmentation
     patience: int = 10  # epochs without a better validation score (accuracy, then loss): stop
     seed: int = 0
     val_fraction: float = 0.2  # share of training subjects (UCI HAR), groups or cases held out
@@ -73,6 +76,8 @@ class TrainConfig(JsonConfig):
         require(self.lr > 0, owner, "lr", f"must be > 0, got {self.lr}")
         require(self.weight_decay >= 0, owner, "weight_decay", "must be >= 0")
         require(self.grad_clip >= 0, owner, "grad_clip", "must be >= 0")
+        require(0 <= self.label_smoothing < 1, owner, "label_smoothing", "must be in [0, 1)")
+        self.augment_config()  # validates the augmentation fields now, not mid-run
         require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
         require(self.schedule in ("cosine", "constant"), owner, "schedule", "cosine or constant")
         require(
@@ -94,6 +99,12 @@ class TrainConfig(JsonConfig):
             probe_length=self.probe_length,
             test_file=self.test,
         )
+
+    def augment_config(self) -> AugmentConfig:
+        try:
+            return AugmentConfig.from_dict(self.augment)
+        except ConfigError as error:
+            raise ConfigError(f"TrainConfig.augment: {error}") from None
 
     def encoder_config(self, input_size: int) -> LARNNConfig | LSTMConfig:
         kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
@@ -239,6 +250,7 @@ def train(
     normalizer = Normalizer.fit(task.train.X, task.train.lengths)
     x_train, y_train, lengths_train = as_tensors(task.train, normalizer, device)
     x_val, _, lengths_val = as_tensors(task.val, normalizer, device)
+    augmentation = Augmentation.build(config, task.train, normalizer, device)
     y_val = torch.from_numpy(task.val.y)
 
     torch.manual_seed(config.seed)
@@ -255,7 +267,7 @@ def train(
     epoch = progress_state["epoch"]
     while epoch < config.epochs and epoch - progress_state["best_epoch"] <= config.patience:
         started = time.perf_counter()
-        inputs = PaddedInputs(x_train, lengths_train)
+        inputs = PaddedInputs(x_train, lengths_train, augmentation)
         loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress)
         val_logits = predict_logits(model, x_val, lengths_val)
         val_loss = F.cross_entropy(val_logits, y_val).item()
@@ -296,11 +308,47 @@ def train(
 
 
 @dataclass(frozen=True)
+class Augmentation:
+    """The run's augmentation (see larnn.data.augment), applied to raw signals: a normalised
+    batch is mapped back to raw units, transformed, and normalised again."""
+
+    config: AugmentConfig
+    triples: list[tuple[int, int, int]]  # x/y/z channel triples that rotate together
+    mean: torch.Tensor  # (C,) of the normaliser
+    std: torch.Tensor  # (C,)
+
+    @classmethod
+    def build(
+        cls, config: TrainConfig, data: SequenceDataset, normalizer: Normalizer, device
+    ) -> Augmentation | None:
+        augment = config.augment_config()
+        if not augment.active:
+            return None
+        if augment.time_warp and data.is_ragged:
+            raise ConfigError(
+                f"{data.dataset_id}: time warping resamples the whole padded series; with "
+                "series of different lengths choose augment.time_warp=0"
+            )
+        mean = torch.tensor(normalizer.mean, dtype=torch.float32, device=device)
+        std = torch.tensor(normalizer.std, dtype=torch.float32, device=device)
+        return cls(augment, vector_triples(data.channel_names), mean, std)
+
+    def __call__(self, x: torch.Tensor, lengths: torch.Tensor, generator) -> torch.Tensor:
+        """A transformed copy of the normalised batch x (B, T, C); padding stays zero."""
+        raw = x * self.std + self.mean
+        out = augment(raw.cpu(), self.config, generator, self.triples).to(x) - self.mean
+        out = out / self.std
+        real = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]  # (B, T)
+        return out * real[..., None]
+
+
+@dataclass(frozen=True)
 class PaddedInputs:
-    """Normalised series right-padded to T, and each one's real length."""
+    """Normalised series right-padded to T, each one's real length, and the augmentation."""
 
     x: torch.Tensor  # (N, T, C)
     lengths: torch.Tensor  # (N,)
+    augmentation: Augmentation | None = None
 
 
 def _train_epoch(
@@ -317,9 +365,13 @@ def _train_epoch(
     bar = tqdm(
         batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress
     )
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
     for index in bar:
-        logits = model(*_cropped(x[index], lengths[index])).logits
-        loss = F.cross_entropy(logits, y[index])
+        batch = x[index]
+        if inputs.augmentation is not None:
+            batch = inputs.augmentation(batch, lengths[index], generator)
+        logits = model(*_cropped(batch, lengths[index])).logits
+        loss = F.cross_entropy(logits, y[index], label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -402,12 +454,14 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """Apply `key=value` overrides; `model.<field>` keys go into the model dict."""
-    model = dict(config.model)
+    """Apply `key=value` overrides; `model.<field>` and `augment.<field>` keys go into those
+    dicts."""
+    nested = {"model": dict(config.model), "augment": dict(config.augment)}
     top: dict[str, Any] = {}
     for key, value in overrides.items():
-        if key.startswith("model."):
-            model[key.removeprefix("model.")] = value
+        prefix, _, name = key.partition(".")
+        if name and prefix in nested:
+            nested[prefix][name] = value
         else:
             top[key] = value
-    return TrainConfig.from_dict({**config.to_dict(), **top, "model": model})
+    return TrainConfig.from_dict({**config.to_dict(), **top, **nested})

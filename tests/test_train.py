@@ -120,3 +120,53 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     assert np.array(report["confusion"]).sum() == TINY.probe_sizes[2]
     assert main(["train", "--out", str(out), "--set", "nonsense"]) == 2
     assert "key=value" in capsys.readouterr().err
+
+
+def test_label_smoothing_and_augmentation_are_options_off_by_default(tmp_path):
+    assert TINY.label_smoothing == 0 and TINY.augment == {}
+    config = with_overrides(
+        TINY,
+        {"label_smoothing": 0.1, "augment.rotation": 30.0, "augment.jitter": 0.05},
+    )
+    assert config.augment == {"rotation": 30.0, "jitter": 0.05}
+    first = train(config, tmp_path / "a", progress=False)
+    again = train(config, tmp_path / "b", progress=False)
+    plain = train(TINY, tmp_path / "plain", progress=False)
+    assert first.val.accuracy == again.val.accuracy  # seeded: the same augmented batches
+    weights = {
+        name: load_checkpoint(run.checkpoint).model.state_dict()
+        for name, run in (("first", first), ("again", again), ("plain", plain))
+    }
+    for key, value in weights["first"].items():
+        torch.testing.assert_close(value, weights["again"][key])
+    assert any(
+        not torch.equal(value, weights["plain"][key]) for key, value in weights["first"].items()
+    )
+
+
+def test_augmentation_and_smoothing_are_validated():
+    with pytest.raises(ConfigError, match="TrainConfig.augment: AugmentConfig.rotation"):
+        with_overrides(TINY, {"augment.rotation": 500})
+    with pytest.raises(ConfigError, match="TrainConfig.augment"):
+        with_overrides(TINY, {"augment.shear": 1})
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        with_overrides(TINY, {"label_smoothing": 1.0})
+
+
+def test_augmented_batches_keep_padding_at_zero():
+    from larnn.data import Normalizer
+    from larnn.data.augment import AugmentConfig
+    from larnn.train import Augmentation
+
+    normalizer = Normalizer(mean=(1.0, -2.0, 0.5), std=(2.0, 1.0, 0.5))
+    augmentation = Augmentation(
+        AugmentConfig(rotation=90, scale=0.2, jitter=0.1),
+        [(0, 1, 2)],
+        torch.tensor(normalizer.mean),
+        torch.tensor(normalizer.std),
+    )
+    x = torch.randn(4, 10, 3)
+    lengths = torch.tensor([10, 7, 3, 1])
+    out = augmentation(x, lengths, torch.Generator().manual_seed(0))
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.all(out[b, n:] == 0) and not torch.allclose(out[b, :n], x[b, :n])
