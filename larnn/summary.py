@@ -29,6 +29,8 @@ def summarize_runs(checkpoints: list[Path]) -> dict[str, float | int | str]:
         "seeds": ",".join(str(c.metadata.seed) for c in loaded),
     }
     for split, metric in (("test", "accuracy"), ("test", "macro_f1"), ("val", "accuracy")):
+        if not all(split in c.metadata.metrics for c in loaded):
+            continue  # refit runs train on the validation part and record no score for it
         values = [c.metadata.metrics[split][metric] for c in loaded]
         row[f"{split}_{metric}_mean"] = statistics.fmean(values)
         row[f"{split}_{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -42,6 +44,8 @@ def format_row(row: dict[str, float | int | str]) -> str:
     """One markdown table row: accuracy and macro-F1 in percent, mean +- std."""
 
     def pct(name: str) -> str:
+        if name + "_mean" not in row:
+            return "-"
         return f"{100 * row[name + '_mean']:.2f} ± {100 * row[name + '_std']:.2f}"
 
     return (

@@ -61,6 +61,7 @@ class TrainConfig(JsonConfig):
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform
     augment: dict = field(default_factory=dict)  # AugmentConfig fields; {} = no augmentation
+    refit: bool = False  # train on training + validation parts for exactly `epochs`, no selection
     patience: int = 10  # epochs without a better validation score (accuracy, then loss): stop
     seed: int = 0
     val_fraction: float = 0.2  # share of training subjects (UCI HAR), groups or cases held out
@@ -228,6 +229,11 @@ def train(
 
     `on_epoch(epoch, val_accuracy)` is called after each epoch's validation, once the epoch is
     saved for resuming; an exception it raises (e.g. `optuna.TrialPruned`) ends the run there.
+
+    With `config.refit` the model trains on the training and validation parts together for
+    exactly `config.epochs` epochs (take them from a selected run's best epoch) and the last
+    epoch is the model: nothing is selected, and no validation score is recorded (the
+    validation part is training data); the test part is scored once, as always.
     """
     out_dir = Path(out_dir)
     resume_dir = out_dir / "resume"
@@ -247,10 +253,11 @@ def train(
     check_trainable(config, task.train)
     if progress:
         tqdm.write(describe_task(task))
-    normalizer = Normalizer.fit(task.train.X, task.train.lengths)
-    x_train, y_train, lengths_train = as_tensors(task.train, normalizer, device)
+    fit_part = task.train.concatenate(task.val) if config.refit else task.train
+    normalizer = Normalizer.fit(fit_part.X, fit_part.lengths)
+    x_train, y_train, lengths_train = as_tensors(fit_part, normalizer, device)
     x_val, _, lengths_val = as_tensors(task.val, normalizer, device)
-    augmentation = Augmentation.build(config, task.train, normalizer, device)
+    augmentation = Augmentation.build(config, fit_part, normalizer, device)
     y_val = torch.from_numpy(task.val.y)
 
     torch.manual_seed(config.seed)
@@ -265,7 +272,8 @@ def train(
         progress_state = _load_resume(resume_dir, model, optimizer)
 
     epoch = progress_state["epoch"]
-    while epoch < config.epochs and epoch - progress_state["best_epoch"] <= config.patience:
+    patience = config.epochs if config.refit else config.patience
+    while epoch < config.epochs and epoch - progress_state["best_epoch"] <= patience:
         started = time.perf_counter()
         inputs = PaddedInputs(x_train, lengths_train, augmentation)
         loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress)
@@ -280,7 +288,7 @@ def train(
         # Best: the highest validation accuracy; among equals, the lowest validation loss (a
         # small validation part saturates its accuracy early, its loss goes on telling).
         best = (progress_state["best_accuracy"], -progress_state.get("best_val_loss", math.inf))
-        improved = (val_report.accuracy, -val_loss) > best
+        improved = (val_report.accuracy, -val_loss) > best or config.refit  # refit: the last
         if improved:
             progress_state["best_accuracy"] = val_report.accuracy
             progress_state["best_val_loss"] = val_loss
@@ -300,7 +308,7 @@ def train(
     best = load_checkpoint(out_dir / "best").model.to(device)
     val_report = evaluate_model(best, task.val, normalizer)
     test_report = evaluate_model(best, task.test, normalizer)  # reported once, never selected on
-    metrics = {"val": val_report, "test": test_report}
+    metrics = {"test": test_report} if config.refit else {"val": val_report, "test": test_report}
     metadata = _metadata(task, normalizer, config, progress_state, metrics)
     final = save_checkpoint(out_dir / "checkpoint", best.cpu(), metadata)
     _write_text(out_dir / "history.json", json.dumps(progress_state["history"], indent=1))

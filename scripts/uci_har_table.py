@@ -54,10 +54,14 @@ def run_rows(patterns: list[str]) -> list[tuple[str, list[str]]]:
             continue
         test = [m.metrics["test"]["accuracy"] for m in metas]
         f1 = [m.metrics["test"]["macro_f1"] for m in metas]
-        val = [m.metrics["val"]["accuracy"] for m in metas]
-        rows.append((pattern, [cell(test), cell(f1), cell(val), str(len(metas))]))
-        best = max(range(len(metas)), key=lambda i: val[i])
-        print(f"\n{pattern}: best on validation = {folders[best]}")
+        # A refit run trains on the validation part and records no validation score.
+        val = [m.metrics["val"]["accuracy"] if "val" in m.metrics else None for m in metas]
+        known = [v for v in val if v is not None]
+        rows.append(
+            (pattern, [cell(test), cell(f1), cell(known) if known else "-", str(len(metas))])
+        )
+        best = max(range(len(metas)), key=lambda i: val[i] or 0.0)
+        print(f"\n{pattern}: best on validation (or first) = {folders[best]}")
         print(confusion_text(metas[best].metrics["test"]["confusion"]))
     return rows
 

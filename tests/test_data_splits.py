@@ -82,3 +82,25 @@ def test_normalizer_errors():
         Normalizer.from_dict({"mean": [0.0], "std": [1.0, 2.0]})
     with pytest.raises(DataError, match="stds positive"):
         Normalizer(mean=(0.0,), std=(0.0,))
+
+
+def test_concatenate_pads_to_the_longer_series_and_keeps_lengths():
+    def part(n, T, y0):
+        return SequenceDataset(
+            X=np.ones((n, T, 2), dtype=np.float32),
+            y=np.full(n, y0, dtype=np.int64),
+            groups=np.arange(n, dtype=np.int64),
+            channel_names=("a", "b"),
+            class_names=("p", "q"),
+            dataset_id="d",
+        )
+
+    joined = part(2, 5, 0).concatenate(part(3, 7, 1))
+    assert joined.X.shape == (5, 7, 2) and joined.y.tolist() == [0, 0, 1, 1, 1]
+    assert joined.series_lengths.tolist() == [5, 5, 7, 7, 7]
+    assert np.all(joined.X[:2, 5:] == 0)
+    assert part(2, 4, 0).concatenate(part(1, 4, 1)).lengths is None
+    other = part(1, 4, 0)
+    other = SequenceDataset(**{**other.__dict__, "channel_names": ("a", "c")})
+    with pytest.raises(DataError, match="channels or classes differ"):
+        part(1, 4, 0).concatenate(other)

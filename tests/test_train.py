@@ -170,3 +170,23 @@ def test_augmented_batches_keep_padding_at_zero():
     out = augmentation(x, lengths, torch.Generator().manual_seed(0))
     for b, n in enumerate(lengths.tolist()):
         assert torch.all(out[b, n:] == 0) and not torch.allclose(out[b, :n], x[b, :n])
+
+
+def test_refit_trains_on_training_and_validation_for_the_given_epochs(tmp_path, monkeypatch):
+    seen = []
+    real_epoch = train_module._train_epoch
+
+    def counting(model, optimizer, inputs, y, config, epoch, progress):
+        seen.append(len(y))
+        return real_epoch(model, optimizer, inputs, y, config, epoch, progress)
+
+    monkeypatch.setattr(train_module, "_train_epoch", counting)
+    config = with_overrides(TINY, {"refit": True, "epochs": 3, "patience": 1})
+    result = train(config, tmp_path / "refit", progress=False)
+    train_size, val_size = TINY.probe_sizes[0], TINY.probe_sizes[1]
+    assert seen == [train_size + val_size] * 3  # every epoch, no early stop, both parts
+    metadata = load_checkpoint(result.checkpoint).metadata
+    assert set(metadata.metrics) == {"test"}  # no validation score: it was training data
+    assert metadata.train_config["refit"] is True
+    report = evaluate_checkpoint(result.checkpoint, "test")
+    assert report.accuracy == pytest.approx(metadata.metrics["test"]["accuracy"], abs=1e-9)

@@ -109,6 +109,38 @@ class SequenceDataset:
         lengths = self.series_lengths
         return bool(len(lengths)) and bool(lengths.min() != lengths.max())
 
+    def concatenate(self, other: SequenceDataset) -> SequenceDataset:
+        """These sequences then `other`'s (same channels and classes), right-padded to the
+        longer T; lengths kept."""
+        if (other.channel_names, other.class_names) != (self.channel_names, self.class_names):
+            raise DataError(
+                f"cannot join {other.dataset_id} to {self.dataset_id}: channels or classes differ"
+            )
+        T = max(self.X.shape[1], other.X.shape[1])
+
+        def padded(array: np.ndarray | None, n: int, fill) -> np.ndarray | None:
+            if array is None:
+                return None
+            out = np.full((n, T, *array.shape[2:]), fill, dtype=array.dtype)
+            out[:, : array.shape[1]] = array
+            return out
+
+        parts = (self, other)
+        relevant = None
+        if all(p.relevant_steps is not None for p in parts):
+            relevant = np.concatenate([padded(p.relevant_steps, len(p), False) for p in parts])
+        lengths = np.concatenate([p.series_lengths for p in parts])
+        return SequenceDataset(
+            X=np.concatenate([padded(p.X, len(p), 0.0) for p in parts]),
+            y=np.concatenate([p.y for p in parts]),
+            groups=np.concatenate([p.groups for p in parts]),
+            channel_names=self.channel_names,
+            class_names=self.class_names,
+            dataset_id=self.dataset_id,
+            relevant_steps=relevant,
+            lengths=None if lengths.min() == T else lengths,
+        )
+
     def subset(self, index: np.ndarray) -> SequenceDataset:
         """The sequences at `index` (integer indices or a bool mask), same names and id."""
         rel = None if self.relevant_steps is None else self.relevant_steps[index]
