@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from app.memory import steps_text
 from app.selection import DataView, Fit, KnobChoice, ModelRun
 from larnn.inference import truth_score
 
@@ -31,8 +32,11 @@ def heads_on_text(choice: KnobChoice) -> str:
 
 
 def knobs_text(choice: KnobChoice) -> str:
-    """ "k' = 14, tanh, heads 0, 1, 3 of 4 on": every knob, changed or not."""
-    return f"k' = {choice.window}, {choice.kv_activation}, {heads_on_text(choice)}"
+    """ "k' = 14, tanh, heads 0, 1, 3 of 4 on": every knob, changed or not; ", steps 40-45
+    hidden" when steps are hidden."""
+    hidden = choice.knobs.hidden_steps
+    hidden_text = f", steps {steps_text(hidden)} hidden" if hidden else ""
+    return f"k' = {choice.window}, {choice.kv_activation}, {heads_on_text(choice)}{hidden_text}"
 
 
 def context_line(

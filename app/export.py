@@ -42,6 +42,7 @@ def export_context(
             "window": choice.window,
             "kv_activation": choice.kv_activation,
             "heads_on": list(choice.heads_on),
+            "hidden_steps": list(choice.knobs.hidden_steps or ()),
             "layer_shown": choice.layer,
         },
     }
@@ -50,8 +51,8 @@ def export_context(
 def with_context(frame: pd.DataFrame, context: dict) -> pd.DataFrame:
     """The table with what it shows appended as constant columns (see `export_context`):
     dataset, data (its name and split, or the uploaded file), sequence_index,
-    <role>_checkpoint per model and, for a LARNN, window, kv_activation and heads_on
-    (space-separated head numbers)."""
+    <role>_checkpoint per model and, for a LARNN, hidden_steps, window, kv_activation and
+    heads_on (hidden_steps and heads_on space-separated numbers)."""
     columns: dict[str, object] = {
         "dataset": context["dataset_id"] or "upload",
         "data": context["data_name"],
@@ -61,6 +62,7 @@ def with_context(frame: pd.DataFrame, context: dict) -> pd.DataFrame:
         columns[f"{role.lower()}_checkpoint"] = name
     knobs = context["knobs"]
     if knobs is not None:
+        columns["hidden_steps"] = " ".join(str(s) for s in knobs["hidden_steps"])
         columns["window"] = knobs["window"]
         columns["kv_activation"] = knobs["kv_activation"]
         columns["heads_on"] = " ".join(str(h) for h in knobs["heads_on"])

@@ -30,8 +30,9 @@ st.set_option("client.showErrorDetails", "none")  # a last guard: never a traceb
 st.set_option("client.toolbarMode", "minimal")  # no developer menu or deploy button
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 
-from app import describe, export, figures, resources  # noqa: E402
+from app import describe, export, figures, memory_panels, resources  # noqa: E402
 from app import selection as sel  # noqa: E402
+from app.memory import MemoryNumbers, memory_document  # noqa: E402
 from app.selection import ROLES, KnobChoice, Loaded, ModelRun  # noqa: E402
 from larnn.checkpoint import CHECKPOINT_FILES  # noqa: E402
 from larnn.data import download_uci_har, read_user_series, uci_har_available  # noqa: E402
@@ -73,7 +74,11 @@ def guard(what: str) -> Iterator[None]:
 def pick_dataset() -> tuple[str, str]:
     st.header("1 · Data")
     dataset = st.radio(
-        "Dataset", list(sel.DATASET_LABELS), format_func=sel.dataset_label, key="dataset"
+        "Dataset",
+        list(sel.DATASET_LABELS),
+        index=list(sel.DATASET_LABELS).index(sel.DEFAULT_DATASET),
+        format_func=sel.dataset_label,
+        key="dataset",
     )
     split = "test"
     if dataset != sel.UPLOAD:
@@ -229,7 +234,7 @@ def split_predictions(model: Loaded, data: sel.DataView) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def pick_knobs(larnn_model: Loaded) -> KnobChoice:
+def pick_knobs(larnn_model: Loaded, length: int) -> KnobChoice:
     st.header("4 · LARNN knobs")
     st.caption("Applied at inference only; the trained weights are not changed.")
     config = larnn_model.checkpoint.config.encoder_config()
@@ -271,7 +276,8 @@ def pick_knobs(larnn_model: Loaded) -> KnobChoice:
         key=f"heads_{key}",
     )
     st.button("Reset knobs", on_click=reset_knobs, args=(key, config))
-    knobs = sel.make_knobs(window, heads_on or (), config.heads, activation)
+    hidden = memory_panels.pick_hidden_steps(key, length)
+    knobs = sel.make_knobs(window, heads_on or (), config.heads, activation, hidden)
     return KnobChoice(knobs, layer, config)
 
 
@@ -280,6 +286,7 @@ def reset_knobs(key: str, trained: LARNNConfig) -> None:
     keys) is what makes the browser show them and send them back on the next interaction."""
     for name, value in sel.trained_widget_values(trained).items():
         st.session_state[f"{name}_{key}"] = value
+    memory_panels.show_every_step(key)
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -473,14 +480,16 @@ def attention_sections(
                     channel_units=data.channel_units,
                 )
                 figures.titled(fig, context)
-                st.plotly_chart(fig, key="heatmap")
+                memory_panels.heatmap_chart(fig, choice.knobs.hidden_steps, larnn_run.model.key)
                 drawn["attention_heatmap"] = fig
                 st.caption(
                     "Colour: attention weight (the scale tops out at the 99th percentile, so "
                     "the first steps, with only one or two past steps to share it, do not wash "
                     "out the rest). White: no such past step (before the start, or beyond k'). "
-                    "Hover a cell for t, j, lag, weight and the inputs at j."
+                    "Hover a cell for t, j, lag, weight and the inputs at j; click it to hide "
+                    "or show step j (x: hidden)."
                 )
+                memory_panels.oldest_slot_note(larnn_run, choice)
             else:
                 st.warning("Every head is switched off: there is no attention to show.")
     with guard("Signal and running predictions"):
@@ -633,6 +642,7 @@ def export_section(
     runs: dict[str, ModelRun],
     choice: KnobChoice | None,
     drawn: dict[str, object],
+    numbers: MemoryNumbers,
 ) -> None:
     st.subheader("Export")
     if not runs:
@@ -666,11 +676,14 @@ def export_section(
     )
     columns[2].download_button(
         "Attention and predictions (JSON)",
-        lambda: export.json_bytes(export.export_document(context, inferences)),
+        lambda: export.json_bytes(
+            {**export.export_document(context, inferences), **memory_document(numbers)}
+        ),
         file_name=f"{stem}.json",
         mime="application/json",
         on_click="ignore",
     )
+    memory_panels.export_buttons(numbers, context, stem)
     st.caption("Figures as standalone HTML pages (plotly.js included, they open offline):")
     columns = st.columns(max(len(drawn), 1))
     for column, (name, fig) in zip(columns, drawn.items(), strict=False):
@@ -755,7 +768,7 @@ def main() -> None:
             )
         if larnn_model is not None:
             with guard("LARNN knobs"):
-                choice = pick_knobs(larnn_model)
+                choice = pick_knobs(larnn_model, data.length)
     runs: dict[str, ModelRun] = {}  # by role, LARNN first
     with guard("Running the models"):
         not_compiled = resources.compiled_loops()
@@ -771,11 +784,18 @@ def main() -> None:
     with guard("Summary"):
         summary_row(data, index, runs, fits, choice)
     drawn = attention_sections(data, index, runs, choice)
+    numbers = MemoryNumbers()
+    with guard("Memory edits and attribution"):
+        edit_drawn, numbers = memory_panels.edit_sections(data, index, runs, choice)
+        drawn.update(edit_drawn)
     with guard("Predictions"):
         drawn.update(predictions_section(data, index, runs, choice))
     drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
+    with guard("Faithfulness"):
+        faith_drawn, numbers = memory_panels.faithfulness_section(data, index, runs, fits, numbers)
+        drawn.update(faith_drawn)
     with guard("Export"):
-        export_section(data, index, runs, choice, drawn)
+        export_section(data, index, runs, choice, drawn, numbers)
     model_details(models)
 
 

@@ -35,8 +35,9 @@ from larnn.tasks import Task, make_split
 # --- datasets ------------------------------------------------------------------------------
 
 UPLOAD = "upload"  # the dataset choice "my own series"
-DEFAULT_DATASET = "probe:cue_shape"
+DEFAULT_DATASET = "probe:recall"  # the showcase: a LARNN retrieves, a same-size LSTM cannot
 DATASET_LABELS = {
+    "probe:recall": "Synthetic probe: recall (needs memory)",
     "probe:cue_shape": "Synthetic probe: cue shape",
     "probe:which_first": "Synthetic probe: which first",
     "uci_har": "UCI HAR (smartphone activity)",
@@ -321,12 +322,22 @@ def sequence_caption(
 
 
 def make_knobs(
-    window: int, heads_on: Sequence[int], heads: int, kv_activation: str
+    window: int,
+    heads_on: Sequence[int],
+    heads: int,
+    kv_activation: str,
+    hidden_steps: Sequence[int] = (),
 ) -> InferenceKnobs:
-    """The knobs a set of widget values means; no head mask when every head is on."""
+    """The knobs a set of widget values means; no head mask when every head is on, no
+    hidden steps when none is hidden."""
     on = set(int(h) for h in heads_on)
     mask = None if on == set(range(heads)) else tuple(1.0 if h in on else 0.0 for h in range(heads))
-    return InferenceKnobs(window=int(window), head_mask=mask, kv_activation=kv_activation)
+    return InferenceKnobs(
+        window=int(window),
+        head_mask=mask,
+        kv_activation=kv_activation,
+        hidden_steps=tuple(int(s) for s in hidden_steps) or None,
+    )
 
 
 def trained_widget_values(trained: LARNNConfig) -> dict[str, object]:
@@ -373,6 +384,7 @@ class KnobChoice:
             self.window != self.trained.window
             or self.knobs.head_mask is not None
             or self.kv_activation != self.trained.kv_activation
+            or self.knobs.hidden_steps is not None
         )
 
 

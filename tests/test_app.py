@@ -52,6 +52,8 @@ APP = REPO_ROOT / "app" / "main.py"
 SHARED_UCI_HAR = REPO_ROOT.parent / "shared" / "data" / "uci_har"
 PROBE = "probe:cue_shape"
 PROBE_SPLIT = make_split(PROBE, probe_sizes=(48, 40, 40), probe_length=32)
+RECALL = "probe:recall"  # the app's default dataset (tests/test_app_memory.py)
+RECALL_SPLIT = make_split(RECALL, probe_sizes=(48, 40, 40), probe_length=32)
 UCI_SPLIT = make_split("uci_har")
 
 
@@ -80,7 +82,7 @@ def _save(folder: Path, encoder, dataset_id, split, channels, units, classes, no
 
 
 def make_checkpoints(root: Path) -> Path:
-    """Untrained LARNN and LSTM checkpoints for the cue-shape probe and for UCI HAR."""
+    """Untrained LARNN and LSTM checkpoints for the cue-shape and recall probes and UCI HAR."""
     probe = load_task(PROBE, PROBE_SPLIT)
     probe_norm = Normalizer.fit(probe.train.X)
     probe_args = (
@@ -94,6 +96,17 @@ def make_checkpoints(root: Path) -> Path:
     larnn = {"hidden_size": 8, "heads": 2, "window": 6, "max_window": 10, "batch_first": True}
     _save(root / "probe_cue_shape_larnn", LARNNConfig(input_size=3, **larnn), *probe_args)
     _save(root / "probe_cue_shape_lstm", LSTMConfig(3, 8, batch_first=True), *probe_args)
+    recall = load_task(RECALL, RECALL_SPLIT)
+    recall_args = (
+        RECALL,
+        RECALL_SPLIT,
+        recall.train.channel_names,
+        recall.channel_units,
+        recall.train.class_names,
+        Normalizer.fit(recall.train.X),
+    )
+    _save(root / "probe_recall_larnn", LARNNConfig(input_size=13, **larnn), *recall_args)
+    _save(root / "probe_recall_lstm", LSTMConfig(13, 8, batch_first=True), *recall_args)
     uci_norm = Normalizer((0.0,) * 9, (0.3,) * 9)
     uci_args = ("uci_har", UCI_SPLIT, CHANNELS, UCI_HAR_UNITS, CLASS_NAMES, uci_norm)
     uci_larnn = LARNNConfig(input_size=9, num_layers=2, **larnn)
@@ -109,7 +122,10 @@ def checkpoints(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app(checkpoints, monkeypatch) -> AppTest:
+    """The page on the cue-shape probe's tiny checkpoints: these tests take it as the default
+    dataset (the real default, probe:recall, is tested in tests/test_app_memory.py)."""
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(checkpoints))
+    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
     return AppTest.from_file(str(APP), default_timeout=60)
 
 
@@ -223,6 +239,9 @@ def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
     at.button(key="run_sweep").click().run()
     _no_failure(at)
     charts = [_chart(at, i) for i in range(len(at.get("plotly_chart")))]
+    as_trained = [c for c in charts if "(as trained)" in c["layout"]["title"]["subtitle"]["text"]]
+    assert len(as_trained) == 2  # attribution and erasure test: no knobs (tests/test_app_memory)
+    charts = [c for c in charts if c not in as_trained]
     assert len(charts) == 5  # heatmap, timeline, head grid, probabilities, sweep
     for chart in charts:
         title = chart["layout"]["title"]

@@ -18,10 +18,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from larnn.checkpoint import shipped_checkpoints
+from larnn.data import make_probe
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def checkpoint_dir(tmp_path_factory) -> Path | None:
     it holds the probe pair (None), else tiny untrained ones made like tests/test_app.py's."""
     if os.environ.get("LARNN_CHECKPOINT_DIR"):
         return Path(os.environ["LARNN_CHECKPOINT_DIR"])
-    if {"probe_cue_shape_larnn", "probe_cue_shape_lstm"} <= set(shipped_checkpoints()):
+    if {"probe_recall_larnn", "probe_recall_lstm"} <= set(shipped_checkpoints()):
         return None
     spec = importlib.util.spec_from_file_location("_app_tests", REPO_ROOT / "tests/test_app.py")
     module = importlib.util.module_from_spec(spec)
@@ -234,16 +234,14 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             assert header.endswith(",window,kv_activation,heads_on")  # what it shows
             page.set_viewport_size({"width": 1440, "height": 1000})
 
-            # Upload a CSV series with the probe's channel names.
+            # Upload a CSV series with the default probe's (recall's) channel names.
             sidebar = page.locator("[data-testid='stSidebar']")
             sidebar.get_by_text("My own series (upload)").click()
             wait_idle(page)
-            rng = np.random.default_rng(0)
-            values = rng.normal(0, 0.1, size=(64, 3))
-            values[20:24, 1] += 1.0
+            series = make_probe("recall", 1, seed=0, length=64)
             csv = tmp_path / "my_series.csv"
-            lines = ["time,x,y,z"] + [
-                f"{t},{a:.4f},{b:.4f},{c:.4f}" for t, (a, b, c) in enumerate(values)
+            lines = [",".join(["time", *series.channel_names])] + [
+                ",".join([str(t), *(f"{v:.4f}" for v in row)]) for t, row in enumerate(series.X[0])
             ]
             csv.write_text("\n".join(lines) + "\n")
             sidebar.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))

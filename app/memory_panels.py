@@ -1,0 +1,372 @@
+"""The page's memory sections (issue 13): widgets and plots only, called from `app.main`.
+
+Hide past steps (a range in the sidebar, or a click on the attention heatmap) and see what
+changes; Captum attribution beside the input for both models; the erasure test and head
+importance. What they show comes from pure functions: `app.memory` (steps, tables),
+`app.memory_figures` (figures) and `larnn.faithfulness` through `app.resources` (cached).
+The faithfulness numbers are measured on the models as trained: the sidebar's knobs do not
+apply to them (the hidden steps are what the erasure test varies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import describe, export, figures, memory, memory_figures, resources
+from app import selection as sel
+from app.memory import EditedRun, MemoryNumbers
+from app.selection import KnobChoice, ModelRun
+from larnn.inference import step_attention
+
+SPLIT_SIZES = (50, 100, 200, 500)
+SPLIT_CHUNK = 25  # sequences per cached chunk of the split's erasure test (and per progress)
+
+
+# --- hiding steps: the sidebar and the heatmap's clicks -------------------------------------
+
+
+def _clicked_key(model_key: str) -> str:
+    return f"hidden_clicked_{model_key}"
+
+
+def _version_key(model_key: str) -> str:
+    return f"heatmap_version_{model_key}"
+
+
+def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
+    """Sidebar widgets for the steps to hide; returns them (the heatmap's clicks included)."""
+    st.header("5 · Memory edits")
+    st.caption(
+        "Hide past steps from attention in every layer: a hidden step's slot is treated as "
+        "empty. The LSTM baseline gets the same steps' input occluded instead."
+    )
+    last = max(length - 2, 0)  # step T - 1 is in no query step's window
+    hide_range = None
+    if st.toggle("Hide a range of past steps", key=f"hide_on_{model_key}"):
+        hide_range = st.slider(
+            "Past steps j hidden (from, to)",
+            min_value=0,
+            max_value=last,
+            value=(max(last - 7, 0), last),
+            key=f"hide_range_{model_key}_{length}",
+        )
+    clicked = st.session_state.get(_clicked_key(model_key), frozenset())
+    hidden = memory.hidden_steps(hide_range, (s for s in clicked if s <= last))
+    st.caption(
+        f"Hidden: j = {memory.steps_text(hidden)}. Click a cell of the attention heatmap to "
+        "hide its step j; click a hidden step's cell to show it again."
+    )
+    if hidden:
+        st.button("Show every step again", on_click=show_every_step, args=(model_key,))
+    return hidden
+
+
+def show_every_step(model_key: str) -> None:
+    """Forget the clicked steps and switch the range off (a button's callback)."""
+    st.session_state[_clicked_key(model_key)] = frozenset()
+    st.session_state[f"hide_on_{model_key}"] = False
+
+
+def heatmap_chart(fig, hidden_steps: tuple[int, ...] | None, model_key: str) -> None:
+    """Draw the attention heatmap with its click layer; a click toggles the step j clicked.
+
+    The chart's key changes after each click, so the next click starts a new selection
+    (clicking a selected point again would otherwise only deselect it)."""
+    memory_figures.clickable(fig, hidden_steps or ())
+    key = f"heatmap_{st.session_state.get(_version_key(model_key), 0)}"
+    st.plotly_chart(
+        fig, key=key, on_select=partial(_on_click, key, model_key), selection_mode="points"
+    )
+
+
+def _on_click(chart_key: str, model_key: str) -> None:
+    points = st.session_state[chart_key]["selection"]["points"]
+    steps = memory.clicked_steps(points)
+    if steps:
+        clicked = st.session_state.get(_clicked_key(model_key), frozenset())
+        st.session_state[_clicked_key(model_key)] = memory.toggled(clicked, steps)
+        st.session_state[_version_key(model_key)] = (
+            st.session_state.get(_version_key(model_key), 0) + 1
+        )
+
+
+def oldest_slot_note(run: ModelRun, choice: KnobChoice) -> None:
+    """A line under the heatmap: where attention piles onto the oldest filled slot."""
+    oldest = memory.oldest_slot_share(run.inference, choice.layer, choice.heads_on)
+    st.markdown(memory.oldest_slot_text(oldest, choice.layer))
+
+
+# --- what hiding changes, and attribution beside the input ----------------------------------
+
+
+def edit_sections(
+    data: sel.DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
+) -> tuple[dict[str, object], MemoryNumbers]:
+    """The memory-edit comparison and the attribution view; the figures drawn and numbers."""
+    drawn: dict[str, object] = {}
+    numbers = MemoryNumbers()
+    hidden = () if choice is None else tuple(choice.knobs.hidden_steps or ())
+    st.subheader("Memory edits: what hiding past steps changes")
+    if "LARNN" not in runs or choice is None:
+        st.info("Memory edits need a LARNN on this data.")
+    elif not hidden:
+        st.info(
+            "No step is hidden. Switch on **Hide a range of past steps** in the sidebar "
+            "(5 · Memory edits), or click a cell of the attention heatmap to hide its step j."
+        )
+    else:
+        drawn["memory_edits"], numbers = _edits(data, index, runs, choice, hidden)
+    with_attribution = _attribution(data, index, runs)
+    if with_attribution is not None:
+        drawn["attribution"] = with_attribution
+    return drawn, numbers
+
+
+def _edits(
+    data: sel.DataView,
+    index: int,
+    runs: dict[str, ModelRun],
+    choice: KnobChoice,
+    hidden: tuple[int, ...],
+) -> tuple[object, MemoryNumbers]:
+    x = data.X[index]  # (T, C)
+    T = data.length
+    larnn = runs["LARNN"]
+    every_step = replace(choice.knobs, hidden_steps=None)  # the counterfactual's baseline
+    before = resources.infer(larnn.model.key, larnn.model.checkpoint, x, every_step)
+    edited = [
+        EditedRun(
+            "LARNN", before, larnn.inference, larnn.model.class_names, "hidden from attention"
+        )
+    ]
+    if "LSTM" in runs:
+        lstm = runs["LSTM"]
+        occluded = memory.occluded(x, hidden, resources.normalizer(lstm.model.checkpoint))
+        after = resources.infer(lstm.model.key, lstm.model.checkpoint, occluded)
+        edited.append(
+            EditedRun("LSTM", lstm.inference, after, lstm.model.class_names, "input occluded")
+        )
+    table = memory.edits_table(edited)
+    step_before = step_after = None
+    if choice.heads_on:
+        step_before = step_attention(before, choice.layer, T - 1, choice.heads_on)
+        step_after = step_attention(larnn.inference, choice.layer, T - 1, choice.heads_on)
+    fig = memory_figures.edits_figure(
+        edited, hidden, T - 1, step_before=step_before, step_after=step_after
+    )
+    figures.titled(fig, describe.context_line(data, index, runs, choice))
+    st.plotly_chart(fig, key="memory_edits")  # full width: its time axis lines up above
+    st.dataframe(table.round(3), hide_index=True)
+    st.caption(
+        f"Steps j = {memory.steps_text(hidden)} hidden. LARNN: no layer may attend to them "
+        "(the other knobs as set). LSTM: their input set to the training mean (0 after "
+        "standardisation), since it has no attention to hide them from. 'drop': how much "
+        "probability the class predicted with every step loses. Grey bands: the hidden steps."
+    )
+    notes = {"edits": f"steps {memory.steps_text(hidden)} hidden; LARNN knobs as in 'knobs'"}
+    return fig, MemoryNumbers(hidden_steps=hidden, edits=table, notes=notes)
+
+
+def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> object | None:
+    st.subheader("Attribution beside attention: Integrated Gradients over (time, channel)")
+    if not runs:
+        st.info("No model runs on this data.")
+        return None
+    x = data.X[index]  # (T, C)
+    attributions, titles, sums = {}, {}, []
+    for role, run in runs.items():
+        model = run.model
+        values = resources.attribution(model.key, model.checkpoint, x)  # (T, C)
+        predicted = resources.infer(model.key, model.checkpoint, x).predicted  # as trained
+        attributions[role] = values
+        titles[role] = f"{role} {model.name}: attribution to '{model.class_names[predicted]}'"
+        sums.append(f"{role} {values.sum():+.2f}")
+    first = next(iter(runs.values())).model
+    shown = resources.normalizer(first.checkpoint).apply(x)
+    relevant = None if data.relevant_steps is None else np.flatnonzero(data.relevant_steps[index])
+    fig = memory_figures.attribution_figure(
+        shown,
+        attributions,
+        channel_names=data.channel_names,
+        t=data.length - 1,
+        truth_steps=relevant,
+        titles=titles,
+    )
+    names = " · ".join(f"{role} {run.model.name}" for role, run in runs.items())
+    figures.titled(fig, f"{names} (as trained) · {data.sequence_name(index)}")
+    st.plotly_chart(fig, key="attribution")
+    st.caption(
+        "Captum's Integrated Gradients of each model's logit for the class it predicts as "
+        "trained (baseline: the training mean, 0 after standardisation; 32 steps). Red: the "
+        "value pushed towards that class, blue: away from it. Each model on its own scale "
+        "(divided by its largest |value|). Red vertical lines: ground-truth steps. The time "
+        f"axis lines up with the timeline above. Sums (= logit(x) - logit(baseline)): "
+        f"{', '.join(sums)}."
+    )
+    return fig
+
+
+# --- faithfulness ---------------------------------------------------------------------------
+
+
+def faithfulness_section(
+    data: sel.DataView,
+    index: int,
+    runs: dict[str, ModelRun],
+    fits: dict[str, sel.Fit],
+    numbers: MemoryNumbers,
+) -> tuple[dict[str, object], MemoryNumbers]:
+    """The erasure test on the sequence shown and, on request, over a sample of the split
+    with the head-importance table; the figures drawn and the numbers, added to `numbers`."""
+    st.subheader("Faithfulness: does what a model attends to decide its prediction?")
+    if not runs:
+        st.info("No model runs on this data.")
+        return {}, numbers
+    ns = memory.ERASURE_NS
+    raw = data.X[index][None]  # (1, T, C)
+    curves = {
+        role: resources.erasure_curves(run.model.key, run.model.checkpoint, raw, ns)
+        for role, run in runs.items()
+    }
+    frame = memory.erasure_table(curves, data.sequence_name(index))
+    names = " · ".join(f"{role} {run.model.name}" for role, run in runs.items())
+    fig = memory_figures.erasure_figure(frame, "Erasure test on this sequence")
+    figures.titled(fig, f"{names} (as trained) · {data.sequence_name(index)}")
+    st.plotly_chart(fig, key="erasure")
+    st.caption(
+        "Hide the n past steps a ranking puts first (LARNN: from attention in every layer; "
+        "LSTM: input occluded) and see how much probability the predicted class loses "
+        "(comprehensiveness), or keep only those n (sufficiency; DeYoung et al. 2020). "
+        "Rankings: the last step's attention (LARNN only), Captum's Integrated Gradients and "
+        "Saliency summed over channels, and random steps. A LARNN's candidates are the steps "
+        "in its trained window; the LSTM's, every step but the last. Models as trained."
+    )
+    drawn: dict[str, object] = {"erasure": fig}
+    notes = {**numbers.notes, "erasure": f"{data.sequence_name(index)}, models as trained"}
+    numbers = replace(numbers, erasure=frame, notes=notes)
+    split_drawn, numbers = _over_the_split(data, runs, fits, numbers)
+    return {**drawn, **split_drawn}, numbers
+
+
+def _over_the_split(
+    data: sel.DataView,
+    runs: dict[str, ModelRun],
+    fits: dict[str, sel.Fit],
+    numbers: MemoryNumbers,
+) -> tuple[dict[str, object], MemoryNumbers]:
+    labelled = {
+        role: run for role, run in runs.items() if fits.get(role) and fits[role].labels_comparable
+    }
+    st.markdown("**Over the split**")
+    if data.labels is None or not labelled:
+        st.info("The test over a split needs labelled data with the models' classes.")
+        return {}, numbers
+    left, right = st.columns([1, 3])
+    size = left.selectbox("Sample size", SPLIT_SIZES, index=2, key="faithfulness_size")
+    sample = sel.sweep_sample(len(data), size)
+    request = (tuple(run.model.key for run in labelled.values()), data.key, size)
+    requested = st.session_state.setdefault("faithfulness_runs", set())
+    if left.button("Run over the split", type="primary", key="run_faithfulness"):
+        requested.add(request)
+    right.caption(
+        f"Runs the erasure test on {len(sample)} sequences of this split (a fixed random "
+        "sample, the sweep's) for each model, and, for the LARNN, the accuracy lost when each "
+        "head alone is switched off beside that head's mean attention entropy. Models as "
+        "trained. Results are kept for these models and this sample."
+    )
+    if request not in requested:
+        return {}, numbers
+    curves = _split_curves(data, labelled, sample)
+    scope = f"{data.name}, a fixed sample of {len(sample)} sequences"
+    frame = memory.erasure_table(curves, scope)
+    fig = memory_figures.erasure_figure(frame, f"Erasure test over {len(sample)} sequences")
+    names = " · ".join(f"{role} {run.model.name}" for role, run in labelled.items())
+    figures.titled(fig, f"{names} (as trained) · {scope}")
+    plot, table = st.columns([3, 2])
+    plot.plotly_chart(fig, key="split_erasure")
+    heads = None
+    if "LARNN" in labelled:
+        model = labelled["LARNN"].model
+        X, y = data.X[sample], data.labels[sample]  # (S, T, C), (S,)
+        with st.spinner(f"LARNN: switching each head off on {len(sample)} sequences ..."):
+            heads = resources.head_importance(
+                model.key, model.checkpoint, f"{data.key}|sample{size}", X, y
+            )
+        table.markdown(f"**LARNN heads** ({len(sample)} sequences)")
+        table.dataframe(_heads_shown(heads), hide_index=True)
+        window = model.checkpoint.config.encoder_config().window
+        table.caption(
+            "Accuracy with that head alone switched off (every layer's other heads on), the "
+            "drop from the accuracy with every head on, and the head's mean attention "
+            f"entropy in bits (0: one slot; at most log2({window}) = {np.log2(window):.1f} "
+            "bits, uniform over the trained window)."
+        )
+    notes = {**numbers.notes, "split": f"{scope}, models as trained"}
+    numbers = replace(numbers, split_erasure=frame, head_importance=heads, notes=notes)
+    return {"split_erasure": fig}, numbers
+
+
+def _split_curves(
+    data: sel.DataView, runs: dict[str, ModelRun], sample: np.ndarray
+) -> dict[str, list]:
+    """The erasure curves of each model over the sample, in cached chunks, with progress."""
+    bar = st.progress(0.0, text="Starting the erasure test ...")
+    chunks = [
+        tuple(sample[i : i + SPLIT_CHUNK].tolist()) for i in range(0, len(sample), SPLIT_CHUNK)
+    ]
+    total, done, curves = len(chunks) * len(runs), 0, {}
+    for role, run in runs.items():
+        parts = []
+        for chunk in chunks:
+            model = run.model
+            parts.append(
+                (
+                    len(chunk),
+                    resources.erasure_chunk(
+                        model.key, model.checkpoint, data.key, chunk, data.X, memory.ERASURE_NS
+                    ),
+                )
+            )
+            done += 1
+            seen = sum(size for size, _ in parts)
+            bar.progress(
+                done / total, text=f"{role}: erasure test on {seen} of {len(sample)} sequences"
+            )
+        curves[role] = memory.mean_curves(parts)
+    bar.empty()
+    return curves
+
+
+def _heads_shown(heads: pd.DataFrame) -> pd.DataFrame:
+    return heads.rename(
+        columns={
+            "accuracy_without": "accuracy without it",
+            "accuracy_drop": "accuracy drop",
+            "entropy_bits": "mean entropy (bits)",
+        }
+    ).round(3)
+
+
+# --- exports --------------------------------------------------------------------------------
+
+
+def export_buttons(numbers: MemoryNumbers, context: dict, stem: str) -> None:
+    """CSV downloads of the memory numbers measured, each with what it shows as columns."""
+    tables = numbers.tables()
+    if not tables:
+        return
+    st.caption("Memory tests as CSV (the knobs, hidden steps included, as columns):")
+    for column, (name, frame) in zip(st.columns(len(tables)), tables.items(), strict=True):
+        column.download_button(
+            f"{name.replace('_', ' ')} (CSV)",
+            lambda frame=frame: export.csv_bytes(export.with_context(frame, context)),
+            file_name=f"{stem}_{name}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key=f"csv_{name}",
+        )
