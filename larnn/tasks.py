@@ -165,9 +165,12 @@ def _file_split(
 
 
 def _locate(record: dict[str, Any], role: str, data_dir: Path | None) -> Path:
-    """The recorded file: in `data_dir` by name when given, else at its recorded path."""
+    """The recorded file: in `data_dir` by name when it is there, else at its recorded path
+    (the app passes $LARNN_DATA_DIR, UCI HAR's folder, for every dataset)."""
     recorded = Path(record["path"])
     path = Path(data_dir) / record.get("name", recorded.name) if data_dir else recorded
+    if not path.is_file() and recorded.is_file():
+        path = recorded
     if not path.is_file() and "sha256" not in record:  # a new run: the path as given
         raise DataError(f"no {role} file at {path}")
     if not path.is_file():

@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The tests' models are tiny: one thread is faster than two fighting over small kernels.
 torch.set_num_threads(1)
+
+# Models trained on the app's "Train on my data" page live in the user folder, which the
+# explorer lists: tests never read or write the real one.
+os.environ["LARNN_USER_DIR"] = tempfile.mkdtemp(prefix="larnn-tests-user-")
 
 
 @pytest.fixture(scope="session")
