@@ -29,6 +29,7 @@ import streamlit as st  # noqa: E402
 st.set_option("client.showErrorDetails", "none")  # a last guard: never a traceback on the page
 st.set_option("client.toolbarMode", "minimal")  # no developer menu or deploy button
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
+from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 
 from app import describe, export, figures, memory_panels, resources  # noqa: E402
 from app import selection as sel  # noqa: E402
@@ -92,11 +93,54 @@ def pick_dataset() -> tuple[str, str]:
     return dataset, split
 
 
-def pick_model(architecture: str, dataset: str, shipped: list[sel.ShippedModel]) -> Loaded | None:
+def pick_series_file() -> UploadedFile | None:
+    """The series uploader, in section 1: its channels choose the models of section 2."""
+    return st.file_uploader(
+        "Series file (.csv, .tsv, .npy or .npz)",
+        type=["csv", "tsv", "npy", "npz"],
+        key="series_upload",
+        max_upload_size=sel.upload_megabytes(sel.SERIES_MAX_BYTES),
+    )
+
+
+def series_readers(
+    file: UploadedFile, shipped: list[sel.ShippedModel]
+) -> list[sel.ShippedModel] | None:
+    """The shipped models that read the uploaded series' channels, said under section 2;
+    None when none does (the pickers then offer their usual defaults)."""
+    contents = file.getvalue()
+    digest = hashlib.sha256(contents).hexdigest()[:16]
+    readers = resources.series_readers(digest, contents, file.name, tuple(shipped))
+    if not readers:
+        st.caption(
+            f"No shipped checkpoint reads the channels of {file.name}: upload one below, or "
+            "see the expected channels under the preview."
+        )
+        return None
+    st.caption(
+        f"Chosen for the {len(readers[0].channel_names)} channels of {file.name}: the "
+        "checkpoints below read them (any other is still yours to pick)."
+    )
+    return readers
+
+
+def pick_model(
+    architecture: str,
+    dataset: str,
+    shipped: list[sel.ShippedModel],
+    readers: list[sel.ShippedModel] | None = None,
+) -> Loaded | None:
+    """The checkpoint picker of one architecture. readers: for an uploaded series, the
+    shipped models that read its channels; the first of this architecture is the default."""
     role = ROLES[architecture]
     wanted = dataset if dataset != sel.UPLOAD else sel.DEFAULT_DATASET
     offered = sel.models_for(shipped, architecture)
-    default = sel.default_model(shipped, architecture, wanted)
+    picker_key = f"model_{architecture}_{dataset}"
+    if readers:
+        default = next((m for m in readers if m.architecture == architecture), None)
+        picker_key += f"_{len(readers[0].channel_names)}ch"  # a new default for new channels
+    else:
+        default = sel.default_model(shipped, architecture, wanted)
     options = (
         [m.name for m in offered] + [UPLOAD_MODEL] + ([NO_MODEL] if architecture == "lstm" else [])
     )
@@ -106,9 +150,11 @@ def pick_model(architecture: str, dataset: str, shipped: list[sel.ShippedModel])
         options,
         index=options.index(default.name) if default else options.index(UPLOAD_MODEL),
         format_func=lambda name: labels.get(name, name),
-        key=f"model_{architecture}_{dataset}",
+        key=picker_key,
     )
-    if default is None and choice != NO_MODEL:
+    if default is None and readers and choice != NO_MODEL:
+        st.caption(f"No shipped {role} checkpoint reads these channels; upload one.")
+    elif default is None and choice != NO_MODEL:
         name = f"{wanted.replace(':', '_')}_{architecture}"
         st.caption(
             f"No shipped {role} checkpoint was trained on {sel.dataset_label(wanted)}. Upload "
@@ -293,10 +339,14 @@ def reset_knobs(key: str, trained: LARNNConfig) -> None:
 
 
 def load_data(
-    dataset: str, split: str, models: list[Loaded], preview: DeltaGenerator
+    dataset: str,
+    split: str,
+    models: list[Loaded],
+    series_file: UploadedFile | None,
+    preview: DeltaGenerator,
 ) -> sel.DataView | None:
     if dataset == sel.UPLOAD:
-        return uploaded_series(models, preview)
+        return uploaded_series(models, series_file, preview)
     if dataset == "uci_har" and not uci_har_available():
         uci_har_missing()
         return None
@@ -338,27 +388,14 @@ def uci_har_missing() -> None:
     )
 
 
-def uploaded_series(models: list[Loaded], preview: DeltaGenerator) -> sel.DataView | None:
+def uploaded_series(
+    models: list[Loaded], file: UploadedFile | None, preview: DeltaGenerator
+) -> sel.DataView | None:
     if not models:
         preview.warning("Choose a model first: its checkpoint says which channels a series needs.")
         return None
     reference = models[0].checkpoint.metadata
     channels, units = tuple(reference.channel_names), tuple(reference.channel_units)
-    with st.sidebar:
-        file = st.file_uploader(
-            "Series file (.csv, .tsv, .npy or .npz)",
-            type=["csv", "tsv", "npy", "npz"],
-            key="series_upload",
-            max_upload_size=sel.upload_megabytes(sel.SERIES_MAX_BYTES),
-        )
-        example = sel.example_csv(sel.example_series(reference.normalizer), channels)
-        st.download_button(
-            "Example CSV for this model",
-            example,
-            file_name="example_series.csv",
-            mime="text/csv",
-            on_click="ignore",
-        )
     with preview:
         left, right = st.columns([2, 3])
         left.markdown(
@@ -366,6 +403,13 @@ def uploaded_series(models: list[Loaded], preview: DeltaGenerator) -> sel.DataVi
             f"{', '.join(f'`{c}`' for c in channels)}. A wide CSV has one column per channel "
             "(by name, or in this order) and an optional `time` column; a long CSV adds a "
             "`case_id` column; `.npy`/`.npz` hold an array (T, C) or (N, T, C)."
+        )
+        left.download_button(
+            "Example CSV for this model",
+            sel.example_csv(sel.example_series(reference.normalizer), channels),
+            file_name="example_series.csv",
+            mime="text/csv",
+            on_click="ignore",
         )
         if file is None:
             left.info("Upload a series in the sidebar (section 1 · Data) to see it here.")
@@ -737,13 +781,18 @@ def main() -> None:
     shipped = sel.describe_shipped(resources.shipped_folders())
     with st.sidebar:
         dataset, split = pick_dataset()
+        series_file = pick_series_file() if dataset == sel.UPLOAD else None
         st.header("2 · Models")
-        picked = [pick_model(architecture, dataset, shipped) for architecture in ROLES]
+        readers = None
+        if series_file is not None:
+            with guard("Reading the series file"):
+                readers = series_readers(series_file, shipped)
+        picked = [pick_model(architecture, dataset, shipped, readers) for architecture in ROLES]
     models = [m for m in picked if m is not None]
     preview = st.container()
     data = None
     with guard("Loading the data"):
-        data = load_data(dataset, split, models, preview)
+        data = load_data(dataset, split, models, series_file, preview)
     if data is None:
         model_details(models)
         return

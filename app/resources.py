@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from app.selection import ShippedModel, models_reading
 from larnn import faithfulness, inference
 from larnn.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, shipped_checkpoints
 from larnn.data import Normalizer
@@ -89,6 +90,14 @@ def data_dir() -> str | None:
 
 def normalizer(checkpoint: Checkpoint) -> Normalizer:
     return Normalizer.from_dict(checkpoint.metadata.normalizer)
+
+
+@st.cache_data(show_spinner="Reading your series file ...", max_entries=16)
+def series_readers(
+    digest: str, _contents: bytes, file_name: str, shipped: tuple[ShippedModel, ...]
+) -> list[ShippedModel]:
+    """`models_reading` of an uploaded series file, cached under the hash of its contents."""
+    return models_reading(shipped, _contents, file_name)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

@@ -26,8 +26,8 @@ from larnn.checkpoint import (
     WEIGHTS_FILE,
     Checkpoint,
 )
-from larnn.data import UserSeries
-from larnn.errors import CheckpointError
+from larnn.data import UserSeries, read_user_series
+from larnn.errors import CheckpointError, LarnnError
 from larnn.inference import SequenceInference
 from larnn.model import InferenceKnobs, LARNNConfig
 from larnn.tasks import Task, make_split
@@ -61,6 +61,7 @@ class ShippedModel:
     path: Path
     architecture: str | None  # None when config.json cannot be read
     dataset_id: str | None  # None when metadata.json cannot be read
+    channel_names: tuple[str, ...] | None = None  # None when metadata.json cannot be read
 
     @property
     def label(self) -> str:
@@ -76,17 +77,29 @@ def describe_shipped(folders: dict[str, Path]) -> list[ShippedModel]:
             Path(path),
             _json_field(Path(path) / CONFIG_FILE, "architecture"),
             _json_field(Path(path) / METADATA_FILE, "dataset_id"),
+            _json_strings(Path(path) / METADATA_FILE, "channel_names"),
         )
         for name, path in folders.items()
     ]
 
 
-def _json_field(path: Path, key: str) -> str | None:
+def _json_value(path: Path, key: str) -> object:
     try:
-        value = json.loads(path.read_text(encoding="utf-8")).get(key)
+        return json.loads(path.read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _json_field(path: Path, key: str) -> str | None:
+    value = _json_value(path, key)
     return value if isinstance(value, str) else None
+
+
+def _json_strings(path: Path, key: str) -> tuple[str, ...] | None:
+    value = _json_value(path, key)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
 
 
 def models_for(models: list[ShippedModel], architecture: str) -> list[ShippedModel]:
@@ -130,7 +143,7 @@ class ModelRun:
     inference: SequenceInference
 
 
-# --- upload limits: what the app reads, and so what its uploaders let through --------------
+# --- uploads: what the app reads, so what the uploaders let through; who reads a series --
 
 SERIES_MAX_BYTES = 20_000_000  # one series file, as read by read_user_series
 CHECKPOINT_MAX_BYTES = DEFAULT_MAX_BYTES  # one checkpoint file or zip, as load_checkpoint reads
@@ -140,6 +153,25 @@ def upload_megabytes(max_bytes: int) -> int:
     """An uploader's per-file limit in the megabytes Streamlit's browser side counts (10^6
     bytes), so that it refuses at once what the app would refuse after the upload."""
     return max_bytes // 1_000_000
+
+
+def models_reading(
+    models: Sequence[ShippedModel], contents: bytes, file_name: str
+) -> list[ShippedModel]:
+    """The shipped models whose channels an uploaded series file can be read for (the series
+    reader decides: by column names, else by their count), those trained on the default
+    dataset first. Empty when none can, or when the file cannot be read at all."""
+    readable: dict[tuple[str, ...], bool] = {}
+    for model in models:
+        channels = model.channel_names
+        if channels is not None and channels not in readable:
+            try:
+                read_user_series(contents, file_name, channels, max_bytes=SERIES_MAX_BYTES)
+                readable[channels] = True
+            except LarnnError:
+                readable[channels] = False
+    found = [m for m in models if m.channel_names is not None and readable[m.channel_names]]
+    return sorted(found, key=lambda m: m.dataset_id != DEFAULT_DATASET)
 
 
 # --- uploaded checkpoints ------------------------------------------------------------------

@@ -370,6 +370,28 @@ def test_upload_limits_are_what_the_app_accepts(app):
     assert any("the limit is 20,000,000" in e.value for e in at.error)
 
 
+def test_upload_mode_picks_the_models_that_read_the_file(app):
+    """Issue 11.8: a 9-channel CSV failed under the 3-channel probe models until both pickers
+    were changed by hand, and the hint pointed to section 1 while the uploader sat in 2."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    sidebar = [(type(e).__name__, getattr(e, "value", None)) for e in at.sidebar.children.values()]
+    models_header = sidebar.index(("Header", "2 · Models"))
+    assert [kind for kind, _ in sidebar[:models_header]].count("FileUploader") == 1
+    assert any("(section 1 · Data)" in i.value for i in at.info)
+    rows = "\n".join(f"{t}," + ",".join("0.1" for _ in CHANNELS) for t in range(30))
+    csv = ("time," + ",".join(CHANNELS) + "\n" + rows + "\n").encode()
+    at.file_uploader(key="series_upload").set_value(("uci.csv", csv, "text/csv")).run()
+    _no_failure(at)
+    pickers = {s.key: s.value for s in at.selectbox if s.key.startswith("model_")}
+    assert pickers == {
+        "model_larnn_upload_9ch": "uci_har_larnn",
+        "model_lstm_upload_9ch": "uci_har_lstm",
+    }
+    assert any("Chosen for the 9 channels of uci.csv" in c.value for c in at.caption)
+    assert "j = " in _attends(at)
+
+
 def test_invalid_checkpoint_upload_says_what_is_wrong(app):
     at = app.run()
     picker = _key(at, at.selectbox, "model_larnn_")

@@ -150,7 +150,7 @@ def page(server):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.set_default_timeout(90_000)
+            page.set_default_timeout(180_000)  # a first render on a busy 2-core machine
             page.goto(server)
             page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
             wait_idle(page)
