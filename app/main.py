@@ -74,10 +74,11 @@ def guard(what: str) -> Iterator[None]:
 
 def pick_dataset() -> tuple[str, str]:
     st.header("1 · Data")
+    options = list(sel.DATASET_LABELS) + resources.trained_datasets()  # files trained on
     dataset = st.radio(
         "Dataset",
-        list(sel.DATASET_LABELS),
-        index=list(sel.DATASET_LABELS).index(sel.DEFAULT_DATASET),
+        options,
+        index=options.index(sel.DEFAULT_DATASET),
         format_func=sel.dataset_label,
         key="dataset",
     )

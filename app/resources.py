@@ -21,8 +21,14 @@ import streamlit as st
 import torch
 
 from app.selection import ShippedModel, models_reading
-from larnn import faithfulness, inference
-from larnn.checkpoint import WEIGHTS_FILE, Checkpoint, load_checkpoint, shipped_checkpoints
+from larnn import faithfulness, inference, jobs
+from larnn.checkpoint import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    Checkpoint,
+    load_checkpoint,
+    shipped_checkpoints,
+)
 from larnn.data import Normalizer
 from larnn.data.uci_har import ENV_VAR as DATA_DIR_ENV
 from larnn.faithfulness import ErasureCurve
@@ -34,7 +40,7 @@ from larnn.inference import (
 )
 from larnn.model import InferenceKnobs
 from larnn.scan import compiled as compiled_scan
-from larnn.tasks import Task, load_task
+from larnn.tasks import FILE_PREFIX, Task, load_task
 
 CHECKPOINT_DIR_ENV = "LARNN_CHECKPOINT_DIR"  # a folder of checkpoint folders, for the pickers
 
@@ -46,7 +52,27 @@ def checkpoint_root() -> Path | None:
 
 
 def shipped_folders() -> dict[str, Path]:
-    return shipped_checkpoints(checkpoint_root())
+    """The pickers' checkpoints: the shipped ones (or $LARNN_CHECKPOINT_DIR's), then those
+    trained on the "Train on my data" page (`larnn.jobs.checkpoints_dir()`), by name."""
+    folders = shipped_checkpoints(checkpoint_root())
+    for name, path in shipped_checkpoints(jobs.checkpoints_dir()).items():
+        folders.setdefault(name, path)
+    return folders
+
+
+def trained_datasets() -> list[str]:
+    """The labelled files ("file:NAME") that listed checkpoints were trained on, each once,
+    for the dataset picker beside UCI HAR and the probes."""
+    found: list[str] = []
+    for path in shipped_folders().values():
+        try:
+            dataset_id = json.loads((path / METADATA_FILE).read_text()).get("dataset_id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(dataset_id, str) and dataset_id.startswith(FILE_PREFIX):
+            if dataset_id not in found:
+                found.append(dataset_id)
+    return found
 
 
 def folder_key(path: Path) -> str:

@@ -1,0 +1,263 @@
+"""The "Train on my data" page (app/pages/train_on_my_data.py) under AppTest, its pure parts
+(app/training.py), and the explorer opening a pair the page trained."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import training
+from larnn import jobs
+from larnn.data.labelled import read_labelled
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAGE = REPO_ROOT / "app" / "pages" / "train_on_my_data.py"
+EXPLORER = REPO_ROOT / "app" / "main.py"
+
+
+def npz_bytes(n_a: int = 5, n_b: int = 7, channels: int = 2, length: int = 20, seed=0) -> bytes:
+    """Classes 'a' (n_a cases) and 'b' (n_b), lengths 8..length."""
+    rng = np.random.default_rng(seed)
+    n = n_a + n_b
+    X = rng.normal(size=(n, length, channels)).astype(np.float32)  # (N, T, C)
+    y = np.array(["a"] * n_a + ["b"] * n_b)
+    X[n_a:, 2:6, 0] += 2.0
+    lengths = rng.integers(8, length + 1, size=n)
+    lengths[:2] = (length, 8)  # the longest and the shortest are always there
+    buffer = io.BytesIO()
+    np.savez(buffer, X=X, y=y, lengths=lengths)
+    return buffer.getvalue()
+
+
+def aeon_file(name: str) -> Path:
+    aeon = pytest.importorskip("aeon", reason='aeon reads .ts files: pip install -e ".[aeon]"')
+    return Path(aeon.__file__).parent / "datasets" / "data" / "BasicMotions" / name
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv(jobs.USER_DIR_ENV, str(tmp_path / "user"))
+    return AppTest.from_file(str(PAGE), default_timeout=60)
+
+
+def upload(at: AppTest, train: tuple[str, bytes], test: tuple[str, bytes] | None = None):
+    at.file_uploader(key="train_upload").set_value((*train, "application/octet-stream"))
+    if test is not None:
+        at.file_uploader(key="test_upload").set_value((*test, "application/octet-stream"))
+    return at.run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_the_page_asks_for_a_train_file_and_offers_the_three_formats(page):
+    at = page.run()
+    assert not at.exception and not at.error
+    assert "Upload a labelled train file (up to 50 MB" in at.info[0].value
+    limits = {u.key: u.proto.max_upload_size_mb for u in at.get("file_uploader")}
+    assert limits == {"train_upload": 50, "test_upload": 50}
+    types = {tuple(u.proto.type) for u in at.get("file_uploader")}
+    assert types == {(".ts", ".csv", ".npz")}
+
+
+def test_summary_shows_cases_classes_with_counts_channels_and_lengths(page):
+    at = upload(page.run(), ("mine.npz", npz_bytes(5, 7)), ("mine_test.npz", npz_bytes(2, 3)))
+    assert not at.exception and not at.error
+    assert metrics(at) == {
+        "Cases (train / test)": "12 / 5",
+        "Classes": "2",
+        "Channels": "2",
+        "Steps per case": "8..20",
+    }
+    table = at.dataframe[0].value
+    assert table.to_dict("list") == {"class": ["a", "b"], "train": [5, 7], "test": [2, 3]}
+    assert any("mine_test.npz is scored once" in c.value for c in at.caption)
+    assert at.radio(key=next(r.key for r in at.radio if r.key.startswith("preset_"))).value == (
+        "medium"
+    )
+    assert [b.label for b in at.button] == ["Train"]
+
+
+def test_summary_of_basic_motions_train_and_test_files(page):
+    train, test = aeon_file("BasicMotions_TRAIN.ts"), aeon_file("BasicMotions_TEST.ts")
+    at = upload(page.run(), (train.name, train.read_bytes()), (test.name, test.read_bytes()))
+    assert not at.exception and not at.error
+    assert metrics(at) == {
+        "Cases (train / test)": "40 / 40",
+        "Classes": "4",
+        "Channels": "6",
+        "Steps per case": "100",
+    }
+    table = at.dataframe[0].value
+    assert table["train"].tolist() == [10] * 4 and table["test"].tolist() == [10] * 4
+    assert at.number_input[0].value == 80  # the suggestion for 40 cases of 100 steps
+
+
+def test_without_a_test_file_a_fifth_is_held_out(page):
+    at = upload(page.run(), ("mine.npz", npz_bytes(10, 10)))
+    assert metrics(at)["Cases (file / held out for test)"] == "20 / 4"
+    assert any("No test file: a fifth of mine.npz" in c.value for c in at.caption)
+
+
+BAD_FILES = [
+    (
+        ("no_label.csv", b"case_id,time,x\n1,0,0.5\n1,1,0.7\n"),
+        None,
+        "no_label.csv: no 'label' column",
+    ),
+    (
+        ("objects.npz", None),  # filled in below: an npz holding pickled objects
+        None,
+        "larnn never unpickles",
+    ),
+    (
+        ("mine.npz", npz_bytes(channels=2)),
+        ("other.npz", npz_bytes(channels=3)),
+        "other.npz has 3 channel(s)",
+    ),
+    (
+        ("notes.csv", b"\x00\x01\x02 not text"),
+        None,
+        "notes.csv contains NUL bytes: it is not a CSV text file",
+    ),
+    (
+        ("short.csv", b"case_id,label,x\n1,a,0.5\n2,b,0.1\n2,b,0.2\n"),
+        None,
+        "case_id '1' has a single time step",
+    ),
+]
+
+
+@pytest.mark.parametrize("train, test, message", BAD_FILES)
+def test_a_bad_file_gives_a_clear_message(page, train, test, message):
+    if train[1] is None:
+        buffer = io.BytesIO()
+        np.savez(buffer, X=np.zeros((2, 3, 1)), y=np.array([{"a": 1}, {"b": 2}], dtype=object))
+        train = (train[0], buffer.getvalue())
+    at = upload(page.run(), train, test)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("**Reading the files:**"), errors
+    assert message in errors[0], errors[0]
+    assert not [b for b in at.button if b.label == "Train"]
+
+
+def test_an_upload_while_another_job_runs_is_told_to_wait(page, tmp_path):
+    running_data = jobs.save_upload("first.npz", npz_bytes(20, 20, seed=1))
+    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(running_data), preset="tiny"))
+    try:
+        at = upload(page.run(), ("second.npz", npz_bytes()))
+        assert not at.exception and not at.error
+        warning = at.warning[0].value
+        assert "Another training job is running (on first.npz)" in warning
+        assert "one pair at a time" in warning
+        assert "Train" not in [b.label for b in at.button]
+        assert "Cancel training" in [b.label for b in at.button]
+        assert at.subheader[-1].value == "Training on first.npz"
+        # The same files as the running job, in another session: its progress, no duplicate.
+        other = AppTest.from_file(str(PAGE), default_timeout=60).run()
+        other = upload(other, ("first.npz", npz_bytes(20, 20, seed=1)))
+        assert any("training already" in i.value for i in other.info)
+        assert len(jobs.list_jobs()) == 1
+        other.button(key=f"cancel_{job.job_id}").click().run()
+        assert job.wait(timeout=60).state == "cancelled"
+    finally:
+        job.cancel()
+        job.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The page's own Train: a tiny pair on a small npz, two epochs each."""
+    root = tmp_path_factory.mktemp("user")
+    before = os.environ.get(jobs.USER_DIR_ENV)
+    os.environ[jobs.USER_DIR_ENV] = str(root)
+    try:
+        at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+        at = upload(at, ("mine.npz", npz_bytes(16, 16)), ("mine_test.npz", npz_bytes(4, 4, seed=2)))
+        at.radio(key=next(r.key for r in at.radio if r.key.startswith("preset_"))).set_value("tiny")
+        at.number_input[0].set_value(2)
+        at.button[0].click().run()
+        assert not at.exception and not at.error
+        job = jobs.active_job() or jobs.latest_job()
+        assert job is not None and job.spec().preset == "tiny" and job.spec().epochs == 2
+        status = job.wait(timeout=240)
+        assert status.state == "done", status.message
+        at.run()
+        yield root, status, at
+    finally:
+        if before is None:
+            os.environ.pop(jobs.USER_DIR_ENV, None)
+        else:
+            os.environ[jobs.USER_DIR_ENV] = before
+
+
+def test_train_runs_the_pair_and_the_page_offers_the_explorer(trained):
+    root, status, at = trained
+    assert not at.exception and not at.error
+    assert at.subheader[-1].value == "Last training job"
+    table = at.dataframe[-1].value
+    assert table["model"].tolist() == ["LARNN", "LSTM"]
+    assert table["checkpoint"].tolist() == list(status.checkpoints.values())
+    assert table["test accuracy"].between(0, 1).all()
+    assert any(b.label == "Open in the explorer" for b in at.button)
+
+
+def test_the_explorer_opens_the_trained_pair_on_its_data(trained, monkeypatch):
+    root, status, _ = trained
+    monkeypatch.setenv(jobs.USER_DIR_ENV, str(root))
+    at = AppTest.from_file(str(EXPLORER), default_timeout=90)
+    for key, value in training.explorer_state(status).items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.radio(key="dataset").value == "file:mine.npz"
+    pickers = {s.key: s.value for s in at.selectbox if s.key and s.key.startswith("model_")}
+    assert pickers == {
+        "model_larnn_file:mine.npz": status.checkpoints["larnn"],
+        "model_lstm_file:mine.npz": status.checkpoints["lstm"],
+    }
+    assert at.get("plotly_chart")  # the signal, the heatmaps, the predictions
+
+
+def test_summarise_refuses_a_class_only_in_the_test_file(tmp_path):
+    train_path, test_path = tmp_path / "a.npz", tmp_path / "b.npz"
+    train_path.write_bytes(npz_bytes(5, 5))
+    np.savez(test_path, X=np.zeros((2, 20, 2), np.float32), y=np.array(["a", "c"]))
+    with pytest.raises(Exception, match="class\\(es\\) 'c' appear only in the test file"):
+        training.summarise(read_labelled(train_path), read_labelled(test_path))
+
+
+def test_progress_words_and_curves_follow_the_status():
+    rows = tuple(
+        jobs.EpochRow(model, epoch, 1.0 / epoch, 0.5 + 0.1 * epoch, 0.9)
+        for model, last in (("larnn", 4), ("lstm", 2))
+        for epoch in range(1, last + 1)
+    )
+    status = jobs.JobStatus("j", "running", "lstm", 4, rows, dataset_id="file:x.ts")
+    assert status.fraction == pytest.approx((1 + 2 / 4) / 2)
+    line = training.progress_line(status)
+    assert (
+        line == "LSTM (model 2 of 2): epoch 2 of 4, training loss 0.500, validation accuracy 70.0%"
+    )
+    figure = training.curves_figure(status)
+    assert [t.name for t in figure.data] == ["LARNN", "LARNN", "LSTM", "LSTM"]
+    assert list(figure.data[1].y) == pytest.approx([0.6, 0.7, 0.8, 0.9])
+    assert "Training: file:x.ts" in figure.layout.title.text
+    done = jobs.JobStatus(
+        "j", "done", "lstm", 4, rows, checkpoints={"larnn": "a", "lstm": "b"}, dataset_id="file:x"
+    )
+    assert done.fraction == 1.0 and training.progress_line(done).startswith("Done: a and b")
+    assert training.explorer_state(done) == {
+        "dataset": "file:x",
+        "split": "test",
+        "model_larnn_file:x": "a",
+        "model_lstm_file:x": "b",
+    }
