@@ -1,0 +1,155 @@
+"""End to end, the "Train on my data" page in headless Chromium: upload aeon's BasicMotions train
+and test files, train the pair with the tiny preset, see the new models in the explorer.
+
+The server runs with its own empty user folder ($LARNN_USER_DIR), so the only trained models
+are this test's. Screenshots go to a tmp folder (and $LARNN_SCREENSHOT_DIR when set).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_e2e import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    SHARED_UCI_HAR,
+    free_port,
+    playwright_api,
+    save_screenshot,
+    wait_idle,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium is missing: apt-get install chromium"
+    ),
+]
+aeon = pytest.importorskip("aeon", reason='aeon reads .ts files: pip install -e ".[aeon]"')
+BASIC_MOTIONS = Path(aeon.__file__).parent / "datasets" / "data" / "BasicMotions"
+EPOCHS = 10
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("user")
+
+
+@pytest.fixture(scope="module")
+def server(user_dir):
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LARNN_USER_DIR": str(user_dir)}
+    env.pop("LARNN_CHECKPOINT_DIR", None)  # the shipped checkpoints, beside the trained pair
+    if (SHARED_UCI_HAR / "uci_har.npz").is_file() and "LARNN_DATA_DIR" not in env:
+        env["LARNN_DATA_DIR"] = str(SHARED_UCI_HAR)  # as the other browser tests run it
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app/main.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+                pytest.fail(f"streamlit did not come up on {url}:\n{output[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_upload_basic_motions_train_tiny_and_open_the_pair(server, user_dir, tmp_path):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1900})
+            page.set_default_timeout(90_000)
+            page.goto(f"{server}/train_on_my_data")
+            page.get_by_text("Upload a labelled train file").wait_for()
+            wait_idle(page)
+            inputs = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+            inputs.nth(0).set_input_files(str(BASIC_MOTIONS / "BasicMotions_TRAIN.ts"))
+            wait_idle(page)
+            inputs.nth(1).set_input_files(str(BASIC_MOTIONS / "BasicMotions_TEST.ts"))
+            page.get_by_text("Cases (train / test)").wait_for()
+            wait_idle(page)
+            values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+            assert values == ["40 / 40", "4", "6", "100"], values
+            assert page.locator("[data-testid='stException']").count() == 0
+            summary = save_screenshot(page, tmp_path, "train_page_summary.png", full=True)
+
+            page.get_by_text("tiny: 16 units").click()
+            wait_idle(page)
+            epochs = page.get_by_label("Epochs per model")
+            epochs.fill(str(EPOCHS))
+            epochs.press("Enter")
+            wait_idle(page)
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.get_by_text("Training on BasicMotions_TRAIN.ts").wait_for()
+            page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+            # The worker runs at nice +10: on a busy machine its first epoch can take a while,
+            # and on an idle one the tiny pair may be done before a redraw shows an epoch.
+            open_button = page.get_by_role("button", name="Open in the explorer")
+            epoch = page.get_by_text("epoch 2 of", exact=False).first
+            epoch.or_(open_button).wait_for(timeout=600_000)
+            training = save_screenshot(page, tmp_path, "train_page_training.png", full=True)
+
+            open_button.wait_for(timeout=600_000)
+            wait_idle(page)
+            assert page.get_by_text("Done: BasicMotions_TRAIN_tiny_").count() == 1
+            done = save_screenshot(page, tmp_path, "train_page_done.png", full=True)
+            names = sorted(p.name for p in (user_dir / "checkpoints").glob("BasicMotions_*"))
+            assert [n.rsplit("_", 1)[1] for n in names] == ["larnn", "lstm"], names
+
+            open_button.click()
+            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            wait_idle(page)
+            sidebar = page.locator("[data-testid='stSidebar']")
+            labels = ("LARNN checkpoint", "LSTM baseline checkpoint")
+            for label, name in zip(labels, names, strict=True):
+                chosen = sidebar.get_by_role("combobox", name=label).input_value()
+                assert chosen.startswith(name), (label, chosen)
+            page.get_by_text("file:BasicMotions_TRAIN.ts, test split: 40 sequences").wait_for()
+            assert page.locator("[data-testid='stException']").count() == 0
+            page.set_viewport_size({"width": 1400, "height": 2600})
+            wait_idle(page)
+            explorer = save_screenshot(page, tmp_path, "explorer_basic_motions.png")
+        finally:
+            browser.close()
+    for path in (summary, training, done, explorer):
+        assert path.stat().st_size > 10_000
