@@ -72,9 +72,9 @@ def guard(what: str) -> Iterator[None]:
 # --- sidebar: data, models, sequence, knobs ------------------------------------------------
 
 
-def pick_dataset() -> tuple[str, str]:
+def pick_dataset(shipped: list[sel.ShippedModel]) -> tuple[str, str]:
     st.header("1 · Data")
-    options = list(sel.DATASET_LABELS) + resources.trained_datasets()  # files trained on
+    options = sel.offered_datasets(shipped) + resources.trained_datasets()  # files trained on
     dataset = st.radio(
         "Dataset",
         options,
@@ -781,7 +781,7 @@ def main() -> None:
     )
     shipped = sel.describe_shipped(resources.shipped_folders())
     with st.sidebar:
-        dataset, split = pick_dataset()
+        dataset, split = pick_dataset(shipped)
         series_file = pick_series_file() if dataset == sel.UPLOAD else None
         st.header("2 · Models")
         readers = None

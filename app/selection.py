@@ -50,6 +50,13 @@ def dataset_label(dataset_id: str) -> str:
     return DATASET_LABELS.get(dataset_id, dataset_id)
 
 
+def offered_datasets(shipped: Sequence[ShippedModel]) -> list[str]:
+    """The datasets the picker offers: those a shipped checkpoint was trained on, so that no
+    choice is a dead end, and always the default (the page's first screen) and the upload."""
+    trained_on = {m.dataset_id for m in shipped}
+    return [d for d in DATASET_LABELS if d in trained_on or d in (DEFAULT_DATASET, UPLOAD)]
+
+
 # --- shipped checkpoints -------------------------------------------------------------------
 
 

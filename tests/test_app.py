@@ -333,8 +333,30 @@ def test_missing_shipped_checkpoints_are_explained(tmp_path, monkeypatch):
     assert at.get("plotly_chart")  # the signal is still drawn
 
 
-def test_a_probe_without_its_own_checkpoint(app):
+def test_a_dataset_without_shipped_checkpoints_is_not_offered(app):
+    """Issue 11.9: "Synthetic probe: which first" shipped no model, a dead end."""
     at = app.run()
+    offered = at.sidebar.radio(key="dataset").options
+    assert "Synthetic probe: which first" not in offered
+    assert "Synthetic probe: cue shape" in offered and "My own series (upload)" in offered
+
+
+def test_a_probe_without_its_own_checkpoint(checkpoints, tmp_path, monkeypatch):
+    """which_first is offered once some checkpoint was trained on it (here: an LSTM only)."""
+    for folder in checkpoints.iterdir():
+        (tmp_path / folder.name).symlink_to(folder)
+    which_first = "probe:which_first"
+    split = make_split(which_first, probe_sizes=(48, 40, 40), probe_length=64)
+    task = load_task(which_first, split)
+    channels = task.train.channel_names
+    _save(
+        tmp_path / "probe_which_first_lstm",
+        LSTMConfig(len(channels), 8, batch_first=True),
+        *(which_first, split, channels, task.channel_units, task.train.class_names),
+        Normalizer.fit(task.train.X),
+    )
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.sidebar.radio(key="dataset").set_value("probe:which_first").run()
     _no_failure(at)
     assert any("No shipped LARNN checkpoint" in c.value for c in at.caption)
