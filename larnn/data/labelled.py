@@ -198,23 +198,29 @@ def _as_dataset(
 
 
 def _align_channels(train: LabelledFile, test: LabelledFile) -> np.ndarray:
-    """The test file's X in the train file's channel order; DataError when they differ."""
+    """The test file's X in the train file's channel order; DataError when they differ.
+
+    Two CSV files name their channels: the test file's columns are matched by name, in any
+    order. A .ts or npz file names channels by position only (dim_0, ...): counts must agree.
+    """
     if train.channel_names == test.channel_names:
         return test.X
-    if train.format == test.format == "csv" and set(train.channel_names) == set(test.channel_names):
+    named = train.format == test.format == "csv"
+    ct, cs = len(train.channel_names), len(test.channel_names)
+    if named and set(train.channel_names) == set(test.channel_names):
         order = [test.channel_names.index(c) for c in train.channel_names]
         return np.ascontiguousarray(test.X[:, :, order])
-    ct, cs = len(train.channel_names), len(test.channel_names)
-    if ct == cs and train.format != "csv":
-        return test.X  # unnamed channels (dim_0, ...): position is identity
-    missing = [c for c in train.channel_names if c not in test.channel_names]
-    extra = [c for c in test.channel_names if c not in train.channel_names]
-    detail = (
-        f"; missing from the test file: {', '.join(map(repr, missing))}"
-        f"{'; only in the test file: ' + ', '.join(map(repr, extra)) if extra else ''}"
-        if ct == cs or train.format == test.format == "csv"
-        else ""
-    )
+    if not named and ct == cs:
+        return test.X
+    detail = ""
+    if named:
+        missing = [c for c in train.channel_names if c not in test.channel_names]
+        extra = [c for c in test.channel_names if c not in train.channel_names]
+        detail = "".join(
+            f"; {what}: {', '.join(map(repr, names))}"
+            for what, names in (("missing from the test file", missing), ("only in it", extra))
+            if names
+        )
     raise DataError(
         f"{test.name} has {cs} channel(s) ({', '.join(test.channel_names)}) but {train.name} "
         f"has {ct} ({', '.join(train.channel_names)}){detail}; train and test files must hold "
