@@ -534,7 +534,7 @@ def attention_sections(
                     "Hover a cell for t, j, lag, weight and the inputs at j; click it to hide "
                     "or show step j (x: hidden)."
                 )
-                memory_panels.oldest_slot_note(larnn_run, choice)
+                memory_panels.attention_notes(larnn_run, choice, relevant)
             else:
                 st.warning("Every head is switched off: there is no attention to show.")
     with guard("Signal and running predictions"):

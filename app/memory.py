@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from larnn.data import Normalizer
+from larnn.data import Normalizer, attention_on_truth
 from larnn.faithfulness import ErasureCurve, curves_frame
 from larnn.inference import SequenceInference, head_weights
 
@@ -132,6 +132,48 @@ def oldest_slot_text(oldest: OldestSlot, layer: int) -> str:
         f"**Oldest slot (layer {layer}):** {oldest.mean:.0%} of the attention falls on the "
         f"oldest filled slot on average (uniform attention would give {oldest.mean_uniform:.0%}); "
         f"{where}."
+    )
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Where the last step t looks, scored against the ground-truth steps in its window."""
+
+    t: int
+    steps: tuple[int, ...]  # the ground-truth steps in the last step's window
+    share: float  # attention on their slots (mean over the heads on)
+    score: float  # `attention_on_truth` at the last step only: share / uniform share
+
+
+def last_step_retrieval(
+    inference: SequenceInference,
+    layer: int,
+    relevant_steps: np.ndarray,
+    heads: Sequence[int] | None = None,
+) -> Retrieval | None:
+    """How much of the last step's attention falls on the ground-truth steps (T,) bool;
+    None when none of them is in its window."""
+    t = len(inference.slot_time) - 1
+    times = inference.slot_time[t]  # (K,)
+    relevant = np.asarray(relevant_steps, dtype=bool)
+    truth = (times >= 0) & relevant[np.clip(times, 0, None)]  # (K,)
+    if not truth.any():
+        return None
+    chosen = list(range(inference.layer_attention(layer).shape[1])) if heads is None else heads
+    share = float(head_weights(inference, layer, chosen)[t, truth].sum())
+    query = np.zeros((1, t + 1), dtype=bool)
+    query[0, t] = True
+    weights = inference.layer_attention(layer)[None][:, :, list(chosen)]  # (1, T, NH', K)
+    score = attention_on_truth(weights, inference.slot_time, relevant[None], query_steps=query)
+    return Retrieval(t, tuple(times[truth].tolist()), share, score)
+
+
+def retrieval_text(retrieval: Retrieval) -> str:
+    """What the page says about the last step's retrieval, in one sentence."""
+    return (
+        f"**Retrieval at the last step (t = {retrieval.t}):** {retrieval.share:.0%} of its "
+        f"attention falls on the ground-truth step(s) j = {steps_text(retrieval.steps)}, "
+        f"{retrieval.score:.1f}x what uniform attention would give."
     )
 
 

@@ -95,8 +95,15 @@ def _on_click(chart_key: str, model_key: str) -> None:
         )
 
 
-def oldest_slot_note(run: ModelRun, choice: KnobChoice) -> None:
-    """A line under the heatmap: where attention piles onto the oldest filled slot."""
+def attention_notes(run: ModelRun, choice: KnobChoice, relevant: np.ndarray | None) -> None:
+    """Lines under the heatmap: the last step's attention on the ground-truth steps (when
+    known and in its window), and where attention piles onto the oldest filled slot."""
+    if relevant is not None:
+        retrieval = memory.last_step_retrieval(
+            run.inference, choice.layer, relevant, choice.heads_on
+        )
+        if retrieval is not None:
+            st.markdown(memory.retrieval_text(retrieval))
     oldest = memory.oldest_slot_share(run.inference, choice.layer, choice.heads_on)
     st.markdown(memory.oldest_slot_text(oldest, choice.layer))
 
@@ -233,7 +240,7 @@ def faithfulness_section(
         role: resources.erasure_curves(run.model.key, run.model.checkpoint, raw, ns)
         for role, run in runs.items()
     }
-    frame = memory.erasure_table(curves, data.sequence_name(index))
+    frame = memory.erasure_table(curves, f"{data.sequence_name(index)}, models as trained")
     names = " · ".join(f"{role} {run.model.name}" for role, run in runs.items())
     fig = memory_figures.erasure_figure(frame, "Erasure test on this sequence")
     figures.titled(fig, f"{names} (as trained) · {data.sequence_name(index)}")
@@ -283,12 +290,11 @@ def _over_the_split(
         return {}, numbers
     curves = _split_curves(data, labelled, sample)
     scope = f"{data.name}, a fixed sample of {len(sample)} sequences"
-    frame = memory.erasure_table(curves, scope)
+    frame = memory.erasure_table(curves, f"{scope}, models as trained")
     fig = memory_figures.erasure_figure(frame, f"Erasure test over {len(sample)} sequences")
     names = " · ".join(f"{role} {run.model.name}" for role, run in labelled.items())
     figures.titled(fig, f"{names} (as trained) · {scope}")
-    plot, table = st.columns([3, 2])
-    plot.plotly_chart(fig, key="split_erasure")
+    st.plotly_chart(fig, key="split_erasure")
     heads = None
     if "LARNN" in labelled:
         model = labelled["LARNN"].model
@@ -297,10 +303,10 @@ def _over_the_split(
             heads = resources.head_importance(
                 model.key, model.checkpoint, f"{data.key}|sample{size}", X, y
             )
-        table.markdown(f"**LARNN heads** ({len(sample)} sequences)")
-        table.dataframe(_heads_shown(heads), hide_index=True)
+        st.markdown(f"**LARNN heads** ({len(sample)} sequences)")
+        st.dataframe(_heads_shown(heads), hide_index=True)
         window = model.checkpoint.config.encoder_config().window
-        table.caption(
+        st.caption(
             "Accuracy with that head alone switched off (every layer's other heads on), the "
             "drop from the accuracy with every head on, and the head's mean attention "
             f"entropy in bits (0: one slot; at most log2({window}) = {np.log2(window):.1f} "

@@ -107,6 +107,11 @@ def test_the_default_screen_shows_retrieval_with_the_shipped_pair(monkeypatch):
     assert attends.startswith(f"**Step t = {last} attends most to** j = {truth} ")
     larnn = next(m for m in at.metric if m.label == "LARNN predicts")
     assert "right" in larnn.delta
+    retrieval = next(m.value for m in at.markdown if m.value.startswith("**Retrieval at"))
+    assert retrieval.startswith(f"**Retrieval at the last step (t = {last}):**")
+    assert f"on the ground-truth step(s) j = {truth}," in retrieval
+    score = float(retrieval.rsplit(", ", 1)[1].split("x ")[0])
+    assert score >= 5.0, retrieval  # issue 13: at least 5x chance where it retrieves
 
 
 def test_hiding_a_range_changes_the_larnn_and_occludes_the_lstm(app):
@@ -220,6 +225,17 @@ def test_oldest_slot_share_on_a_hand_made_map():
     hidden = weights.copy()
     hidden[3] = [0.0, 0.5, 0.5]  # j = 0 hidden at t = 3: its slot counts as empty
     assert np.allclose(memory.oldest_slot_share(_hand_made(hidden), 0).share[3], 0.5)
+
+
+def test_last_step_retrieval_on_a_hand_made_map():
+    weights = np.array([[0, 0, 0], [0, 0, 1.0], [0, 0.8, 0.2], [0.1, 0.3, 0.6]])
+    relevant = np.array([False, True, False, False])  # j = 1: slot 1 at t = 3
+    retrieval = memory.last_step_retrieval(_hand_made(weights), 0, relevant)
+    assert retrieval.t == 3 and retrieval.steps == (1,)
+    assert np.isclose(retrieval.share, 0.3) and np.isclose(retrieval.score, 0.3 / (1 / 3))
+    text = memory.retrieval_text(retrieval)
+    assert "30% of its attention" in text and "j = 1, 0.9x" in text
+    assert memory.last_step_retrieval(_hand_made(weights), 0, ~relevant & False) is None
 
 
 def test_mean_curves_weigh_chunks_by_size():
