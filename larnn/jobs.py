@@ -400,36 +400,43 @@ def start_job(spec: JobSpec, root: Path | None = None) -> tuple[Job, bool]:
             suffix += 1
             folder = jobs_dir(root) / f"{stamp}-{key[:8]}-{suffix}"
         folder.mkdir(parents=True)
-        (folder / "spec.json").write_text(spec.to_json())
-        _write_status(
-            folder,
-            {
-                "state": "running",
-                "model": ARCHITECTURES[0],
-                "epochs": spec.epochs,
-                "history": [],
-                "started": time.time(),
-                "dataset_id": f"file:{Path(spec.train_file).name}",
-            },
-        )
-        # The lock is taken here and handed to the worker, which holds it until it exits: no
-        # moment in which the job exists but looks dead to another session.
+        # The lock is taken before the job is visible (spec.json) and handed to the worker,
+        # which holds it until it exits: no moment in which the job exists but looks dead to
+        # another session, and a crashed worker releases it.
         descriptor = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            env = {**os.environ, "OMP_NUM_THREADS": str(spec.threads)}
-            env[USER_DIR_ENV] = str(root)
-            with (folder / "worker.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "larnn.jobs", str(folder)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    pass_fds=(descriptor,),
-                    start_new_session=True,  # not stopped by a Ctrl-C meant for the app
-                    cwd=Path(__file__).resolve().parents[1],
-                    env=env,
-                )
+            _write_status(
+                folder,
+                {
+                    "state": "running",
+                    "model": ARCHITECTURES[0],
+                    "epochs": spec.epochs,
+                    "history": [],
+                    "started": time.time(),
+                    "dataset_id": f"file:{Path(spec.train_file).name}",
+                },
+            )
+            temporary = folder / "spec.json.tmp"
+            temporary.write_text(spec.to_json())
+            os.replace(temporary, folder / "spec.json")
+            env = {**os.environ, "OMP_NUM_THREADS": str(spec.threads), USER_DIR_ENV: str(root)}
+            try:
+                with (folder / "worker.log").open("wb") as log:
+                    process = subprocess.Popen(
+                        [sys.executable, "-m", "larnn.jobs", str(folder)],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        pass_fds=(descriptor,),
+                        start_new_session=True,  # not stopped by a Ctrl-C meant for the app
+                        cwd=Path(__file__).resolve().parents[1],
+                        env=env,
+                    )
+            except OSError as error:
+                message = f"could not start the training process: {error}"
+                _write_status(folder, {"state": "failed", "message": message})
+                raise LarnnError(message) from None
             (folder / "pid").write_text(str(process.pid))
         finally:
             os.close(descriptor)

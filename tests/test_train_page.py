@@ -150,7 +150,7 @@ def test_a_bad_file_gives_a_clear_message(page, train, test, message):
 
 def test_an_upload_while_another_job_runs_is_told_to_wait(page, tmp_path):
     running_data = jobs.save_upload("first.npz", npz_bytes(20, 20, seed=1))
-    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(running_data), preset="tiny"))
+    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(running_data), preset="tiny", nice=0))
     try:
         at = upload(page.run(), ("second.npz", npz_bytes()))
         assert not at.exception and not at.error
@@ -166,10 +166,10 @@ def test_an_upload_while_another_job_runs_is_told_to_wait(page, tmp_path):
         assert any("training already" in i.value for i in other.info)
         assert len(jobs.list_jobs()) == 1
         other.button(key=f"cancel_{job.job_id}").click().run()
-        assert job.wait(timeout=60).state == "cancelled"
+        assert job.wait(timeout=120).state == "cancelled"
     finally:
         job.cancel()
-        job.wait(timeout=60)
+        job.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def trained(tmp_path_factory):
         assert not at.exception and not at.error
         job = jobs.active_job() or jobs.latest_job()
         assert job is not None and job.spec().preset == "tiny" and job.spec().epochs == 2
-        status = job.wait(timeout=240)
+        status = job.wait(timeout=600)
         assert status.state == "done", status.message
         at.run()
         yield root, status, at
