@@ -138,6 +138,18 @@ def test_hiding_a_range_changes_the_larnn_and_occludes_the_lstm(app):
     assert _frame(at, "class").to_json() == before
 
 
+def test_reset_knobs_shows_every_step_again(app):
+    at = app.run()
+    key = _model_key(at)
+    at.session_state[f"hidden_clicked_{key}"] = frozenset({3})
+    at.sidebar.toggle(key=f"hide_on_{key}").set_value(True).run()
+    assert _hidden_caption(at).startswith("Hidden: j = 3, 23-30.")  # the range's default
+    next(b for b in at.sidebar.button if b.label == "Reset knobs").click().run()
+    _no_failure(at)
+    assert _hidden_caption(at).startswith("Hidden: j = none.")
+    assert not at.sidebar.toggle(key=f"hide_on_{key}").value
+
+
 def test_clicked_steps_are_hidden_and_a_range_click_shows_a_step_again(app):
     """A heatmap click stores its step (the browser test clicks; here the stored set)."""
     at = app.run()
