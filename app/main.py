@@ -28,6 +28,23 @@ import streamlit as st  # noqa: E402
 
 st.set_option("client.showErrorDetails", "none")  # a last guard: never a traceback on the page
 st.set_option("client.toolbarMode", "minimal")  # no developer menu or deploy button
+
+# The title first, before the imports below load PyTorch (seconds on a cold start) and the
+# page loads models and data: a first visitor sees at once that the page is coming.
+st.set_page_config(page_title="LARNN explorer", layout="wide")
+st.title("LARNN explorer: what does the cell attend to?")
+st.caption(
+    "A LARNN is an LSTM that, at every step t, attends over its last k' cell states "
+    "(steps j = t−k' … t−1). Pick data, models and a sequence in the sidebar; see where "
+    "each step looks, how the knobs change it, and how the LARNN compares with an LSTM."
+)
+STARTING = st.empty()
+if "started" not in st.session_state:  # a session's first run: say what is going on
+    STARTING.info(
+        "Starting the explorer: loading PyTorch, the models and the data. On a fresh server "
+        "this takes up to half a minute (the compiled loops are built once per machine)."
+    )
+
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 
@@ -772,13 +789,6 @@ def model_details(models: list[Loaded]) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="LARNN explorer", layout="wide")
-    st.title("LARNN explorer: what does the cell attend to?")
-    st.caption(
-        "A LARNN is an LSTM that, at every step t, attends over its last k' cell states "
-        "(steps j = t−k' … t−1). Pick data, models and a sequence in the sidebar; see where "
-        "each step looks, how the knobs change it, and how the LARNN compares with an LSTM."
-    )
     shipped = sel.describe_shipped(resources.shipped_folders())
     with st.sidebar:
         dataset, split = pick_dataset(shipped)
@@ -833,6 +843,7 @@ def main() -> None:
             runs["LSTM"] = ModelRun(lstm_model, inference)
     with guard("Summary"):
         summary_row(data, index, runs, fits, choice)
+    STARTING.empty()  # the first results are up
     drawn = attention_sections(data, index, runs, choice)
     numbers = MemoryNumbers()
     with guard("Memory edits and attribution"):
@@ -856,3 +867,6 @@ except Exception as error:  # the last net: a message, never a traceback
         f"The page failed: {type(error).__name__}: {error}. Reload the page; if it keeps "
         "happening, report this message."
     )
+finally:
+    STARTING.empty()
+    st.session_state["started"] = True

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,10 +68,11 @@ def checkpoint_dir(tmp_path_factory) -> Path | None:
     return module.make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
-@pytest.fixture(scope="module")
-def server(checkpoint_dir):
+@contextmanager
+def running_app(checkpoint_dir: Path | None, extra_env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run app/main.py` on a free port until the block ends; yields its URL."""
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra_env}
     if (SHARED_UCI_HAR / "uci_har.npz").is_file() and "LARNN_DATA_DIR" not in env:
         env["LARNN_DATA_DIR"] = str(SHARED_UCI_HAR)
     if checkpoint_dir is not None:
@@ -116,6 +119,12 @@ def server(checkpoint_dir):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint_dir):
+    with running_app(checkpoint_dir, {}) as url:
+        yield url
 
 
 def save_screenshot(page, tmp_path: Path, name: str, full: bool = False) -> Path:
@@ -277,3 +286,44 @@ def test_class_names_are_shown_whole(page, tmp_path):
     save_screenshot(page, tmp_path, "app_uci_har_class_names.png")
     assert any("WALKING_" in text and "DOWNSTAIRS" in text for text, _ in shown), shown
     assert all(whole for _, whole in shown), shown
+
+
+# A cold start, made repeatable: torch takes TORCH_DELAY_S longer to import (sitecustomize).
+TORCH_DELAY_S = 12
+SLOW_TORCH = """
+import importlib.abc, os, sys, time
+
+
+class _SlowTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            time.sleep(float(os.environ["LARNN_TEST_TORCH_DELAY"]))
+        return None
+
+
+sys.meta_path.insert(0, _SlowTorch())
+"""
+
+
+def test_title_and_progress_show_at_once_on_a_fresh_server(checkpoint_dir, tmp_path):
+    """Issue 11.10: a fresh server showed a blank page until torch and the app were loaded."""
+    (tmp_path / "sitecustomize.py").write_text(SLOW_TORCH)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    env = {"PYTHONPATH": path, "LARNN_TEST_TORCH_DELAY": str(TORCH_DELAY_S)}
+    with running_app(checkpoint_dir, env) as url, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            started = time.monotonic()
+            page.goto(url)
+            page.get_by_role("heading", name="LARNN explorer").wait_for(timeout=120_000)
+            title_s = time.monotonic() - started
+            page.get_by_text("Starting the explorer").wait_for(timeout=5_000)
+            save_screenshot(page, tmp_path, "app_fresh_server_first_paint.png")
+            page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=300_000)
+            chart_s = time.monotonic() - started
+        finally:
+            browser.close()
+    assert title_s < TORCH_DELAY_S / 2, (title_s, chart_s)
+    assert chart_s > TORCH_DELAY_S  # the slow import did happen, after the title
