@@ -469,6 +469,9 @@ def model_notes(
             st.warning(note)
         if fit.usable:
             usable.append(model)
+            far = sel.distribution_note(model.role, data.X, md.normalizer, data.channel_names)
+            if far is not None:
+                st.warning(far)
     return usable, fits
 
 
@@ -578,12 +581,16 @@ def attention_sections(
         st.plotly_chart(fig, key="timeline")
         drawn["timeline"] = fig
         st.caption(
-            "Top: the input. Middle: how step t spreads its attention over the past steps j in "
-            "its window (red bars: ground-truth steps). Bottom: each model's class "
-            "probabilities if the sequence ended at that step."
-            if step is not None
-            else "Top: the input. Bottom: each model's class probabilities if the sequence "
-            "ended at that step."
+            (
+                "Top: the input. Middle: how step t spreads its attention over the past steps j "
+                "in its window (red bars: ground-truth steps). Bottom: each model's class "
+                "probabilities if the sequence ended at that step."
+                if step is not None
+                else "Top: the input. Bottom: each model's class probabilities if the sequence "
+                "ended at that step."
+            )
+            + " The models were trained to classify whole sequences after their last step, "
+            "not mid-way: earlier values show what they say there, not what they learned to say."
         )
         if step is not None and len(step):
             st.markdown(describe.most_attended(step, t))

@@ -292,6 +292,46 @@ def _data_name(dataset_id: str | None) -> str:
     return "this data" if dataset_id is None else dataset_label(dataset_id)
 
 
+OFFSET_LIMIT = 3.0  # |channel mean - training mean| in training stds
+SPREAD_LIMITS = (0.01, 5.0)  # channel std / training std: flat (a padded channel) .. 5x
+
+
+def distribution_note(
+    role: str, X: np.ndarray, normalizer: dict, channel_names: Sequence[str], sample: int = 64
+) -> str | None:
+    """A warning when the inputs lie far outside the model's training distribution, per the
+    normaliser's statistics stored in its checkpoint; None when every channel is in range.
+
+    X: (N, T, C) raw inputs, of which `sample` evenly spaced sequences are looked at (the
+    warning is about the data, not one sequence; the sample keeps it cheap on every rerun,
+    and evenly spaced, it is not one subject or class of a sorted split). A channel
+    is out of range when its mean sits more than OFFSET_LIMIT training stds from the training
+    mean, or its spread is outside SPREAD_LIMITS times the training spread.
+    """
+    mean = np.asarray(normalizer["mean"], dtype=np.float64)  # (C,)
+    std = np.asarray(normalizer["std"], dtype=np.float64)  # (C,)
+    spaced = X[:: max(1, len(X) // sample)][:sample]  # (S, T, C)
+    values = np.asarray(spaced, dtype=np.float64).reshape(-1, len(mean))  # (S*T, C)
+    values = values[np.isfinite(values).all(axis=1)]
+    if not len(values):
+        return None
+    offset = np.abs(values.mean(axis=0) - mean) / std  # (C,)
+    spread = values.std(axis=0) / std  # (C,)
+    low, high = SPREAD_LIMITS
+    far = []
+    for c, name in enumerate(channel_names):
+        if offset[c] > OFFSET_LIMIT:
+            far.append(f"{name} is centred {offset[c]:.1f} training stds from its training mean")
+        elif not low <= spread[c] <= high:
+            far.append(f"{name} spreads {spread[c]:.2g}× as widely as in training")
+    if not far:
+        return None
+    return (
+        f"These inputs lie far outside what the {role} was trained on: {'; '.join(far)}. "
+        "Its predictions, and how sure they look, say little here."
+    )
+
+
 # --- choosing a sequence -------------------------------------------------------------------
 
 CHOOSE_BY = {

@@ -458,6 +458,40 @@ def test_series_upload_good_and_bad(app):
     assert any("row 2" in e.value and "'y'" in e.value for e in at.error)
 
 
+def test_inputs_far_from_the_training_data_are_warned_about(app, checkpoints):
+    """Issue 11 (also): a series at a scale far from the model's training data ran under a
+    green box and predicted with p = 1.00; mid-sequence predictions get one sentence."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    at.selectbox(key=_key(at, at.selectbox, "model_larnn_")).set_value(
+        "probe_cue_shape_larnn"
+    ).run()
+    normalizer = load_checkpoint(checkpoints / "probe_cue_shape_larnn").metadata.normalizer
+    usual = sel.example_csv(sel.example_series(normalizer, length=40), "xyz")  # its own scale
+    at.file_uploader(key="series_upload").set_value(("usual.csv", usual, "text/csv")).run()
+    _no_failure(at)
+    assert not any("far outside" in w.value for w in at.warning)
+    assert any("not mid-way" in c.value for c in at.caption)
+    scaled = "\n".join(f"{t},{300 + 50 * (t % 3)},0,-0.1" for t in range(40))
+    at.file_uploader(key="series_upload").set_value(
+        ("scaled.csv", f"time,x,y,z\n{scaled}\n".encode(), "text/csv")
+    ).run()
+    _no_failure(at)
+    warned = [w.value for w in at.warning if "far outside" in w.value]
+    assert warned and "x is centred" in warned[0] and "LARNN" in warned[0], warned
+
+
+def test_distribution_note_names_each_channel_out_of_range():
+    normalizer = {"mean": [0.0, 1.0, 2.0], "std": [1.0, 1.0, 0.5]}
+    rng = np.random.default_rng(0)
+    X = rng.normal([0.0, 1.0, 2.0], [1.0, 1.0, 0.5], size=(4, 50, 3))
+    assert sel.distribution_note("LSTM", X, normalizer, "abc") is None
+    X[..., 1] += 10  # 10 stds off
+    X[..., 2] = 2.0  # flat, at the training mean
+    note = sel.distribution_note("LSTM", X, normalizer, "abc")
+    assert "b is centred 10" in note and "c spreads 0" in note and "a " not in note
+
+
 # --- pure helpers: inference views, checked against the long attention table ---------------
 
 
