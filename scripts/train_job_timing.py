@@ -154,8 +154,9 @@ def main() -> None:
             while not job.status().history and job.status().running:
                 time.sleep(0.5)  # the worker is training (not importing torch)
             report("knob change, job training", knob_changes(page, args.changes))
-            during = job.status()
-            print(f"  (the job was at {during.model} epoch {len(during.history)} by then)")
+            after = job.status()
+            done = {a: sum(r.model == a for r in after.history) for a in jobs.ARCHITECTURES}
+            print(f"  (after the last change: epochs done {done}, job {after.state})")
         status = job.wait(timeout=3600, poll=0.5)
         wall = time.perf_counter() - started
         load = os.getloadavg()
