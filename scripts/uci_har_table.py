@@ -47,7 +47,7 @@ def confusion_text(confusion: list[list[int]]) -> str:
 def run_rows(patterns: list[str]) -> list[tuple[str, list[str]]]:
     rows = []
     for pattern in patterns:
-        folders = sorted(glob.glob(pattern))
+        folders = sorted(f for f in glob.glob(pattern) if (Path(f) / "checkpoint").is_dir())
         metas = [load_checkpoint(Path(f) / "checkpoint").metadata for f in folders]
         if not metas:
             print(f"(no finished runs match {pattern!r})")
