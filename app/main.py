@@ -45,6 +45,7 @@ if "started" not in st.session_state:  # a session's first run: say what is goin
         "this takes up to half a minute (the compiled loops are built once per machine)."
     )
 
+import torch  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 
@@ -58,6 +59,12 @@ from larnn.data.uci_har import CACHE_NAME, default_data_dir  # noqa: E402
 from larnn.errors import ConfigError, LarnnError  # noqa: E402
 from larnn.inference import attention_grid, step_attention  # noqa: E402
 from larnn.model import ACTIVATIONS, LARNNConfig  # noqa: E402
+
+# Torch's intra-op threads, for the whole app process (every session runs in it): one. On the
+# 2-core machine, one thread ran a 200-sequence, 3-window UCI HAR sweep in 0.3 s and one
+# sequence with attention in 7 ms; two threads took 0.7-7.3 s and 36 ms, contending with each
+# other, with other sessions and with other jobs on the same cores.
+TORCH_THREADS = 1
 
 # The summary's values wrap (class names break after underscores, see describe.breakable)
 # instead of being cut to "WALKING_..." in a narrow column.
@@ -796,6 +803,7 @@ def model_details(models: list[Loaded]) -> None:
 
 
 def main() -> None:
+    torch.set_num_threads(TORCH_THREADS)
     shipped = sel.describe_shipped(resources.shipped_folders())
     with st.sidebar:
         dataset, split = pick_dataset(shipped)

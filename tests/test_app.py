@@ -259,6 +259,29 @@ def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
     assert "<title>Accuracy on 40 sequences against the window k' · LARNN" in html
 
 
+def test_the_app_runs_torch_on_one_thread(app, monkeypatch):
+    """Issue 11 (interaction speed): the app sets torch's threads (per script-run thread, as
+    OpenMP keeps them) rather than leaving the machine's count (see TORCH_THREADS)."""
+    from app import resources
+
+    seen = []
+
+    def counted(*args, **kwargs):
+        seen.append(torch.get_num_threads())  # in the thread that runs the page
+        return infer_sequence(*args, **kwargs)
+
+    monkeypatch.setattr(resources, "infer_sequence", counted)
+    resources.infer.clear()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # what a 2-core machine starts with (conftest sets 1 for tests)
+    try:
+        _no_failure(app.run())
+    finally:
+        torch.set_num_threads(before)
+        resources.infer.clear()
+    assert seen and set(seen) == {1}
+
+
 def test_sequence_choice_modes(app):
     at = app.run()
     at.sidebar.radio(key="choose_by").set_value("disagree").run()
