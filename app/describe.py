@@ -148,7 +148,10 @@ def summary_metrics(
         )
     if "LARNN" in runs and data.relevant_steps is not None and choice is not None:
         score = truth_score(
-            runs["LARNN"].inference, choice.layer, data.relevant_steps[index], choice.heads_on
+            runs["LARNN"].inference,
+            choice.layer,
+            data.relevant_steps[index, : len(data.sequence(index))],
+            choice.heads_on,
         )
         metrics.append(
             {

@@ -296,7 +296,7 @@ def split_predictions(model: Loaded, data: sel.DataView) -> np.ndarray:
         stop = min(start + PREDICTION_CHUNK, n)
         parts.append(
             resources.probabilities_chunk(
-                model.key, model.checkpoint, data.key, start, stop, data.X
+                model.key, model.checkpoint, data.key, start, stop, data.X, data.lengths
             )
         )
         if time.perf_counter() - started > 0.3:
@@ -504,9 +504,9 @@ def attention_sections(
 ) -> dict[str, object]:
     """Heatmap, time-step slider, timeline and head grid; returns the figures drawn."""
     drawn: dict[str, object] = {}
-    x = data.X[index]  # (T, C)
-    T = data.length
-    relevant = None if data.relevant_steps is None else data.relevant_steps[index]  # (T,)
+    x = data.sequence(index)  # (T, C), without padding
+    T = len(x)
+    relevant = None if data.relevant_steps is None else data.relevant_steps[index, :T]  # (T,)
     truth_steps = None if relevant is None else np.flatnonzero(relevant)
     larnn_run = runs.get("LARNN") if choice is not None else None
     true_class = None if data.labels is None else int(data.labels[index])
@@ -690,13 +690,23 @@ def sweep_section(
         return {}
     with guard("Window sweep"):
         X, y = data.X[sample], data.labels[sample]  # (S, T, C), (S,)
+        lengths = data.sample_lengths(sample)
         sample_key = f"{data.key}|sample{size}"
         sweep = resources.window_sweep(
-            larnn_model.key, larnn_model.checkpoint, sample_key, X, y, tuple(windows), choice.knobs
+            larnn_model.key,
+            larnn_model.checkpoint,
+            sample_key,
+            X,
+            y,
+            tuple(windows),
+            choice.knobs,
+            lengths,
         )
         baseline = None
         if lstm_model is not None and fits.get("LSTM") and fits["LSTM"].labels_comparable:
-            baseline = resources.accuracy(lstm_model.key, lstm_model.checkpoint, sample_key, X, y)
+            baseline = resources.accuracy(
+                lstm_model.key, lstm_model.checkpoint, sample_key, X, y, lengths
+            )
         fig = figures.window_sweep_figure(
             sweep,
             baseline_accuracy=baseline,
@@ -843,13 +853,13 @@ def main() -> None:
             )
         if larnn_model is not None:
             with guard("LARNN knobs"):
-                choice = pick_knobs(larnn_model, data.length)
+                choice = pick_knobs(larnn_model, len(data.sequence(index)))
     runs: dict[str, ModelRun] = {}  # by role, LARNN first
     with guard("Running the models"):
         not_compiled = resources.compiled_loops()
         if not_compiled:
             st.caption(f"Running LARNN's slower Python loop: {not_compiled}")
-        x = data.X[index]  # (T, C)
+        x = data.sequence(index)  # (T, C), without padding
         if larnn_model is not None and choice is not None:
             inference = resources.infer(larnn_model.key, larnn_model.checkpoint, x, choice.knobs)
             runs["LARNN"] = ModelRun(larnn_model, inference)

@@ -141,8 +141,8 @@ def _edits(
     choice: KnobChoice,
     hidden: tuple[int, ...],
 ) -> tuple[object, MemoryNumbers]:
-    x = data.X[index]  # (T, C)
-    T = data.length
+    x = data.sequence(index)  # (T, C), without padding
+    T = len(x)
     larnn = runs["LARNN"]
     every_step = replace(choice.knobs, hidden_steps=None)  # the counterfactual's baseline
     before = resources.infer(larnn.model.key, larnn.model.checkpoint, x, every_step)
@@ -184,7 +184,7 @@ def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> o
     if not runs:
         st.info("No model runs on this data.")
         return None
-    x = data.X[index]  # (T, C)
+    x = data.sequence(index)  # (T, C), without padding
     attributions, titles, sums = {}, {}, []
     for role, run in runs.items():
         model = run.model
@@ -200,7 +200,7 @@ def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> o
         shown,
         attributions,
         channel_names=data.channel_names,
-        t=data.length - 1,
+        t=len(x) - 1,
         truth_steps=relevant,
         titles=titles,
     )
@@ -235,7 +235,7 @@ def faithfulness_section(
         st.info("No model runs on this data.")
         return {}, numbers
     ns = memory.ERASURE_NS
-    raw = data.X[index][None]  # (1, T, C)
+    raw = data.sequence(index)[None]  # (1, T, C), without padding
     curves = {
         role: resources.erasure_curves(run.model.key, run.model.checkpoint, raw, ns)
         for role, run in runs.items()
@@ -272,6 +272,13 @@ def _over_the_split(
     st.markdown("**Over the split**")
     if data.labels is None or not labelled:
         st.info("The test over a split needs labelled data with the models' classes.")
+        return {}, numbers
+    if data.lengths is not None:
+        st.info(
+            "The series of this split differ in length; the test over a split is not computed "
+            "for them yet (it would read the shorter series at their padding). The test of "
+            "the current sequence above is exact."
+        )
         return {}, numbers
     left, right = st.columns([1, 3])
     size = left.selectbox("Sample size", SPLIT_SIZES, index=2, key="faithfulness_size")

@@ -146,9 +146,14 @@ def probabilities_chunk(
     start: int,
     stop: int,
     _X: np.ndarray,
+    _lengths: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class probabilities of sequences start..stop of the data `data_key` names, as trained."""
-    return predict_probabilities(_checkpoint.model, _X[start:stop], normalizer(_checkpoint))
+    """Class probabilities of sequences start..stop of the data `data_key` names, as trained
+    (each read at its last real step where `_lengths` says the series are padded)."""
+    lengths = None if _lengths is None else _lengths[start:stop]
+    return predict_probabilities(
+        _checkpoint.model, _X[start:stop], normalizer(_checkpoint), lengths=lengths
+    )
 
 
 @st.cache_data(show_spinner="Running the window sweep ...", max_entries=64)
@@ -160,19 +165,27 @@ def window_sweep(
     _labels: np.ndarray,
     windows: tuple[int, ...],
     knobs: InferenceKnobs,
+    _lengths: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """`larnn.inference.window_sweep` on the labelled sequences `data_key` names."""
     return inference.window_sweep(
-        _checkpoint.model, _X, _labels, normalizer(_checkpoint), windows, knobs
+        _checkpoint.model, _X, _labels, normalizer(_checkpoint), windows, knobs, _lengths
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def accuracy(
-    model_key: str, _checkpoint: Checkpoint, data_key: str, _X: np.ndarray, _labels: np.ndarray
+    model_key: str,
+    _checkpoint: Checkpoint,
+    data_key: str,
+    _X: np.ndarray,
+    _labels: np.ndarray,
+    _lengths: np.ndarray | None = None,
 ) -> float:
     """A model's accuracy as trained on the labelled sequences `data_key` names."""
-    return inference.accuracy(_checkpoint.model, _X, _labels, normalizer(_checkpoint))
+    return inference.accuracy(
+        _checkpoint.model, _X, _labels, normalizer(_checkpoint), lengths=_lengths
+    )
 
 
 # --- memory tests (issue 13): as trained, keyed on the model and the sequence(s) ----------

@@ -501,8 +501,10 @@ def example_csv(X: np.ndarray, channel_names: Sequence[str]) -> bytes:
 class DataView:
     """The sequences on the page: a split of a dataset, or a user's uploaded series.
 
-    X: (N, T, C) raw. labels, class_names, relevant_steps: None for uploads (no labels).
-    key: identifies the data in caches; case_names: names to pick cases by (uploads).
+    X: (N, T, C) raw, right-padded where series differ in length; lengths: (N,) real
+    steps of each, None when all have T. labels, class_names, relevant_steps: None for
+    uploads (no labels). key: identifies the data in caches; case_names: names to pick cases
+    by (uploads).
     """
 
     X: np.ndarray
@@ -516,9 +518,19 @@ class DataView:
     description: str  # a sentence for the page: what, how many, how long
     name: str  # a few words for titles: "UCI HAR (smartphone activity), test split"
     case_names: tuple[str, ...] | None = None
+    lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.X)
+
+    def sequence(self, index: int) -> np.ndarray:
+        """Sequence `index` without its padding: (T_i, C)."""
+        end = None if self.lengths is None else int(self.lengths[index])
+        return self.X[index, :end]
+
+    def sample_lengths(self, indices: np.ndarray) -> np.ndarray | None:
+        """The real lengths of sequences `indices`, or None where no series is padded."""
+        return None if self.lengths is None else self.lengths[indices]
 
     @property
     def length(self) -> int:
@@ -543,6 +555,7 @@ def split_view(task: Task, split: str, split_json: str, origin: str) -> DataView
         channel_units=tuple(task.channel_units),
         relevant_steps=part.relevant_steps,
         dataset_id=task.dataset_id,
+        lengths=part.lengths if part.is_ragged else None,
         key=f"{task.dataset_id}|{split}|{split_json}",
         name=f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split",
         description=(

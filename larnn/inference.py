@@ -38,12 +38,15 @@ class SequenceInference:
         return self.attention[layer]
 
 
-def normalised_tensor(raw: np.ndarray, normalizer: Normalizer) -> torch.Tensor:
-    """(T, C) or (N, T, C) raw float signals -> float32 tensor (N, T, C), standardised."""
+def normalised_tensor(
+    raw: np.ndarray, normalizer: Normalizer, lengths: np.ndarray | None = None
+) -> torch.Tensor:
+    """(T, C) or (N, T, C) raw float signals -> float32 tensor (N, T, C), standardised;
+    with `lengths` (N,), the padding after each series stays zero."""
     array = np.asarray(raw, dtype=np.float32)
     if array.ndim == 2:
         array = array[None]
-    return torch.from_numpy(normalizer.apply(array))
+    return torch.from_numpy(normalizer.apply(array, lengths))
 
 
 @torch.no_grad()
@@ -72,11 +75,17 @@ def predict_probabilities(
     normalizer: Normalizer,
     knobs: InferenceKnobs | None = None,
     batch_size: int = 256,
+    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class probabilities (N, classes) for raw (N, T, C) sequences."""
-    x = normalised_tensor(raw, normalizer)
+    """Class probabilities (N, classes) for raw (N, T, C) sequences, each read at its last
+    real step when `lengths` (N,) says where right-padded series end."""
+    x = normalised_tensor(raw, normalizer, lengths)
     knobs = knobs if model.architecture == "larnn" else None
-    parts = [torch.softmax(model(chunk, knobs=knobs).logits, -1) for chunk in x.split(batch_size)]
+    ends = None if lengths is None else torch.as_tensor(np.asarray(lengths)).split(batch_size)
+    parts = [
+        torch.softmax(model(chunk, None if ends is None else ends[i], knobs=knobs).logits, -1)
+        for i, chunk in enumerate(x.split(batch_size))
+    ]
     return torch.cat(parts).numpy()
 
 
@@ -86,9 +95,11 @@ def accuracy(
     labels: np.ndarray,
     normalizer: Normalizer,
     knobs: InferenceKnobs | None = None,
+    lengths: np.ndarray | None = None,
 ) -> float:
     """Share of raw (N, T, C) sequences whose predicted class is their label (N,)."""
-    predicted = predict_probabilities(model, raw, normalizer, knobs).argmax(-1)  # (N,)
+    probabilities = predict_probabilities(model, raw, normalizer, knobs, lengths=lengths)
+    predicted = probabilities.argmax(-1)  # (N,)
     return float((predicted == np.asarray(labels)).mean())
 
 
@@ -99,6 +110,7 @@ def window_sweep(
     normalizer: Normalizer,
     windows: Sequence[int],
     knobs: InferenceKnobs | None = None,
+    lengths: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Accuracy on (raw, labels) for each inference window k' (the other knobs kept).
 
@@ -108,7 +120,9 @@ def window_sweep(
     rows = [
         {
             "window": int(window),
-            "accuracy": accuracy(model, raw, labels, normalizer, replace(knobs, window=window)),
+            "accuracy": accuracy(
+                model, raw, labels, normalizer, replace(knobs, window=window), lengths
+            ),
         }
         for window in windows
     ]

@@ -896,3 +896,50 @@ def test_zip_upload_helper_round_trip(checkpoints):
     data = checkpoint_to_zip_bytes(checkpoints / "probe_cue_shape_larnn")
     assert zipfile.is_zipfile(io.BytesIO(data))
     assert sel.checkpoint_payload([("x.zip", data)]) == data
+
+
+def test_padded_series_are_read_at_their_own_end(checkpoints):
+    """Right-padded series of different lengths: each is predicted (and swept) at its last
+    real step, as if run alone; reading them at the padded end would differ."""
+    checkpoint = load_checkpoint(checkpoints / "probe_cue_shape_larnn")
+    norm = Normalizer.from_dict(checkpoint.metadata.normalizer)
+    data = make_probe("cue_shape", 12, seed=6, length=40)
+    lengths = np.random.default_rng(0).integers(33, 41, size=12)
+    X = data.X.copy()
+    for i, n in enumerate(lengths):
+        X[i, n:] = 0.0
+    padded = predict_probabilities(checkpoint.model, X, norm, lengths=lengths, batch_size=5)
+    alone = np.concatenate(
+        [
+            predict_probabilities(checkpoint.model, X[i, :n][None], norm)
+            for i, n in enumerate(lengths)
+        ]
+    )
+    np.testing.assert_allclose(padded, alone, atol=1e-5)
+    assert not np.allclose(predict_probabilities(checkpoint.model, X, norm), alone, atol=1e-3)
+    sweep = window_sweep(checkpoint.model, X, data.y, norm, [2, 8], None, lengths)
+    for window, accuracy in zip(sweep["window"], sweep["accuracy"], strict=True):
+        p = np.concatenate(
+            [
+                predict_probabilities(
+                    checkpoint.model, X[i, :n][None], norm, InferenceKnobs(int(window))
+                )
+                for i, n in enumerate(lengths)
+            ]
+        )
+        assert accuracy == pytest.approx(float((p.argmax(-1) == data.y).mean()))
+    view = sel.DataView(
+        X=X,
+        labels=data.y,
+        class_names=data.class_names,
+        channel_names=data.channel_names,
+        channel_units=("a.u.",) * 3,
+        relevant_steps=None,
+        dataset_id="probe:cue_shape",
+        key="k",
+        description="d",
+        name="n",
+        lengths=lengths,
+    )
+    assert view.sequence(3).shape == (lengths[3], 3)
+    assert (view.sample_lengths(np.array([1, 2])) == lengths[[1, 2]]).all()
