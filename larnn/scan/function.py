@@ -81,13 +81,15 @@ class LARNNScan(torch.autograd.Function):
             drops=drops,
             recorded=x.new_zeros(T, K, NH, B) if spec.record else None,
         )
-        weights = (w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos_v)
+        weights = dict(
+            w_x=w_x, bias=bias, w_h=w_h, w_a=w_a, w_kv=w_kv, b_kv=b_kv, pos_k=pos_k, pos_v=pos_v
+        )
         prepared = None
         if use_compiled:
-            prepared = compiled.prepare(spec, x, h, c, *weights)
+            prepared = compiled.prepare(spec, x, h, c, **weights)
             compiled.forward(spec, prepared, kv, filled, out)
         else:
-            python_scan_forward(spec, x, h, c, kv, filled, *weights, out)
+            python_scan_forward(spec, x, h, c, kv, filled, **weights, out=out)
         if keep:
             ctx.spec, ctx.kv, ctx.filled, ctx.prepared = spec, kv, filled, prepared
             ctx.buffers = out.acts, out.queries, out.attended, out.drops
