@@ -7,21 +7,14 @@ are this test's. Screenshots go to a tmp folder (and $LARNN_SCREENSHOT_DIR when 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from test_e2e import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    REPO_ROOT,
-    SHARED_UCI_HAR,
-    free_port,
     playwright_api,
+    running_app,
     save_screenshot,
     wait_idle,
 )
@@ -44,53 +37,9 @@ def user_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(user_dir):
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LARNN_USER_DIR": str(user_dir)}
-    env.pop("LARNN_CHECKPOINT_DIR", None)  # the shipped checkpoints, beside the trained pair
-    if (SHARED_UCI_HAR / "uci_har.npz").is_file() and "LARNN_DATA_DIR" not in env:
-        env["LARNN_DATA_DIR"] = str(SHARED_UCI_HAR)  # as the other browser tests run it
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app/main.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                pytest.fail(f"streamlit did not come up on {url}:\n{output[-3000:]}")
-            time.sleep(0.3)
+    # The shipped checkpoints (no LARNN_CHECKPOINT_DIR), beside the pair trained here.
+    with running_app(None, {"LARNN_USER_DIR": str(user_dir)}) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_upload_basic_motions_train_tiny_and_open_the_pair(server, user_dir, tmp_path):
