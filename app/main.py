@@ -19,8 +19,6 @@ if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/, not the
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -51,12 +49,13 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 
 from app import describe, export, figures, memory_panels, resources  # noqa: E402
 from app import selection as sel  # noqa: E402
+from app.guard import guard  # noqa: E402
 from app.memory import MemoryNumbers, memory_document  # noqa: E402
 from app.selection import ROLES, KnobChoice, Loaded, ModelRun  # noqa: E402
 from larnn.checkpoint import CHECKPOINT_FILES  # noqa: E402
 from larnn.data import download_uci_har, read_user_series, uci_har_available  # noqa: E402
 from larnn.data.uci_har import CACHE_NAME, default_data_dir  # noqa: E402
-from larnn.errors import ConfigError, LarnnError  # noqa: E402
+from larnn.errors import ConfigError  # noqa: E402
 from larnn.inference import attention_grid, step_attention  # noqa: E402
 from larnn.model import ACTIVATIONS, LARNNConfig  # noqa: E402
 
@@ -77,20 +76,6 @@ SUMMARY_STYLE = """<style>
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
 PREDICTION_CHUNK = 256
-
-
-@contextmanager
-def guard(what: str) -> Iterator[None]:
-    """Show a failure inside `what` as a message for people, never a traceback."""
-    try:
-        yield
-    except LarnnError as error:
-        st.error(f"**{what}:** {error}")
-    except Exception as error:
-        st.error(
-            f"**{what}** failed unexpectedly: {type(error).__name__}: {error}. "
-            "Try another choice or reload the page; if it keeps happening, report this message."
-        )
 
 
 # --- sidebar: data, models, sequence, knobs ------------------------------------------------

@@ -16,33 +16,17 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/, not the root, on the path
     sys.path.insert(0, str(_ROOT))
 
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
 st.set_option("client.showErrorDetails", "none")  # never a traceback on the page
 
 from app import training  # noqa: E402
+from app.guard import guard  # noqa: E402
 from larnn import jobs  # noqa: E402
-from larnn.errors import LarnnError  # noqa: E402
 
 UPLOAD_MB = training.UPLOAD_LIMITS.max_bytes // 1_000_000
 JOB_KEY = "train_job"  # session state: the folder of the job this session started
-
-
-@contextmanager
-def guard(what: str) -> Iterator[None]:
-    """Show a failure inside `what` as a message for people, never a traceback."""
-    try:
-        yield
-    except LarnnError as error:
-        st.error(f"**{what}:** {error}")
-    except Exception as error:
-        st.error(
-            f"**{what}** failed unexpectedly: {type(error).__name__}: {error}. "
-            "Try another file or reload the page; if it keeps happening, report this message."
-        )
 
 
 @st.cache_data(show_spinner="Reading the files ...", max_entries=16)
@@ -177,14 +161,14 @@ def main() -> None:
     )
     running = jobs.active_job()
     spec = None
-    with guard("Reading the files"):
+    with guard("Reading the files", "Try another file"):
         paths = uploads()
         if paths is not None:
             summary = read_summary(str(paths[0]), str(paths[1]) if paths[1] else None)
             show_summary(summary)
             spec = pick_settings(summary, paths)
     if spec is not None:
-        with guard("Starting the training"):
+        with guard("Starting the training", "Try another file"):
             if running is None:
                 if st.button("Train", type="primary"):
                     running, _ = jobs.start_job(spec)
@@ -204,7 +188,7 @@ def main() -> None:
     mine = st.session_state.get(JOB_KEY)
     last = jobs.Job(Path(mine)) if mine and Path(mine).is_dir() else jobs.latest_job()
     if last is not None:
-        with guard("The last job"):
+        with guard("The last job", "Try another file"):
             show_result(last, last.status())
 
 
