@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from app.selection import ShippedModel, models_reading
 from larnn import faithfulness, inference, jobs
@@ -191,27 +188,13 @@ def accuracy(
 # --- memory tests (issue 13): as trained, keyed on the model and the sequence(s) ----------
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside: one sequence's tiny batches run faster alone than on
-    two threads contending with the rest of the machine (one sequence's erasure curves:
-    0.21 s on one thread, 2.6 s on two, measured on the shared 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @st.cache_data(show_spinner="Measuring the erasure curves ...", max_entries=256)
 def erasure_curves(
     model_key: str, _checkpoint: Checkpoint, raw: np.ndarray, ns: tuple[int, ...]
 ) -> list[ErasureCurve]:
     """`larnn.faithfulness.erasure_curves` of raw (N, T, C) sequences, the model as trained."""
     x = normalised_tensor(raw, normalizer(_checkpoint))
-    with one_thread():
-        return faithfulness.erasure_curves(_checkpoint.model, x, ns)
+    return faithfulness.erasure_curves(_checkpoint.model, x, ns)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
@@ -246,5 +229,4 @@ def attribution(model_key: str, _checkpoint: Checkpoint, raw: np.ndarray) -> np.
     """(T, C) Integrated Gradients (Captum) of one raw (T, C) sequence for the class the
     model predicts, as trained."""
     x = normalised_tensor(raw, normalizer(_checkpoint))
-    with one_thread():
-        return faithfulness.attribution(_checkpoint.model, x, "integrated_gradients")[0].numpy()
+    return faithfulness.attribution(_checkpoint.model, x, "integrated_gradients")[0].numpy()

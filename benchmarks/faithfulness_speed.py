@@ -51,7 +51,7 @@ def main() -> None:
     one = best_of(args.repeats, lambda: fa.erasure_curves(model, x[:1], [1, 2, 4, 8]))
     print(f"erasure curves, one sequence: {one:.3f} s (target < 0.5 s)")
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app runs one sequence (app.resources.one_thread)
+    torch.set_num_threads(1)  # as the app runs (app/main.py: TORCH_THREADS)
     one = best_of(args.repeats, lambda: fa.erasure_curves(model, x[:1], [1, 2, 4, 8]))
     torch.set_num_threads(threads)
     print(f"erasure curves, one sequence, one thread as in the app: {one:.3f} s (target < 0.5 s)")
