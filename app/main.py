@@ -486,26 +486,9 @@ def attention_sections(
     index: int,
     runs: dict[str, ModelRun],
     choice: KnobChoice | None,
-    drawn: dict[str, object],
-) -> None:
-    """Heatmap, time-step slider, timeline and head grid, as one fragment (issue 11,
-    "Interaction speed"): moving t, the axis or the standardisation reruns only them. The
-    figures drawn go into `drawn`, replaced at every fragment run, so that the export
-    section, drawn once per full run, downloads what the page shows now."""
-    st.subheader("Signal, attention and running predictions")
-    _step_sections(data, index, runs, choice, drawn)
-
-
-@st.fragment
-def _step_sections(
-    data: sel.DataView,
-    index: int,
-    runs: dict[str, ModelRun],
-    choice: KnobChoice | None,
-    drawn: dict[str, object],
-) -> None:
-    # A click on the heatmap changed the hidden steps, which are knobs: run the whole page.
-    memory_panels.rerun_after_click()
+) -> dict[str, object]:
+    """Heatmap, time-step slider, timeline and head grid; returns the figures drawn."""
+    drawn: dict[str, object] = {}
     x = data.sequence(index)  # (T, C), without padding
     T = len(x)
     relevant = None if data.relevant_steps is None else data.relevant_steps[index, :T]  # (T,)
@@ -514,6 +497,7 @@ def _step_sections(
     true_class = None if data.labels is None else int(data.labels[index])
     context = describe.context_line(data, index, runs, choice)
 
+    st.subheader("Signal, attention and running predictions")
     t = st.slider(
         "Time step t (the red dotted line on every plot)",
         min_value=0,
@@ -622,6 +606,7 @@ def _step_sections(
                     if relevant is not None
                     else "One colour scale for all heads. A head switched off attends nowhere."
                 )
+    return drawn
 
 
 def predictions_section(
@@ -772,10 +757,10 @@ def export_section(
     memory_panels.export_buttons(numbers, context, stem)
     st.caption("Figures as standalone HTML pages (plotly.js included, they open offline):")
     columns = st.columns(max(len(drawn), 1))
-    for column, name in zip(columns, drawn, strict=False):
+    for column, (name, fig) in zip(columns, drawn.items(), strict=False):
         column.download_button(
             f"{name.replace('_', ' ')} (HTML)",
-            lambda name=name: figures.figure_html(drawn[name]),  # the figure shown now
+            lambda fig=fig: figures.figure_html(fig),
             file_name=f"{stem}_{name}.html",
             mime="text/html",
             on_click="ignore",
@@ -869,8 +854,7 @@ def main() -> None:
     with guard("Summary"):
         summary_row(data, index, runs, fits, choice)
     STARTING.empty()  # the first results are up
-    drawn: dict[str, object] = {}  # figure name -> figure, for the export section
-    attention_sections(data, index, runs, choice, drawn)
+    drawn = attention_sections(data, index, runs, choice)
     numbers = MemoryNumbers()
     with guard("Memory edits and attribution"):
         edit_drawn, numbers = memory_panels.edit_sections(data, index, runs, choice)

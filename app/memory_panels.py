@@ -30,19 +30,6 @@ SPLIT_CHUNK = 25  # sequences per cached chunk of the split's erasure test (and 
 # --- hiding steps: the sidebar and the heatmap's clicks -------------------------------------
 
 
-CLICK_PENDING = "heatmap_click_pending"
-
-
-def rerun_after_click() -> None:
-    """Rerun the whole page when a heatmap click has just changed the hidden steps.
-
-    The heatmap is drawn in a fragment (`app.main`), so its click reruns only the fragment,
-    with the knobs of the last full run; `st.rerun` is a no-op in the click's callback, hence
-    this flag, checked at the top of the fragment."""
-    if st.session_state.pop(CLICK_PENDING, False):
-        st.rerun(scope="app")
-
-
 def _clicked_key(model_key: str) -> str:
     return f"hidden_clicked_{model_key}"
 
@@ -101,7 +88,6 @@ def _on_click(chart_key: str, model_key: str) -> None:
     points = st.session_state[chart_key]["selection"]["points"]
     steps = memory.clicked_steps(points)
     if steps:
-        st.session_state[CLICK_PENDING] = True  # see rerun_after_click
         clicked = st.session_state.get(_clicked_key(model_key), frozenset())
         st.session_state[_clicked_key(model_key)] = memory.toggled(clicked, steps)
         st.session_state[_version_key(model_key)] = (

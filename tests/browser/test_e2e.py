@@ -203,28 +203,6 @@ def test_reset_knobs_sets_the_widgets_back(page, tmp_path):
     save_screenshot(page, tmp_path, "app_after_reset.png")
 
 
-def test_after_a_time_step_the_figure_exports_show_the_new_t(page):
-    """Issue 11 (interaction speed): a time step reruns only its fragment (app/main.py), not
-    the export section; the figures' HTML exports must still show the new t, not the t of
-    the last full run."""
-    step = slider_thumb(page, "Time step t")
-    t = int(slider_value(page, "Time step t"))
-    step.focus()
-    step.press("ArrowLeft")
-    page.wait_for_function(
-        "t => [...document.querySelectorAll('[data-testid=stPlotlyChart] .annotation-text')]"
-        ".some(e => e.textContent.startsWith(`Where step t = ${t} looks`))",
-        arg=t - 1,
-    )
-    wait_idle(page)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="timeline (HTML)").click()
-    html = Path(download.value.path()).read_text()
-    assert f"Where step t = {t - 1} looks" in html
-    assert f"Where step t = {t} looks" not in html
-    assert page.locator("[data-testid='stException']").count() == 0
-
-
 def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
