@@ -25,29 +25,20 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import socket
-import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-# Streamlit's own marker of a finished run (its running indicator only shows after 500 ms),
-# pasted into the conditions below where they say RUN_OVER.
-RUN_OVER = "document.querySelector('[data-testid=stApp]').dataset.testScriptState == 'notRunning'"
+from app_driver import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    RUN_OVER,
+    knob_changes,
+    open_page,
+    report,
+    slider_thumb,
+    start_server,
+)
 
 # True once the timeline's title names step t and the run is over.
 STEP_SHOWN = """t => {
@@ -56,16 +47,8 @@ STEP_SHOWN = """t => {
   return shown && RUN_OVER;
 }""".replace("RUN_OVER", RUN_OVER)
 
+
 # True once the heatmap's title names window 1 (w == "one") or a larger one, and the run is over.
-WINDOW_SHOWN = """w => {
-  const titles = [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')];
-  const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
-  if (!title) return false;
-  const n = Number(title.split("window k' = ")[1].split(':')[0]);
-  return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER)
-
-
 def torch_threads() -> int:
     """The app's TORCH_THREADS, read from app/main.py without running it."""
     tree = ast.parse((REPO_ROOT / "app" / "main.py").read_text())
@@ -87,41 +70,6 @@ def os_threads(pid: int) -> str:
     return "?"
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", "app/main.py"]
-    command += ["--server.headless", "true", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
-    command += ["--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return process, url
-        except OSError:
-            time.sleep(0.3)
-    process.terminate()
-    raise SystemExit(f"streamlit did not come up on {url}")
-
-
-def slider_thumb(page, label: str):
-    return page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
-
-
-def wait_idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function(f"() => {RUN_OVER}")
-    page.wait_for_timeout(300)
-
-
 def time_steps(page, n: int) -> list[float]:
     """Seconds per ArrowLeft on the time-step slider, from the key press to the new timeline."""
     thumb = slider_thumb(page, "Time step t")
@@ -141,27 +89,6 @@ def time_steps(page, n: int) -> list[float]:
     return seconds
 
 
-def knob_changes(page, n: int) -> list[float]:
-    """Seconds per window-slider change, from the key press to the redrawn heatmap's title."""
-    thumb = slider_thumb(page, "Window k'")
-    seconds = []
-    for i in range(n):
-        key, wanted = ("Home", "one") if i % 2 == 0 else ("End", "more")
-        thumb.focus()
-        started = time.perf_counter()
-        thumb.press(key)
-        page.wait_for_function(WINDOW_SHOWN, arg=wanted)
-        seconds.append(time.perf_counter() - started)
-        page.wait_for_timeout(300)
-    return seconds
-
-
-def report(name: str, seconds: list[float]) -> None:
-    shown = ", ".join(f"{1000 * s:.0f}" for s in seconds)
-    median, top = 1000 * statistics.median(seconds), 1000 * max(seconds)
-    print(f"{name}: median {median:.0f} ms, max {top:.0f} ms over {len(seconds)} ({shown})")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=15, help="time steps and knob changes")
@@ -175,12 +102,8 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             server, url = start_server()
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.set_default_timeout(180_000)
             started = time.perf_counter()
-            page.goto(url)
-            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
-            wait_idle(page)
+            page = open_page(browser, url)
             print(f"first render: {time.perf_counter() - started:.1f} s")
             time_steps(page, 2)  # warm-up, not counted
             report("time step (ArrowLeft on t)", time_steps(page, args.changes))

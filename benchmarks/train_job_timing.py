@@ -3,38 +3,34 @@
 process at nice +10 on one torch thread), and how long a knob change in the explorer takes while
 that job runs, against the same change with no job.
 
-    python scripts/train_job_timing.py                  # idle knob changes, then the job
-    python scripts/train_job_timing.py --changes 10 --skip-knobs
+    python benchmarks/train_job_timing.py                  # idle knob changes, then the job
+    python benchmarks/train_job_timing.py --changes 10 --skip-knobs
 
 A knob change: the window slider of the explorer's first screen (Home: k' = 1, End: k' = the
 queue size), timed in headless Chromium from the key press until the heatmap's title names the
-new window and Streamlit has finished the run. Prints every latency, the median, and the
-machine's load average, which other users' work on a shared machine changes.
+new window and Streamlit's run state says the run is over (app_driver.py). Prints every
+latency, the median, and the machine's load average, which other users' work on a shared
+machine changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from app_driver import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    knob_changes,
+    open_page,
+    report,
+    start_server,
+)
 
 
 def basic_motions() -> tuple[Path, Path]:
@@ -62,63 +58,6 @@ def default_spec(user: Path):
     )
 
 
-def start_server(user: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "LARNN_USER_DIR": str(user), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", "app/main.py"]
-    command += ["--server.headless", "true", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return process, url
-        except OSError:
-            time.sleep(0.3)
-    process.terminate()
-    raise SystemExit(f"streamlit did not come up on {url}")
-
-
-# True once the heatmap's title names window 1 (w == "one") or a larger one, and the run is over.
-TITLE_SHOWS = """w => {
-  const titles = [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')];
-  const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
-  if (!title) return false;
-  const n = Number(title.split("window k' = ")[1].split(':')[0]);
-  const busy = document.querySelector('[data-testid="stStatusWidget"]');
-  return (w === 'one' ? n === 1 : n > 1) && !busy;
-}"""
-
-
-def knob_changes(page, n: int) -> list[float]:
-    """Seconds per window-slider change, from the key press to the redrawn heatmap's title."""
-    thumb = (
-        page.locator("[data-testid='stSlider']").filter(has_text="Window k'").get_by_role("slider")
-    )
-    seconds = []
-    for i in range(n):
-        key, wanted = ("Home", "one") if i % 2 == 0 else ("End", "more")
-        thumb.focus()
-        started = time.perf_counter()
-        thumb.press(key)
-        page.wait_for_function(TITLE_SHOWS, arg=wanted, timeout=120_000)
-        seconds.append(time.perf_counter() - started)
-        page.wait_for_timeout(300)
-    return seconds
-
-
-def report(name: str, seconds: list[float]) -> None:
-    shown = ", ".join(f"{s:.2f}" for s in seconds)
-    print(f"{name}: median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s ({shown})")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=8, help="knob changes per condition")
@@ -138,14 +77,9 @@ def main() -> None:
             from playwright.sync_api import sync_playwright
 
             playwright = sync_playwright().start()
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
-            server, url = start_server(user)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.set_default_timeout(120_000)
-            page.goto(url)
-            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            server, url = start_server({"LARNN_USER_DIR": str(user)})
+            page = open_page(browser, url)
             knob_changes(page, 2)  # warm the caches of both windows
             report("knob change, no job", knob_changes(page, args.changes))
         started = time.perf_counter()

@@ -1,0 +1,110 @@
+"""Driving the explorer in headless Chromium, for the benchmarks that time it.
+
+`app_interaction.py` and `train_job_timing.py` import this (Python puts the script's folder on
+the path). A redraw is over when the page shows the new value and Streamlit's own run state
+says so: its running indicator only appears after 500 ms of running, so its absence proves
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Streamlit's own marker of a finished run, pasted into the conditions below as RUN_OVER.
+RUN_OVER = "document.querySelector('[data-testid=stApp]').dataset.testScriptState == 'notRunning'"
+
+# True once the heatmap's title names window 1 (w == "one") or a larger one, and the run is over.
+WINDOW_SHOWN = """w => {
+  const titles = [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')];
+  const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
+  if (!title) return false;
+  const n = Number(title.split("window k' = ")[1].split(':')[0]);
+  return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
+}""".replace("RUN_OVER", RUN_OVER)
+
+
+def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app/main.py` on a free port, once it answers its health check."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    command = [sys.executable, "-m", "streamlit", "run", "app/main.py"]
+    command += ["--server.headless", "true", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    command += ["--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit(f"streamlit did not come up on {url}")
+
+
+def open_page(browser, url: str):
+    """A page on the explorer, once its first heatmap is drawn and the run is over."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(180_000)
+    page.goto(url)
+    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+    wait_idle(page)
+    return page
+
+
+def slider_thumb(page, label: str):
+    return page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+
+
+def wait_idle(page) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_function(f"() => {RUN_OVER}")
+    page.wait_for_timeout(300)
+
+
+def knob_changes(page, n: int) -> list[float]:
+    """Seconds per window-slider change (Home: k' = 1, End: the queue size, in turn), from
+    the key press to the redrawn heatmap's title."""
+    thumb = slider_thumb(page, "Window k'")
+    seconds = []
+    for i in range(n):
+        key, wanted = ("Home", "one") if i % 2 == 0 else ("End", "more")
+        thumb.focus()
+        started = time.perf_counter()
+        thumb.press(key)
+        page.wait_for_function(WINDOW_SHOWN, arg=wanted)
+        seconds.append(time.perf_counter() - started)
+        page.wait_for_timeout(300)
+    return seconds
+
+
+def report(name: str, seconds: list[float]) -> None:
+    shown = ", ".join(f"{1000 * s:.0f}" for s in seconds)
+    median, top = 1000 * statistics.median(seconds), 1000 * max(seconds)
+    print(f"{name}: median {median:.0f} ms, max {top:.0f} ms over {len(seconds)} ({shown})")
