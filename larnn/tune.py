@@ -71,27 +71,30 @@ HEARTBEAT_SECONDS = 60  # SQLite/PostgreSQL: a trial silent for twice this is fa
 MIN_TRIALS_FOR_IMPORTANCE = 2
 
 
-def suggest_config(trial: optuna.Trial, base: TrainConfig) -> TrainConfig:
+def suggest_config(trial: optuna.Trial, base: TrainConfig, *, ragged: bool = False) -> TrainConfig:
     """The search space: `base` with its architecture's hyperparameters drawn by `trial`.
 
-    Training, for both: learning rate, its decay (cosine or none) and weight decay. LARNN
-    (the paper's meta-optimised knobs): dropout, hidden size and heads, window, mode,
-    positional encoding, activation on keys/values, layers and residual stacking; the hidden
-    size is drawn as heads * head_dim, so every trial is a valid model. LSTM baseline, over
-    the same range of sizes: dropout, hidden size and layers. Model fields set in
-    `base.model` are held fixed.
+    Training, for both: learning rate, its decay (cosine or none), weight decay, label
+    smoothing and the augmentation of the raw signals (`TRAINING_SPACE`, `AUGMENT_SPACE`;
+    no time warp where series differ in length). LARNN (the paper's meta-optimised knobs):
+    dropout, hidden size and heads, window, mode, positional encoding, activation on
+    keys/values, layers and residual stacking; the hidden size is drawn as heads * head_dim,
+    so every trial is a valid model. LSTM baseline, over the same range of sizes: dropout,
+    hidden size and layers. Fields set in `base.model` or `base.augment` are held fixed.
     """
     fixed = base.model
     space = LSTM_SPACE if base.architecture == "lstm" else LARNN_SPACE
     model = {name: fixed[name] if name in fixed else draw(trial, name) for name, draw in space}
     if base.architecture == "larnn":
         model.update(_heads_and_size(trial, fixed))
+    augment_space = [(n, d) for n, d in AUGMENT_SPACE if not (ragged and n == "time_warp")]
+    augment = {
+        name: base.augment[name] if name in base.augment else draw(trial, f"augment.{name}")
+        for name, draw in augment_space
+    }
+    training = {name: draw(trial, name) for name, draw in TRAINING_SPACE}
     return dataclasses.replace(
-        base,
-        lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
-        schedule=trial.suggest_categorical("schedule", ["cosine", "constant"]),
-        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-        model={**fixed, **model},
+        base, **training, model={**fixed, **model}, augment={**base.augment, **augment}
     )
 
 
@@ -104,6 +107,19 @@ LARNN_SPACE: tuple[tuple[str, Draw], ...] = (
     ("kv_activation", lambda trial, name: trial.suggest_categorical(name, ["elu", "none"])),
     ("num_layers", lambda trial, name: trial.suggest_int(name, 1, 3)),
     ("stacked_residual", lambda trial, name: trial.suggest_categorical(name, [False, True])),
+)
+TRAINING_SPACE: tuple[tuple[str, Draw], ...] = (
+    ("lr", lambda trial, name: trial.suggest_float(name, 3e-4, 1e-2, log=True)),
+    ("schedule", lambda trial, name: trial.suggest_categorical(name, ["cosine", "constant"])),
+    ("weight_decay", lambda trial, name: trial.suggest_float(name, 1e-6, 1e-2, log=True)),
+    ("label_smoothing", lambda trial, name: trial.suggest_float(name, 0.0, 0.2)),
+)
+# In the signal's own units (see larnn.data.augment); fix a field with --set augment.<field>=...
+AUGMENT_SPACE: tuple[tuple[str, Draw], ...] = (
+    ("rotation", lambda trial, name: trial.suggest_float(name, 0.0, 30.0)),  # degrees
+    ("scale", lambda trial, name: trial.suggest_float(name, 0.0, 0.2)),
+    ("jitter", lambda trial, name: trial.suggest_float(name, 0.0, 0.05)),
+    ("time_warp", lambda trial, name: trial.suggest_float(name, 0.0, 0.3)),
 )
 LSTM_SPACE: tuple[tuple[str, Draw], ...] = (
     ("dropout", lambda trial, name: trial.suggest_float(name, 0.0, 0.5)),
@@ -225,7 +241,7 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(out, storage, study_name, create=True, sampler_seed=sampler_seed)
     _check_base(study, base)
-    objective = _objective(base, out, n_trials, data_dir)
+    objective = _objective(base, out, n_trials, data_dir, ragged=task.train.is_ragged)
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -236,7 +252,7 @@ def run_study(
 
 
 def _objective(
-    base: TrainConfig, out: Path, n_trials: int, data_dir: Path | None
+    base: TrainConfig, out: Path, n_trials: int, data_dir: Path | None, *, ragged: bool
 ) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         earlier = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
@@ -244,7 +260,7 @@ def _objective(
             trial.set_user_attr("surplus", True)
             raise optuna.TrialPruned("the study already has its trials")
         try:
-            return _train_trial(trial, base, out, data_dir)
+            return _train_trial(trial, suggest_config(trial, base, ragged=ragged), out, data_dir)
         except optuna.TrialPruned:
             raise
         except Exception as error:  # recorded, so that it counts as a finished trial
@@ -254,8 +270,9 @@ def _objective(
     return objective
 
 
-def _train_trial(trial: optuna.Trial, base: TrainConfig, out: Path, data_dir: Path | None) -> float:
-    config = suggest_config(trial, base)
+def _train_trial(
+    trial: optuna.Trial, config: TrainConfig, out: Path, data_dir: Path | None
+) -> float:
     run_dir = (out / "trials" / f"trial_{trial.number:04d}").resolve()
     trial.set_user_attr("config", config.to_dict())
     trial.set_user_attr("run_dir", str(run_dir))

@@ -19,9 +19,11 @@ from larnn.cli import main
 from larnn.errors import ConfigError
 from larnn.train import TrainConfig
 from larnn.tune import (
+    AUGMENT_SPACE,
     HEAD_DIMS,
     HEADS,
     LSTM_SIZES,
+    TRAINING_SPACE,
     TrialSeededSampler,
     format_report,
     open_storage,
@@ -30,6 +32,8 @@ from larnn.tune import (
     suggest_config,
 )
 
+TRAINING_KNOBS = {name for name, _ in TRAINING_SPACE}
+AUGMENT_KNOBS = {f"augment.{name}" for name, _ in AUGMENT_SPACE}
 POSTGRES_ENV = "LARNN_TEST_POSTGRES"
 SMALL_MODEL = {"hidden_size": 8, "heads": 2, "num_layers": 1, "window": 4}  # held fixed: fast
 BASE = TrainConfig(
@@ -76,6 +80,8 @@ def test_every_heads_and_head_dim_pair_is_a_valid_model():
             "lr": 1e-2,
             "schedule": "constant",
             "weight_decay": 1e-6,
+            "label_smoothing": 0.1,
+            **{f"augment.{name}": 0.0 for name in ("rotation", "scale", "jitter", "time_warp")},
         }
         model = suggest_config(optuna.trial.FixedTrial(params), free).encoder_config(3)
         assert (model.hidden_size, model.heads) == (heads * head_dim, heads)
@@ -95,6 +101,27 @@ def test_sampled_configs_validate_and_keep_fixed_fields(fixed):
         assert not set(fixed) & set(trial.params)  # held fixed, not searched
 
 
+@pytest.mark.parametrize("ragged", [False, True])
+def test_training_and_augmentation_knobs_are_searched_unless_fixed(ragged):
+    """Label smoothing and every augmentation field are drawn (no time warp for series of
+    different lengths, which cannot be warped); a field set in the base stays fixed."""
+    base = dataclasses.replace(BASE, augment={"rotation": 0.0})
+    study = optuna.create_study(direction="maximize", sampler=TrialSeededSampler(0))
+    configs = []
+    for _ in range(12):
+        trial = study.ask()
+        configs.append(suggest_config(trial, base, ragged=ragged))
+        study.tell(trial, configs[-1].label_smoothing)
+    searched = (AUGMENT_KNOBS - {"augment.rotation"}) - ({"augment.time_warp"} if ragged else set())
+    for trial, config in zip(study.trials, configs, strict=True):
+        assert TRAINING_KNOBS | searched <= set(trial.params)
+        assert not {"augment.rotation", "augment.time_warp" if ragged else ""} & set(trial.params)
+        augment = config.augment_config()  # a valid AugmentConfig
+        assert augment.rotation == 0.0 and (augment.time_warp == 0.0) == ragged
+        assert config.label_smoothing == trial.params["label_smoothing"]
+    assert len({c.augment["jitter"] for c in configs}) == len(configs)
+
+
 def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
     """The LSTM gets the same training knobs and the LARNN's range of sizes; a study on it
     runs trials end to end."""
@@ -102,7 +129,7 @@ def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
     study = optuna.create_study(direction="maximize", sampler=TrialSeededSampler(0))
     configs = _draw(study, base, 12)
     for trial, config in zip(study.trials, configs, strict=True):
-        assert set(trial.params) == {"dropout", "hidden_size", "lr", "schedule", "weight_decay"}
+        assert set(trial.params) == {"dropout", "hidden_size", *TRAINING_KNOBS, *AUGMENT_KNOBS}
         model = config.encoder_config(input_size=3)
         assert model.num_layers == 1 and model.hidden_size in LSTM_SIZES
     assert len({c.encoder_config(3).hidden_size for c in configs}) > 1
