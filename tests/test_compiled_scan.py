@@ -65,6 +65,81 @@ def test_compiled_equals_reference(options, train):
         torch.testing.assert_close(got_w.double(), want_w, atol=5e-5, rtol=0)
 
 
+# Hidden steps for 9 steps at window 4, per sample: none; two; every slot of step 8's window
+# (1 and 4..7, so step 8 attends to nothing, as step 2 does); and every step (a sample that
+# attends to nothing at all). A batch of 19 holds each at least four times.
+HIDDEN_ROWS = ((), (2, 3), (1, 4, 5, 6, 7), tuple(range(9)))
+HIDDEN_CASES = {
+    "whole-batch": (1, 4, 5, 6, 7),
+    "per-sample": tuple(HIDDEN_ROWS[b % len(HIDDEN_ROWS)] for b in range(19)),
+}
+
+
+@pytest.mark.parametrize(
+    "hidden, train",
+    [("whole-batch", False), ("whole-batch", True), ("per-sample", False)],
+    ids=["whole-batch-eval", "whole-batch-train", "per-sample-eval"],
+)
+@pytest.mark.parametrize("options", OPTION_GRID, ids=lambda o: "-".join(map(str, o.values())))
+def test_compiled_with_hidden_steps_equals_reference(options, hidden, train):
+    """Hidden steps in the compiled loops: outputs, attention and every gradient against the
+    float64 reference, which leaves hidden slots out of its softmax (per sample, it runs each
+    sample alone: eval only, where batch norm does not mix samples)."""
+    reference, compiled = float32_pair(**options)
+    reference.train(train)
+    compiled.train(train)
+    knobs = InferenceKnobs(hidden_steps=HIDDEN_CASES[hidden])
+    x = torch.randn(9, 19, 5, dtype=torch.float64)
+
+    def fast(x):
+        output, _, record = compiled(x, knobs=knobs, return_attention=True)
+        return output, record.weights
+
+    got = gradients(compiled, fast, x.float())
+    want = gradients(reference, lambda x: reference_stack(reference, x, knobs), x)
+    assert got.keys() == want.keys()
+    for name in got:
+        torch.testing.assert_close(got[name].double(), want[name], atol=2e-4, rtol=1e-3, msg=name)
+    with torch.no_grad():
+        output, _, record = compiled(x.float(), knobs=knobs, return_attention=True)
+        expected, expected_weights = reference_stack(reference, x, knobs)
+    torch.testing.assert_close(output.double(), expected, atol=5e-5, rtol=0)
+    for got_w, want_w in zip(record.weights, expected_weights, strict=True):
+        torch.testing.assert_close(got_w.double(), want_w, atol=5e-5, rtol=0)
+    if hidden == "per-sample":  # the samples hiding every step attend to nothing: exactly 0
+        nothing = [b for b in range(19) if HIDDEN_CASES[hidden][b] == HIDDEN_ROWS[-1]]
+        assert all(torch.all(w[nothing] == 0) for w in record.weights)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN_CASES)
+def test_hidden_steps_take_the_compiled_loops(monkeypatch, hidden):
+    """With hidden steps, float32 on the CPU runs the compiled forward and backward, handed
+    which slots are visible; the Python loops, which would also get it right, never run."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Python loop ran")
+
+    monkeypatch.setattr(scan_function, "python_scan_forward", refuse)
+    monkeypatch.setattr(scan_function, "python_scan_backward", refuse)
+    net = LARNN(LARNNConfig(input_size=5, hidden_size=12, heads=3, window=4)).eval()
+    x = torch.randn(9, 19, 5, requires_grad=True)
+    knobs = InferenceKnobs(hidden_steps=HIDDEN_CASES[hidden])
+
+    def run():
+        output, _ = net(x, knobs=knobs)
+        output.sum().backward()
+
+    calls = record_op_calls(run)
+    assert [op for op, _, _ in calls] == [
+        torch.ops.larnn.scan_forward.default,
+        torch.ops.larnn.scan_backward.default,
+    ]
+    batch_columns = 1 if hidden == "whole-batch" else 19
+    for _, _, kwargs in calls:
+        assert kwargs["visible"].shape == (9, 4, batch_columns)
+    assert torch.isfinite(x.grad).all()
+
+
 def run_both(monkeypatch, net: LARNN, x: torch.Tensor, seed: int = 0, chunks=None, **kwargs):
     """Output, attention weights, gradients and buffers from the compiled then the Python
     loops, from the same weights, buffers and random seed; x is run in `chunks` (lengths along
@@ -131,6 +206,8 @@ def test_compiled_equals_python_loops_in_training(monkeypatch, options):
         InferenceKnobs(window=7),
         InferenceKnobs(kv_activation="none"),
         InferenceKnobs(head_mask=torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 0.0]])),
+        InferenceKnobs(hidden_steps=(0, 3, 4, 5, 6, 10), window=3),
+        InferenceKnobs(hidden_steps=((1, 2), (), tuple(range(12)), (4, 5, 6, 7), (11,))),
     ],
 )
 def test_compiled_knobs_equal_python_loops(monkeypatch, knobs):
@@ -244,40 +321,51 @@ def test_compiled_many_blocks_in_eval_equal_python_loops(monkeypatch):
 
 def test_compiled_op_refuses_what_it_would_misread():
     compiled_scan.build()
-    H, B, T = 8, 4, 2
+    H, B, T, K = 8, 4, 2, 3
+    arguments = dict(
+        x=torch.zeros(T, 3, B),
+        h0=torch.zeros(H, B),
+        c0=torch.zeros(H, B),
+        kv=torch.zeros(1, K + T, 2 * H, compiled_scan.LANES),
+        filled=0,
+        window=K,
+        w_xh=torch.zeros(5 * H, 3 + H + 1),
+        w_a=torch.zeros(4 * H, H),
+        w_kv=torch.zeros(2 * H, H + 1),
+        pos_k=None,
+        pos_v=None,
+        head_mask=None,
+        visible=None,
+        drops=None,
+        heads=2,
+        query_activation=compiled_scan.ACTIVATION_CODES["elu"],
+        kv_activation=compiled_scan.ACTIVATION_CODES["elu"],
+        kv_norm_kind=compiled_scan.NO_NORM,
+        kv_norm_params=None,
+        kv_norm_eps=0.0,
+        h_norm_kind=compiled_scan.NO_NORM,
+        h_norm_params=None,
+        h_norm_eps=0.0,
+        hs=torch.zeros(T, H, B),
+        cs=torch.zeros(T, H, B),
+        acts=None,
+        queries=None,
+        attended=None,
+        recorded=None,
+        kv_stats=None,
+        h_stats=None,
+    )
+    torch.ops.larnn.scan_forward(**arguments)  # as given, accepted
     with pytest.raises(RuntimeError, match="contiguous float32 CPU tensors"):
-        torch.ops.larnn.scan_forward(
-            x=torch.zeros(T, 3, B, dtype=torch.float64),  # float64: refused
-            h0=torch.zeros(H, B),
-            c0=torch.zeros(H, B),
-            kv=torch.zeros(1, 4, 2 * H, compiled_scan.LANES),
-            filled=0,
-            window=3,
-            w_xh=torch.zeros(5 * H, 3 + H + 1),
-            w_a=torch.zeros(4 * H, H),
-            w_kv=torch.zeros(2 * H, H + 1),
-            pos_k=None,
-            pos_v=None,
-            head_mask=None,
-            drops=None,
-            heads=2,
-            query_activation=compiled_scan.ACTIVATION_CODES["elu"],
-            kv_activation=compiled_scan.ACTIVATION_CODES["elu"],
-            kv_norm_kind=compiled_scan.NO_NORM,
-            kv_norm_params=None,
-            kv_norm_eps=0.0,
-            h_norm_kind=compiled_scan.NO_NORM,
-            h_norm_params=None,
-            h_norm_eps=0.0,
-            hs=torch.zeros(T, H, B),
-            cs=torch.zeros(T, H, B),
-            acts=None,
-            queries=None,
-            attended=None,
-            recorded=None,
-            kv_stats=None,
-            h_stats=None,
-        )
+        torch.ops.larnn.scan_forward(**{**arguments, "x": torch.zeros(T, 3, B).double()})
+    for visible in (
+        torch.ones(T, K, B),  # float, not bool
+        torch.ones(T, K, 2, dtype=torch.bool),  # neither B nor 1 batch columns
+        torch.ones(T, K + 1, B, dtype=torch.bool),  # a window of K + 1 slots
+        torch.ones(K, T, B, dtype=torch.bool).transpose(0, 1),  # not contiguous
+    ):
+        with pytest.raises(RuntimeError, match="visible as a contiguous bool CPU tensor"):
+            torch.ops.larnn.scan_forward(**{**arguments, "visible": visible})
 
 
 def record_op_calls(run) -> list[tuple]:
@@ -304,15 +392,18 @@ def record_op_calls(run) -> list[tuple]:
 
 OPCHECK_CASES = {
     # Training with every optional tensor: dropout masks, positional keys and values, a head
-    # mask, recorded weights and their gradient, both norms' batch statistics and gradients.
+    # mask, hidden steps per sample, recorded weights and their gradient, both norms' batch
+    # statistics and gradients.
     "train-all": (
         dict(kv_norm="batch", hidden_norm="batch", positional_encoding=True, attention_dropout=0.3),
         True,
-        InferenceKnobs(head_mask=(1.0, 0.0)),
+        InferenceKnobs(head_mask=(1.0, 0.0), hidden_steps=[(b % 4, 2) for b in range(19)]),
         True,
     ),
     # Eval and no optional tensor but the layer norm's parameters and gradient.
     "eval-fewest": (dict(kv_norm="layer", hidden_norm="none"), False, None, False),
+    # Eval with steps hidden from the whole batch: visible has one batch column.
+    "eval-hidden": (dict(), False, InferenceKnobs(hidden_steps=(1, 2)), False),
 }
 
 
@@ -345,6 +436,8 @@ def test_ops_pass_opcheck(case):
     ]
     if case == "train-all":  # every optional tensor of forward and backward is given
         assert None not in [*calls[0][2].values(), *calls[1][2].values()]
+    if case.endswith("hidden"):
+        assert calls[0][2]["visible"].shape == (5, 3, 1)
     # Under grad a weight comes in requiring grad, which test_autograd_registration needs (it
     # skips a call where no tensor does, as the no_grad forward's).
     assert calls[0][2]["w_a"].requires_grad and calls[1][2]["w_a"].requires_grad
@@ -373,10 +466,20 @@ def random_case(seed: int) -> tuple[LARNNConfig, bool, int, tuple[int, int], Inf
     )
     train, batch = rng.random() < 0.5, rng.choice([2, 15, 16, 17, 33])
     mask = (torch.rand(heads, generator=torch.Generator().manual_seed(seed)) > 0.3).float()
+    window = rng.choice([None, 1, config.max_window])
+    chunks = (rng.choice([1, 2, 4]), rng.choice([1, 3, 6]))
+    # Hidden steps (absolute time, so across the two chunks) from seed 20 on: none, for the
+    # whole batch, or per sample, some samples hiding every step. Drawn last, so that seeds
+    # 0..19 are the cases they were before hidden steps reached the compiled loops.
+    steps = range(sum(chunks))
+    hidden = [None, rng.sample(steps, rng.randint(1, len(steps)))]
+    hidden.append([rng.sample(steps, rng.randint(0, len(steps))) for _ in range(batch)])
     knobs = InferenceKnobs(
-        window=rng.choice([None, 1, config.max_window]), head_mask=mask if seed % 3 == 0 else None
+        window=window,
+        head_mask=mask if seed % 3 == 0 else None,
+        hidden_steps=hidden[seed % 3 if seed >= 20 else 0],
     )
-    return config, train, batch, (rng.choice([1, 2, 4]), rng.choice([1, 3, 6])), knobs
+    return config, train, batch, chunks, knobs
 
 
 @pytest.mark.parametrize("seed", range(40))

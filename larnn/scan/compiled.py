@@ -180,6 +180,7 @@ class Prepared(NamedTuple):
     pos_k: Tensor | None  # (K, H): the pe(lag) part of the keys per window position
     pos_v: Tensor | None  # (K, H): of the values
     head_mask: Tensor | None  # (NH,)
+    visible: Tensor | None  # (T, K, B or 1) bool: False where a slot holds a hidden step
     heads: int  # NH
     query_activation: int  # ACTIVATION_CODES
     kv_activation: int  # ACTIVATION_CODES
@@ -198,6 +199,7 @@ class Prepared(NamedTuple):
             pos_k=self.pos_k,
             pos_v=self.pos_v,
             head_mask=self.head_mask,
+            visible=self.visible,
             heads=self.heads,
             query_activation=self.query_activation,
             kv_activation=self.kv_activation,
@@ -222,6 +224,7 @@ def prepare(spec: ScanSpec, x, h, c, w_x, bias, w_h, w_a, w_kv, b_kv, pos_k, pos
         pos_k=None if pos_k is None else pos_k.reshape(K, H).contiguous(),
         pos_v=None if pos_v is None else pos_v.reshape(K, H).contiguous(),
         head_mask=None if spec.head_mask is None else spec.head_mask.to(x),
+        visible=None if spec.visible is None else spec.visible.contiguous(),
         heads=spec.heads,
         query_activation=ACTIVATION_CODES[spec.query_activation],
         kv_activation=ACTIVATION_CODES[spec.kv_activation],

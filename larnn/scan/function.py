@@ -60,10 +60,7 @@ class LARNNScan(torch.autograd.Function):
         T, _, B = x.shape
         H, NH, K = h.shape[0], spec.heads, spec.window
         filled, keep = queue.shape[0], spec.keep
-        # Hidden slots (an inference knob) are for the Python loops only.
-        use_compiled = spec.visible is None and compiled.applies_to(
-            x, spec.kv_norm, spec.hidden_norm
-        )
+        use_compiled = compiled.applies_to(x, spec.kv_norm, spec.hidden_norm)
         if use_compiled:  # blocked by batch columns; a ring of K + 1 slots where nothing is kept
             kv = compiled.history(queue, K, K + T if keep else K + 1, B)
         else:

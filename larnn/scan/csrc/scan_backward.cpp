@@ -108,6 +108,7 @@ struct WindowGrad {
   const float* pos_k;       // (K, H) or null
   const float* pos_v;       // (K, H) or null
   const float* head_mask;   // (NH,) or null
+  StepVisibility visible;   // this step's slots not hidden; rows null where none is hidden
   const float* drops;       // (K, NH, B) of this step, or null
   const float* d_recorded;  // (K, NH, B) of this step, or null
   int64_t query_activation;
@@ -115,10 +116,11 @@ struct WindowGrad {
   float* d_pos;  // (blocks, 2, K, H): positional gradients summed per block, or null
 };
 
-// Scratch per block: p and dp of n * NH * kLanes, acc of H * kLanes, grad of kLanes.
+// Scratch per block: p and dp of n * NH * kLanes, acc of H * kLanes, grad of kLanes, shown
+// of n * kLanes where steps are hidden.
 template <bool kFullBlock>
 void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, float* p,
-                           float* dp, float* acc, float* grad) {
+                           float* dp, float* acc, float* grad, float* shown) {
   const int64_t bw = kFullBlock ? kLanes : lanes;
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t b0 = block * kLanes, first = K - n;
@@ -129,10 +131,17 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
   float* d_slot0 = w.d_kv + oldest;
   const float* q = w.q + b0;
   const float* da = w.da + b0;
-  // The softmax p, recomputed from q and the keys.
+  // The softmax p, recomputed from q and the keys. Where a slot holds a hidden step, p = 0:
+  // every gradient below that goes through it is then 0 (its value's, its key's and its
+  // part of q's), as in the reference, which leaves the slot out.
   const auto key_of = [&](int64_t j) { return slot0 + j * 2 * H * kLanes; };
   block_scores(key_of, q, w.pos_k ? w.pos_k + first * H : nullptr, n, H, NH, B, bw, p);
-  block_softmax2(p, n, NH, bw);
+  if (w.visible.rows) {
+    block_shown(w.visible, first, n, b0, bw, shown);
+    block_softmax2_shown(p, shown, n, NH, bw);
+  } else {
+    block_softmax2(p, n, NH, bw);
+  }
   // Values: w = p * drop * mask weighs them; dp gets d w = da . v per head.
   for (int64_t j = 0; j < n; ++j) {
     const float* value = slot0 + (j * 2 * H + H) * kLanes;
@@ -218,13 +227,15 @@ void attend_backward(const WindowGrad& w) {
   const int64_t blocks = (w.B + kLanes - 1) / kLanes;
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> p(w.n * w.NH * kLanes), dp(w.n * w.NH * kLanes), acc(w.H * kLanes);
+    std::vector<float> shown(w.visible.rows ? w.n * kLanes : 0);
     float grad[kLanes];
     for (int64_t block = begin; block < end; ++block) {
       if ((block + 1) * kLanes <= w.B)
-        attend_backward_block<true>(w, block, kLanes, p.data(), dp.data(), acc.data(), grad);
+        attend_backward_block<true>(w, block, kLanes, p.data(), dp.data(), acc.data(), grad,
+                                    shown.data());
       else
         attend_backward_block<false>(w, block, w.B - block * kLanes, p.data(), dp.data(),
-                                     acc.data(), grad);
+                                     acc.data(), grad, shown.data());
     }
   });
 }
@@ -239,17 +250,18 @@ void gather_slot(const float* history, float* to, int64_t slot, int64_t R, int64
   });
 }
 
-// Inputs as scan_forward's, plus what it wrote (hs, cs, acts, queries, attended, kv) and the
-// gradients of its outputs, d_hs and d_cs (T, H, B) and d_recorded (T, K, NH, B). Writes
-// dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv (blocks, K + T, 2H, kLanes),
-// d_w_xh (5H, C + H + 1), d_w_a (4H, H), d_w_kv (2H, H + 1), d_pos (2, K, H) and the norms'
-// d_params (2, H), all zero on entry.
+// Inputs as scan_forward's (visible hides the same slots), plus what it wrote (hs, cs, acts,
+// queries, attended, kv) and the gradients of its outputs, d_hs and d_cs (T, H, B) and
+// d_recorded (T, K, NH, B). Writes dx (T, C, B), dh0 and dc0 (H, B); adds into d_kv
+// (blocks, K + T, 2H, kLanes), d_w_xh (5H, C + H + 1), d_w_a (4H, H), d_w_kv (2H, H + 1),
+// d_pos (2, K, H) and the norms' d_params (2, H), all zero on entry.
 void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                    const at::Tensor& kv, int64_t filled, const at::Tensor& w_xh,
                    const at::Tensor& w_a, const at::Tensor& w_kv,
                    const std::optional<at::Tensor>& pos_k,
                    const std::optional<at::Tensor>& pos_v,
                    const std::optional<at::Tensor>& head_mask,
+                   const std::optional<at::Tensor>& visible,
                    const std::optional<at::Tensor>& drops, int64_t heads,
                    int64_t query_activation, int64_t kv_activation, int64_t kv_norm_kind,
                    const std::optional<at::Tensor>& kv_norm_params, double kv_norm_eps,
@@ -273,6 +285,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
   for (const auto& t : {pos_k, pos_v, head_mask, drops, kv_norm_params, h_norm_params,
                         d_recorded, d_pos, d_kv_norm, d_h_norm})
     if (t) check_buffer(*t);
+  if (visible) check_visible(*visible, T, K, B);
   const int64_t blocks = (B + kLanes - 1) / kLanes;
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
@@ -376,6 +389,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
           .pos_k = data_or_null(pos_k),
           .pos_v = data_or_null(pos_v),
           .head_mask = data_or_null(head_mask),
+          .visible = step_visibility(visible, t),
           .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
           .d_recorded = d_recorded ? d_recorded->data_ptr<float>() + step_offset : nullptr,
           .query_activation = query_activation,
@@ -406,12 +420,12 @@ TORCH_LIBRARY_FRAGMENT(larnn, m) {
   m.def(
       "scan_backward(Tensor x, Tensor h0, Tensor c0, Tensor kv, int filled, Tensor w_xh, "
       "Tensor w_a, Tensor w_kv, Tensor? pos_k, Tensor? pos_v, Tensor? head_mask, "
-      "Tensor? drops, int heads, int query_activation, int kv_activation, int kv_norm_kind, "
-      "Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, Tensor? h_norm_params, "
-      "float h_norm_eps, Tensor hs, Tensor cs, Tensor acts, Tensor queries, Tensor attended, "
-      "Tensor d_hs, Tensor d_cs, Tensor? d_recorded, Tensor(a!) dx, Tensor(b!) dh0, "
-      "Tensor(c!) dc0, Tensor(d!) d_kv, Tensor(e!) d_w_xh, Tensor(f!) d_w_a, "
-      "Tensor(g!) d_w_kv, Tensor(h!)? d_pos, Tensor(i!)? d_kv_norm, "
+      "Tensor? visible, Tensor? drops, int heads, int query_activation, int kv_activation, "
+      "int kv_norm_kind, Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, "
+      "Tensor? h_norm_params, float h_norm_eps, Tensor hs, Tensor cs, Tensor acts, "
+      "Tensor queries, Tensor attended, Tensor d_hs, Tensor d_cs, Tensor? d_recorded, "
+      "Tensor(a!) dx, Tensor(b!) dh0, Tensor(c!) dc0, Tensor(d!) d_kv, Tensor(e!) d_w_xh, "
+      "Tensor(f!) d_w_a, Tensor(g!) d_w_kv, Tensor(h!)? d_pos, Tensor(i!)? d_kv_norm, "
       "Tensor(j!)? d_h_norm) -> ()");
 }
 

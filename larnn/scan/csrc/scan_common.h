@@ -12,6 +12,9 @@
 //   base-2 softmax (block_softmax2) is the reference's softmax_j(q k_j / sqrt(HD));
 // - the key/value history is kept in blocks of kLanes batch columns: value (slot s, feature
 //   i, sample b) at [b / kLanes][s][i][b % kLanes] (see larnn/scan/compiled.py's history()).
+// - hidden steps (InferenceKnobs.hidden_steps): the reference leaves the slots that hold them
+//   out of the softmax; here every filled slot is scored and the softmax skips those whose
+//   LayerKnobs.visible entry is false (block_shown, block_softmax2_shown).
 // Work on batch columns is split in blocks of kLanes, spread over ATen's threads.
 //
 // Structs of many fields are built with designated initializers (Window{.kv = ...}): C++20,
@@ -127,6 +130,29 @@ inline void check_buffer(const at::Tensor& t) {
               t.is_contiguous() ? "" : " (not contiguous)", " on ", t.device());
 }
 
+// Which slots each sample may attend to, LayerKnobs.visible (T, K, B or 1): bool, contiguous,
+// with a column per sample or one for the whole batch.
+inline void check_visible(const at::Tensor& visible, int64_t T, int64_t K, int64_t B) {
+  TORCH_CHECK(visible.scalar_type() == at::kBool && visible.is_contiguous() &&
+                  visible.device().is_cpu() && visible.dim() == 3 && visible.size(0) == T &&
+                  visible.size(1) == K && (visible.size(2) == B || visible.size(2) == 1),
+              "the compiled LARNN scan takes visible as a contiguous bool CPU tensor of (", T,
+              ", ", K, ", ", B, " or 1), got ", visible.dtype(), " ", visible.sizes());
+}
+
+// One step's rows of LayerKnobs.visible, (K, columns) with columns B or 1, or null where no
+// step is hidden.
+struct StepVisibility {
+  const bool* rows;
+  int64_t columns;
+};
+
+inline StepVisibility step_visibility(const std::optional<at::Tensor>& visible, int64_t t) {
+  if (!visible) return StepVisibility{.rows = nullptr, .columns = 0};
+  const int64_t K = visible->size(1), columns = visible->size(2);
+  return StepVisibility{.rows = visible->data_ptr<bool>() + t * K * columns, .columns = columns};
+}
+
 // The right-hand sides of the matmuls that carry a bias column: [x_t; h_{t-1}; 1]
 // (C + H + 1, B) for [w_x, w_h, bias] and [feature of c_t; 1] (H + 1, B) for [w_kv, b_kv].
 struct WithOnes {
@@ -235,6 +261,59 @@ inline void block_softmax2(float* scores, int64_t n, int64_t NH, int64_t bw) {
     }
     #pragma omp simd
     for (int64_t l = 0; l < bw; ++l) total[l] = 1.0f / total[l];
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = scores + (j * NH + head) * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) s[l] *= total[l];
+    }
+  }
+}
+
+// shown (n, kLanes) gets 1.0 where columns [b0, b0 + bw) may attend to window positions
+// first .. first + n - 1 and 0.0 where that slot holds a hidden step: the reference's
+// `slots`, the filled slots whose step is not in hidden_steps, per sample.
+inline void block_shown(const StepVisibility& visible, int64_t first, int64_t n, int64_t b0,
+                        int64_t bw, float* shown) {
+  for (int64_t j = 0; j < n; ++j) {
+    const bool* row = visible.rows + (first + j) * visible.columns;
+    float* to = shown + j * kLanes;
+    if (visible.columns == 1)  // one row for the whole batch
+      std::fill(to, to + bw, row[0] ? 1.0f : 0.0f);
+    else
+      for (int64_t l = 0; l < bw; ++l) to[l] = row[b0 + l] ? 1.0f : 0.0f;
+  }
+}
+
+// block_softmax2 over the shown slots only (shown from block_shown): 2^s / sum 2^s with both
+// the maximum and the sum taken over shown slots, and 0 on hidden ones. In the reference:
+// p = softmax over its `slots` (hidden ones left out), scattered into w_t, whose hidden
+// entries stay 0; a column with no slot shown gets p = 0 everywhere, so a = 0: the
+// reference's a = 0 where `slots` is empty.
+inline void block_softmax2_shown(float* scores, const float* shown, int64_t n, int64_t NH,
+                                 int64_t bw) {
+  for (int64_t head = 0; head < NH; ++head) {
+    float best[kLanes], total[kLanes];
+    std::fill(best, best + kLanes, -INFINITY);
+    std::fill(total, total + kLanes, 0.0f);
+    for (int64_t j = 0; j < n; ++j) {
+      const float* s = scores + (j * NH + head) * kLanes;
+      const float* v = shown + j * kLanes;
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) best[l] = v[l] != 0.0f ? std::max(best[l], s[l]) : best[l];
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float* s = scores + (j * NH + head) * kLanes;
+      const float* v = shown + j * kLanes;
+      // Where no slot is shown, best is -inf and s - best +inf, which exp2_approx clamps:
+      // finite, and not taken.
+      #pragma omp simd
+      for (int64_t l = 0; l < bw; ++l) {
+        s[l] = v[l] != 0.0f ? exp2_approx(s[l] - best[l]) : 0.0f;
+        total[l] += s[l];
+      }
+    }
+    #pragma omp simd
+    for (int64_t l = 0; l < bw; ++l) total[l] = total[l] > 0.0f ? 1.0f / total[l] : 0.0f;
     for (int64_t j = 0; j < n; ++j) {
       float* s = scores + (j * NH + head) * kLanes;
       #pragma omp simd

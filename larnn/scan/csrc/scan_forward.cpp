@@ -68,6 +68,7 @@ struct Window {
   const float* pos_k;      // (K, H) or null: positional part of the key per position
   const float* pos_v;      // (K, H) or null
   const float* head_mask;  // (NH,) or null
+  StepVisibility visible;  // this step's slots not hidden; rows null where none is hidden
   const float* drops;      // (K, NH, B) dropout mask of this step, or null
   float* record;           // (K, NH, B) weights of this step, or null
   float* a;                // (H, B) attended values
@@ -78,18 +79,26 @@ struct Window {
 
 // Attention of every head for the columns [b0, b0 + bw). The history is stored by block of
 // columns, so a block reads each filled slot as one contiguous run of 2H * kLanes values.
-// scores is scratch of n * NH * kLanes, acc of H * kLanes. In the reference: p, p times the
-// head mask, and a = einsum(p, values), for its slots j = 0 .. n - 1 (oldest first), which
-// are window positions K - n + j here; dropout (not in the reference) scales the weights.
+// scores is scratch of n * NH * kLanes, acc of H * kLanes, shown of n * kLanes where steps
+// are hidden. In the reference: p, p times the head mask, and a = einsum(p, values), for
+// its slots j = 0 .. n - 1 (oldest first), which are window positions K - n + j here;
+// hidden slots are scored too but get p = 0, which leaves them out of a as the reference
+// leaves them out of `slots`; dropout (not in the reference) scales the weights.
 template <bool kFullBlock>
-void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc) {
+void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc,
+                  float* shown) {
   const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t first = K - n;  // window position of the oldest filled slot
   const auto key_of = [&](int64_t j) { return w.slot(b0 / kLanes, first + j); };
   block_scores(key_of, w.q + b0, w.pos_k ? w.pos_k + first * H : nullptr, n, H, NH, B, bw,
                scores);
-  block_softmax2(scores, n, NH, bw);
+  if (w.visible.rows) {
+    block_shown(w.visible, first, n, b0, bw, shown);
+    block_softmax2_shown(scores, shown, n, NH, bw);
+  } else {
+    block_softmax2(scores, n, NH, bw);
+  }
   for (int64_t head = 0; head < NH && (w.head_mask || w.drops || w.record); ++head) {
     const float mask = w.head_mask ? w.head_mask[head] : 1.0f;
     for (int64_t j = 0; j < n; ++j) {
@@ -128,12 +137,13 @@ void attend(const Window& w) {
   const int64_t blocks = (w.B + kLanes - 1) / kLanes;
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(w.n * w.NH * kLanes), acc(w.H * kLanes);
+    std::vector<float> shown(w.visible.rows ? w.n * kLanes : 0);
     for (int64_t block = begin; block < end; ++block) {
       const int64_t b0 = block * kLanes;
       if (b0 + kLanes <= w.B)
-        attend_block<true>(w, b0, kLanes, scores.data(), acc.data());
+        attend_block<true>(w, b0, kLanes, scores.data(), acc.data(), shown.data());
       else
-        attend_block<false>(w, b0, w.B - b0, scores.data(), acc.data());
+        attend_block<false>(w, b0, w.B - b0, scores.data(), acc.data(), shown.data());
     }
   });
 }
@@ -182,15 +192,18 @@ void update_cell(const float* gates, const float* c_prev, float* sig, float* c, 
 // kv (blocks, R, 2H, kLanes), the key/value history by block of batch columns, with the
 // queue's keys and values in slots K - filled .. K - 1; R = K + T slots to keep every
 // step's (backward reads them) or K + 1 for a ring that step t writes at (K + t) % R;
-// pos_k, pos_v (K, H); drops and recorded (T, K, NH, B); kv_stats, h_stats (T, 2, H) for
-// batch norm's batch statistics. Writes hs, cs (T, H, B), kv's slots, and
-// when given acts (T, 4H, B), queries (T, H, B), attended (T, H, B) (left untouched while
-// the window is empty), recorded, kv_stats and h_stats.
+// pos_k, pos_v (K, H); visible (T, K, B or 1) bool, false where a window slot holds a hidden
+// step, per sample or for the whole batch (LayerKnobs.visible); drops and recorded
+// (T, K, NH, B); kv_stats, h_stats (T, 2, H) for batch norm's batch statistics. Writes
+// hs, cs (T, H, B), kv's slots, and when given acts (T, 4H, B), queries (T, H, B),
+// attended (T, H, B) (left untouched while the window is empty), recorded, kv_stats and
+// h_stats.
 void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                   at::Tensor& kv, int64_t filled, int64_t window, const at::Tensor& w_xh,
                   const at::Tensor& w_a, const at::Tensor& w_kv,
                   const std::optional<at::Tensor>& pos_k, const std::optional<at::Tensor>& pos_v,
                   const std::optional<at::Tensor>& head_mask,
+                  const std::optional<at::Tensor>& visible,
                   const std::optional<at::Tensor>& drops, int64_t heads,
                   int64_t query_activation, int64_t kv_activation, int64_t kv_norm_kind,
                   const std::optional<at::Tensor>& kv_norm_params, double kv_norm_eps,
@@ -211,6 +224,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   for (const auto& t : {pos_k, pos_v, head_mask, drops, kv_norm_params, h_norm_params, acts,
                         queries, attended, recorded, kv_stats, h_stats})
     if (t) check_buffer(*t);
+  if (visible) check_visible(*visible, T, K, B);
   const NormSpec kv_norm = norm_spec(kv_norm_kind, kv_norm_params, kv_norm_eps, H);
   const NormSpec h_norm = norm_spec(h_norm_kind, h_norm_params, h_norm_eps, H);
   const auto options = x.options();
@@ -255,6 +269,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
                     .pos_k = data_or_null(pos_k),
                     .pos_v = data_or_null(pos_v),
                     .head_mask = data_or_null(head_mask),
+                    .visible = step_visibility(visible, t),
                     .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
                     .record = recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
                     .a = a.data_ptr<float>()});
@@ -290,11 +305,11 @@ TORCH_LIBRARY(larnn, m) {
   m.def(
       "scan_forward(Tensor x, Tensor h0, Tensor c0, Tensor(a!) kv, int filled, int window, "
       "Tensor w_xh, Tensor w_a, Tensor w_kv, Tensor? pos_k, Tensor? pos_v, Tensor? head_mask, "
-      "Tensor? drops, int heads, int query_activation, int kv_activation, int kv_norm_kind, "
-      "Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, Tensor? h_norm_params, "
-      "float h_norm_eps, Tensor(b!) hs, Tensor(c!) cs, Tensor(d!)? acts, Tensor(e!)? queries, "
-      "Tensor(f!)? attended, Tensor(g!)? recorded, Tensor(h!)? kv_stats, "
-      "Tensor(i!)? h_stats) -> ()");
+      "Tensor? visible, Tensor? drops, int heads, int query_activation, int kv_activation, "
+      "int kv_norm_kind, Tensor? kv_norm_params, float kv_norm_eps, int h_norm_kind, "
+      "Tensor? h_norm_params, float h_norm_eps, Tensor(b!) hs, Tensor(c!) cs, "
+      "Tensor(d!)? acts, Tensor(e!)? queries, Tensor(f!)? attended, Tensor(g!)? recorded, "
+      "Tensor(h!)? kv_stats, Tensor(i!)? h_stats) -> ()");
 }
 
 // A CPU kernel, not a catch-all one: a catch-all kernel counts as CompositeImplicitAutograd,
