@@ -152,8 +152,34 @@ class ModelRun:
 
 # --- uploads: what the app reads, so what the uploaders let through; who reads a series --
 
-SERIES_MAX_BYTES = 20_000_000  # one series file, as read by read_user_series
+# The limits an uploaded series meets, all here: the uploader's help states them, `read_series`
+# enforces them (its errors name the one passed), and Streamlit's uploader refuses a larger
+# file in the browser. SERIES_MAX_STEPS is what the page can serve: one run of the whole series
+# per model and knob setting (100,000 x 9 steps: ~4 s and 115 MB for the UCI HAR LARNN).
+SERIES_MAX_BYTES = 20_000_000  # one series file (an .npz: its arrays unpacked, too)
+SERIES_MAX_STEPS = 100_000  # time steps per series
+SERIES_MAX_CASES = 10_000  # series (cases) per file
 CHECKPOINT_MAX_BYTES = DEFAULT_MAX_BYTES  # one checkpoint file or zip, as load_checkpoint reads
+SERIES_UPLOAD_HELP = (
+    f"A wide CSV/TSV (rows: time steps, one column per channel, optional `time` column), a "
+    f"long CSV (`case_id`, `time`, channels) or a NumPy `.npy`/`.npz` array (T, C) or "
+    f"(N, T, C). Limits: {SERIES_MAX_BYTES // 1_000_000} MB per file, "
+    f"{SERIES_MAX_STEPS:,} time steps per series, {SERIES_MAX_CASES:,} series per file; "
+    "every value a finite number."
+)
+
+
+def read_series(contents: bytes, file_name: str, channels: Sequence[str]) -> UserSeries:
+    """An uploaded series file read for a model's `channels`, within the upload limits above;
+    DataError saying which limit or which row, column or key is wrong."""
+    return read_user_series(
+        contents,
+        file_name,
+        channels,
+        max_bytes=SERIES_MAX_BYTES,
+        max_length=SERIES_MAX_STEPS,
+        max_cases=SERIES_MAX_CASES,
+    )
 
 
 def upload_megabytes(max_bytes: int) -> int:
@@ -173,7 +199,7 @@ def models_reading(
         channels = model.channel_names
         if channels is not None and channels not in readable:
             try:
-                read_user_series(contents, file_name, channels, max_bytes=SERIES_MAX_BYTES)
+                read_series(contents, file_name, channels)
                 readable[channels] = True
             except LarnnError:
                 readable[channels] = False
