@@ -1,10 +1,16 @@
 """Streamlit caches around the pure functions: models loaded once, results reused.
 
 Checkpoints and datasets are cached with `st.cache_resource` (one shared, never-mutated
-object per key); inference results with `st.cache_data`, keyed by everything they depend on:
-the model's key (folder and modification time, or the upload's hash), the data's key, the
+object per key); results with `st.cache_data`, keyed by everything they depend on: the
+model's key (folder and modification time, or the upload's hash), the data's key, the
 sequence itself and the knobs (an `InferenceKnobs`, hashed whole). An argument whose name
 starts with `_` is not hashed: the key argument next to it stands for it.
+
+Results that grow with a series' length (a 100,000-step inference holds 115 MB) live instead
+in `RESULTS`, one `app.result_cache.ResultCache` for every session, bounded in bytes
+($LARNN_APP_CACHE_MB, default 1024): `infer`, `attribution` and the uploaded `user_series`.
+Same keys and the same promise, kept another way: a hit is the stored object itself, its
+arrays read-only, instead of `st.cache_data`'s fresh copy.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.selection import ShippedModel, models_reading
+from app.result_cache import ResultCache, budget_bytes, cached
+from app.selection import ShippedModel, models_reading, read_series
 from larnn import faithfulness, inference, jobs
 from larnn.checkpoint import (
     METADATA_FILE,
@@ -26,7 +33,7 @@ from larnn.checkpoint import (
     load_checkpoint,
     shipped_checkpoints,
 )
-from larnn.data import Normalizer
+from larnn.data import Normalizer, UserSeries
 from larnn.data.uci_har import ENV_VAR as DATA_DIR_ENV
 from larnn.faithfulness import ErasureCurve
 from larnn.inference import (
@@ -40,6 +47,9 @@ from larnn.scan import compiled as compiled_scan
 from larnn.tasks import FILE_PREFIX, Task, load_task
 
 CHECKPOINT_DIR_ENV = "LARNN_CHECKPOINT_DIR"  # a folder of checkpoint folders, for the pickers
+
+# Per-step results of every session, least recently used out past $LARNN_APP_CACHE_MB.
+RESULTS = ResultCache(budget_bytes())
 
 
 def checkpoint_root() -> Path | None:
@@ -123,14 +133,25 @@ def series_readers(
     return models_reading(shipped, _contents, file_name)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+@cached(RESULTS)
+def user_series(
+    digest: str, _contents: bytes, file_name: str, channels: tuple[str, ...]
+) -> UserSeries:
+    """`selection.read_series` of an uploaded series file for a model's `channels`, cached
+    under the hash of its contents (parsing a 9 MB CSV took seconds on every rerun).
+    Read-only: its X is shared by every session that uploads the same file."""
+    return read_series(_contents, file_name, channels)
+
+
+@cached(RESULTS)
 def infer(
     model_key: str, _checkpoint: Checkpoint, raw: np.ndarray, knobs: InferenceKnobs | None = None
 ) -> SequenceInference:
-    """`infer_sequence` of one raw (T, C) sequence, cached per model, sequence and knobs.
+    """`infer_sequence` of one raw (T, C) sequence, cached per model, sequence (by content)
+    and knobs, in `RESULTS`. The result is shared and read-only: never change it.
 
-    knobs: the LARNN's knobs, whole (Streamlit hashes the frozen dataclass field by field);
-    None for the LSTM baseline or a LARNN as trained.
+    knobs: the LARNN's knobs, whole (the frozen dataclass is hashed by value); None for the
+    LSTM baseline or a LARNN as trained.
     """
     return infer_sequence(_checkpoint.model, raw, normalizer(_checkpoint), knobs)
 
@@ -224,9 +245,9 @@ def head_importance(
     return faithfulness.head_importance(_checkpoint.model, x, np.asarray(_labels))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@cached(RESULTS)
 def attribution(model_key: str, _checkpoint: Checkpoint, raw: np.ndarray) -> np.ndarray:
     """(T, C) Integrated Gradients (Captum) of one raw (T, C) sequence for the class the
-    model predicts, as trained."""
+    model predicts, as trained; shared and read-only, in `RESULTS`."""
     x = normalised_tensor(raw, normalizer(_checkpoint))
     return faithfulness.attribution(_checkpoint.model, x, "integrated_gradients")[0].numpy()

@@ -1,0 +1,90 @@
+"""app.resources: the app's caches around the pure functions, as the page calls them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import resources
+from app import selection as sel
+from app.result_cache import ResultCache, cached, nbytes
+from larnn.checkpoint import load_checkpoint
+from larnn.inference import infer_sequence
+from larnn.model import InferenceKnobs
+
+UCI_HAR_LARNN = Path(__file__).resolve().parents[1] / "checkpoints" / "uci_har_larnn"
+
+
+@pytest.fixture(scope="module")
+def larnn():
+    return load_checkpoint(UCI_HAR_LARNN)
+
+
+def long_series(checkpoint, T: int, seed: int = 0) -> np.ndarray:
+    return sel.example_series(checkpoint.metadata.normalizer, length=T, seed=seed)  # (T, C)
+
+
+def test_infer_hit_is_the_same_read_only_result_without_recomputing(larnn, monkeypatch):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return infer_sequence(*args, **kwargs)
+
+    monkeypatch.setattr(resources, "infer_sequence", counted)
+    resources.infer.clear()
+    x = long_series(larnn, 300)
+    knobs = InferenceKnobs(window=4)
+    try:
+        first = resources.infer("uci", larnn, x, knobs)
+        again = resources.infer("uci", larnn, x.copy(), InferenceKnobs(window=4))
+        assert again is first and len(calls) == 1
+        assert not first.attention[0].flags.writeable
+        assert not first.step_probabilities.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            first.step_probabilities[0, 0] = 1.0
+        resources.infer("uci", larnn, x, InferenceKnobs(window=5))  # another knob: a miss
+        resources.infer("uci", larnn, x[:-1], knobs)  # another sequence: a miss
+        assert len(calls) == 3
+    finally:
+        resources.infer.clear()
+
+
+def test_long_inferences_stay_within_the_budget(larnn):
+    """Issue 11.3: knob changes on a long series filled the memory of `st.cache_data`'s
+    entry-counted cache. Here `resources.infer` over a 15 MB cache: six 5,000-step
+    inferences of ~6 MB each (one head switched off in turn) keep the newest two."""
+    budget = 15_000_000
+    cache = ResultCache(budget)
+    infer = cached(cache)(resources.infer.__wrapped__)
+    x = long_series(larnn, 5000)
+    masks = [tuple(0.0 if h == off else 1.0 for h in range(8)) for off in range(6)]
+    results = []
+    for mask in masks:
+        results.append(infer("uci", larnn, x, InferenceKnobs(head_mask=mask)))
+        assert cache.current_bytes <= budget
+    assert 5_000_000 < nbytes(results[0]) < 7_500_000
+    kept = [dict(key[1:])["knobs"].head_mask for key in cache.keys()]
+    assert sorted(kept) == sorted(masks[-2:])  # the least recently used went first
+    assert infer("uci", larnn, x, InferenceKnobs(head_mask=masks[-1])) is results[-1]  # a hit
+
+
+def test_user_series_is_read_once_per_file(monkeypatch):
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return sel.read_series(*args)
+
+    monkeypatch.setattr(resources, "read_series", counted)
+    resources.user_series.clear()
+    contents = sel.example_csv(np.zeros((50, 3), np.float32), ["a", "b", "c"])
+    try:
+        first = resources.user_series("d1", contents, "s.csv", ("a", "b", "c"))
+        again = resources.user_series("d1", contents, "s.csv", ("a", "b", "c"))
+        assert again is first and len(calls) == 1 and first.X.shape == (1, 50, 3)
+        assert not first.X.flags.writeable
+    finally:
+        resources.user_series.clear()
