@@ -9,6 +9,7 @@ them in full. Shape letters: T time steps, C channels, K window slots, R heatmap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 import numpy as np
@@ -123,13 +124,22 @@ def _legend_marker(name: str, color: str, legend: str = "legend") -> dict:
 # --- the timeline: signal, attention of step t, running predictions on one time axis --------
 
 
+@dataclass(frozen=True)
+class StepAttention:
+    """Where every drawn step t attends: the weights and absolute time of each queue slot."""
+
+    weights: np.ndarray  # (T, K) averaged over the heads on (`larnn.inference.head_weights`)
+    slot_time: np.ndarray  # (T, K) time step j held by each slot, -1 where empty
+
+
 def timeline_figure(
     X: np.ndarray,
     t: int,
     *,
     channel_names: Sequence[str],
     channel_units: Sequence[str],
-    step_attention: pd.DataFrame | None = None,
+    start: int = 0,
+    step_attention: StepAttention | None = None,
     window: int | None = None,
     relevant_steps: np.ndarray | None = None,
     running: dict[str, np.ndarray] | None = None,
@@ -137,20 +147,21 @@ def timeline_figure(
     true_class: int | None = None,
     value_label: str = "value",
 ) -> go.Figure:
-    """Rows sharing the time axis: the input channels, where step t attends, running predictions.
+    """Rows sharing the time axis: the input channels, where step t attends, running predictions,
+    and a slider under them that moves t in the browser (no rerun of the app).
 
-    X: (T, C) input as drawn (raw or standardised; value_label says which). t: the step
-    marked. step_attention: rows j, lag, weight (see `larnn.inference.step_attention`), None
-    for no attention row. window: k', shaded left of t on the signal. relevant_steps: (T,)
-    bool ground truth, shaded. running: {model role: (T, classes)}.
+    X: (T, C) input as drawn (raw or standardised; value_label says which), the steps
+    start .. start + T - 1 of the series. t: the absolute step marked first. step_attention:
+    rows of the same steps, None for no attention row. window: k', shaded left of t on the
+    signal. relevant_steps: (T,) bool ground truth, shaded. running: {model role: (T, classes)}.
     """
     X = np.asarray(X)
     T = X.shape[0]
-    steps = np.arange(T)
+    steps = start + np.arange(T)
     running = running or {}
     titles, heights = ["Input channels"], [0.42]
     if step_attention is not None:
-        titles.append(f"Where step t = {t} looks (attention weight on each past step j)")
+        titles.append(_step_title(step_attention, start, t))
         heights.append(0.2)
     for name in running:
         titles.append(f"{name}: running prediction (probability of each class after step t)")
@@ -158,20 +169,23 @@ def timeline_figure(
     n = len(titles)
     domains = _stack(heights, gap=0.07)
     data: list[dict] = []
-    shapes: list[dict] = []
+    shapes: list[dict] = []  # first the n lines at t, then the window: the slider moves them
     layout: dict = {}
     for i, (bottom, top) in enumerate(domains):
         a = _axis(i)
         layout[f"xaxis{a}"] = {
             "anchor": f"y{a}",
             "domain": [0, 1],
-            "range": [-0.5, T - 0.5],
+            "range": [start - 0.5, start + T - 0.5],
             "showticklabels": i == n - 1,
             **({"matches": "x"} if i else {}),
             **({"title": {"text": "time step"}} if i == n - 1 else {}),
         }
         layout[f"yaxis{a}"] = {"anchor": f"x{a}", "domain": [bottom, top]}
         shapes.append(_vline(t, a))
+    if window is not None:
+        shapes.append(_vrect(*_window_edges(t, window), "", WINDOW_FILL))
+        data.append(_legend_marker(f"window of step t (k' = {window})", "rgba(76, 114, 176, 0.35)"))
 
     for c, name in enumerate(channel_names):
         unit = channel_units[c] if c < len(channel_units) else ""
@@ -191,39 +205,34 @@ def timeline_figure(
     if relevant_steps is not None:
         for first, last in runs(relevant_steps):
             for i in range(2 if step_attention is not None else 1):
-                shapes.append(_vrect(first - 0.5, last + 0.5, _axis(i), TRUTH_COLOR, 0.18))
+                shapes.append(
+                    _vrect(start + first - 0.5, start + last + 0.5, _axis(i), TRUTH_COLOR, 0.18)
+                )
         data.append(_legend_marker("ground-truth steps", "rgba(228, 87, 86, 0.4)"))
-    if window is not None and t >= 1:
-        shapes.append(_vrect(max(t - window, 0) - 0.5, t - 0.5, "", WINDOW_FILL))
-        data.append(_legend_marker(f"window of step t (k' = {window})", "rgba(76, 114, 176, 0.35)"))
 
     row = 0
+    bars: list[int] = []  # trace indices of the attention bars: plain, then ground truth
     if step_attention is not None:
         row += 1
         a = _axis(row)
-        j = step_attention["j"].to_numpy()
-        truth = (
-            np.asarray(relevant_steps)[j]
-            if relevant_steps is not None
-            else np.zeros(len(j), dtype=bool)
+        for color, truth in ((MODEL_COLORS["LARNN"], False), (TRUTH_COLOR, True)):
+            bars.append(len(data))
+            data.append(
+                {
+                    "type": "bar",
+                    **_step_bars(step_attention, start, relevant_steps, t, truth),
+                    "xaxis": f"x{a}",
+                    "yaxis": f"y{a}",
+                    "marker": {"color": color},
+                    "hovertemplate": "j = %{x}<br>lag = %{customdata[0]}<br>weight = %{y:.3f}"
+                    "<extra></extra>",
+                    "name": "attention of step t",
+                    "showlegend": False,
+                }
+            )
+        layout[f"yaxis{a}"].update(
+            title={"text": "weight"}, range=_weight_range(step_attention, start, t)
         )
-        data.append(
-            {
-                "type": "bar",
-                "x": j,
-                "y": step_attention["weight"].to_numpy(),
-                "xaxis": f"x{a}",
-                "yaxis": f"y{a}",
-                "marker": {"color": np.where(truth, TRUTH_COLOR, MODEL_COLORS["LARNN"]).tolist()},
-                "customdata": step_attention[["lag"]].to_numpy(),
-                "hovertemplate": "j = %{x}<br>lag = %{customdata[0]}<br>weight = %{y:.3f}"
-                "<extra></extra>",
-                "name": "attention of step t",
-                "showlegend": False,
-            }
-        )
-        top = float(step_attention["weight"].max()) if len(step_attention) else 1.0
-        layout[f"yaxis{a}"].update(title={"text": "weight"}, range=[0, max(top, 1e-6) * 1.1])
     for m, (model, probabilities) in enumerate(running.items()):
         row += 1
         a = _axis(row)
@@ -247,9 +256,12 @@ def timeline_figure(
             )
         layout[f"yaxis{a}"].update(title={"text": "P(class)"}, range=[-0.02, 1.02])
     class_top = domains[1 + (step_attention is not None)][1] if running else 1.0
+    slider_steps = [
+        _slider_step(u, n, window, step_attention, start, relevant_steps, bars) for u in steps
+    ]
     layout.update(
-        height=300 + 160 * (n - 1),
-        margin=TIMELINE_MARGIN,
+        height=370 + 160 * (n - 1),
+        margin={**TIMELINE_MARGIN, "b": 45 + SLIDER_HEIGHT},
         hovermode="x unified",
         font=FONT,
         shapes=shapes,
@@ -259,6 +271,171 @@ def timeline_figure(
         legend={"title": {"text": "channels"}, "x": 1.01, "y": 1.0, "yanchor": "top"},
         legend2={"title": {"text": "classes"}, "x": 1.01, "y": class_top, "yanchor": "top"},
         bargap=0.1,
+        sliders=[
+            {
+                "active": int(t - start),
+                "steps": slider_steps,
+                "currentvalue": {
+                    "prefix": "time step t = ",
+                    "font": {"size": 14, "color": "black"},
+                },
+                "font": {"color": "rgba(0, 0, 0, 0)"},  # no label under every step
+                "ticklen": 0,
+                "minorticklen": 0,
+                "len": 1.0,
+                "x": 0,
+                "y": 0,
+                "yanchor": "top",
+                "pad": {"t": 50, "b": 0},
+                "transition": {"duration": 0},
+            }
+        ],
+    )
+    return _figure(data, layout)
+
+
+SLIDER_HEIGHT = 80  # px under the time axis for the time-step slider
+
+
+def _window_edges(t: int, window: int) -> tuple[float, float]:
+    """The shaded window of step t: the past steps max(t - k', 0) .. t - 1 (none at t = 0)."""
+    return (max(t - window, 0) - 0.5, t - 0.5) if t >= 1 else (-0.5, -0.5)
+
+
+def _visible_slots(step_attention: StepAttention, start: int, t: int) -> tuple[np.ndarray, ...]:
+    """(j, weight) of step t's filled slots, oldest first."""
+    j = step_attention.slot_time[t - start]  # (K,)
+    keep = j >= 0
+    return j[keep], step_attention.weights[t - start][keep]
+
+
+def _step_bars(
+    step_attention: StepAttention,
+    start: int,
+    relevant_steps: np.ndarray | None,
+    t: int,
+    truth: bool,
+) -> dict:
+    """x (j), y (weight) and customdata (lag) of step t's bars on (truth) or off the truth."""
+    j, weight = _visible_slots(step_attention, start, t)
+    on_truth = np.zeros(len(j), dtype=bool)
+    if relevant_steps is not None:
+        inside = (j >= start) & (j < start + len(relevant_steps))
+        on_truth[inside] = np.asarray(relevant_steps)[j[inside] - start]
+    keep = on_truth == truth
+    return {"x": j[keep], "y": weight[keep], "customdata": (t - j[keep])[:, None]}
+
+
+def _weight_range(step_attention: StepAttention, start: int, t: int) -> list[float]:
+    _, weight = _visible_slots(step_attention, start, t)
+    top = float(weight.max()) if len(weight) else 1.0
+    return [0.0, max(top, 1e-6) * 1.1]
+
+
+def _step_title(step_attention: StepAttention, start: int, t: int, top: int = 3) -> str:
+    """'Where step t = 9 looks (attention on each past step j): most j = 8 (0.40), ...'."""
+    j, weight = _visible_slots(step_attention, start, t)
+    order = np.argsort(-weight, kind="stable")[:top]
+    most = ", ".join(f"j = {j[i]} ({weight[i]:.2f})" for i in order)
+    return f"Where step t = {t} looks (attention on each past step j)" + (
+        f": most {most}" if most else ": nowhere"
+    )
+
+
+def _slider_step(
+    t: int,
+    rows: int,
+    window: int | None,
+    step_attention: StepAttention | None,
+    start: int,
+    relevant_steps: np.ndarray | None,
+    bars: list[int],
+) -> dict:
+    """One slider position: Plotly.update moving the lines, the window and the bars to t."""
+    layout: dict = {}
+    for i in range(rows):
+        layout[f"shapes[{i}].x0"] = layout[f"shapes[{i}].x1"] = int(t)
+    if window is not None:
+        edges = _window_edges(t, window)
+        layout[f"shapes[{rows}].x0"], layout[f"shapes[{rows}].x1"] = map(float, edges)
+    args: list = [{}, layout]
+    if step_attention is not None:
+        layout["annotations[1].text"] = _step_title(step_attention, start, t)
+        layout["yaxis2.range"] = _weight_range(step_attention, start, t)
+        specs = [_step_bars(step_attention, start, relevant_steps, t, truth) for truth in (0, 1)]
+        # plain lists: Plotly.update gets these as they are, not as the decoded typed arrays
+        # plotly.py writes for trace data
+        args = [{key: [spec[key].tolist() for spec in specs] for key in ("x", "y", "customdata")}]
+        args += [layout, bars]
+    return {"label": str(int(t)), "method": "update", "args": args}
+
+
+def overview_figure(
+    signal: tuple[np.ndarray, np.ndarray],
+    running: dict[str, tuple[np.ndarray, np.ndarray]],
+    span: tuple[int, int],
+    length: int,
+    *,
+    channel_names: Sequence[str],
+    class_names: Sequence[str],
+    value_label: str = "value",
+) -> go.Figure:
+    """A whole long series, thinned for drawing, with the stretch drawn in full shaded.
+
+    signal: (steps, values), each (P, C) from `app.downsample.min_max` (every trace its own
+    steps). running: {model role: (steps, values)}, each (P, classes), likewise. span:
+    (first, stop) of the stretch the heatmaps and the timeline draw; length: the series' T.
+    """
+    rows = [("Input channels, thinned to each stretch's extremes", signal, channel_names)]
+    rows += [(f"{role}: running prediction", pair, class_names) for role, pair in running.items()]
+    domains = _stack([0.5] + [0.25] * (len(rows) - 1), gap=0.12)
+    data: list[dict] = []
+    shapes: list[dict] = []
+    layout: dict = {}
+    for i, ((_, (steps, values), names), (bottom, top)) in enumerate(
+        zip(rows, domains, strict=True)
+    ):
+        a = _axis(i)
+        colors = CHANNEL_COLORS if i == 0 else CLASS_COLORS
+        layout[f"xaxis{a}"] = {
+            "anchor": f"y{a}",
+            "domain": [0, 1],
+            "range": [-0.5, length - 0.5],
+            **({"matches": "x"} if i else {}),
+            **({"title": {"text": "time step"}} if i == len(rows) - 1 else {}),
+        }
+        layout[f"yaxis{a}"] = {
+            "anchor": f"x{a}",
+            "domain": [bottom, top],
+            "title": {"text": value_label if i == 0 else "P(class)"},
+        }
+        for c, name in enumerate(names):
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": steps[:, c],
+                    "y": values[:, c],
+                    "xaxis": f"x{a}",
+                    "yaxis": f"y{a}",
+                    "name": name,
+                    "mode": "lines",
+                    "line": {"color": _color(colors, c), "width": 1},
+                    "legend": "legend" if i == 0 else "legend2",
+                    "showlegend": i <= 1,
+                    "hoverinfo": "skip",
+                }
+            )
+        shapes.append(_vrect(span[0] - 0.5, span[1] - 0.5, a, "rgba(214, 39, 40, 0.12)"))
+    layout.update(
+        height=220 + 110 * len(rows),
+        margin=TIMELINE_MARGIN,
+        font=FONT,
+        shapes=shapes,
+        annotations=[
+            _title(t, 0.5, top) for (t, _, _), (_, top) in zip(rows, domains, strict=True)
+        ],
+        legend={"title": {"text": "channels"}, "x": 1.01, "y": 1.0, "yanchor": "top"},
+        legend2={"title": {"text": "classes"}, "x": 1.01, "y": domains[-1][1], "yanchor": "top"},
     )
     return _figure(data, layout)
 
@@ -301,7 +478,7 @@ def truth_band(
 
 def _truth_trace(grid: AttentionGrid, truth_steps: Sequence[int], axis: str, legend: bool) -> dict:
     window = int(grid.lag.max()) if grid.axis == "time" else len(grid.y)
-    x, y = truth_band(truth_steps, grid.axis, max(window, 1), grid.z.shape[1])
+    x, y = truth_band(truth_steps, grid.axis, max(window, 1), int(grid.t[-1]) + 1)
     return {
         "type": "scatter",
         "x": x,
@@ -320,9 +497,8 @@ def attention_heatmap(
     grid: AttentionGrid,
     title: str,
     *,
-    t: int | None = None,
     truth_steps: Sequence[int] | None = None,
-    X: np.ndarray | None = None,
+    X: np.ndarray | None = None,  # (T, C), the whole series: hover shows X[j]
     channel_names: Sequence[str] = (),
     channel_units: Sequence[str] = (),
     zmax: float | None = None,
@@ -330,10 +506,10 @@ def attention_heatmap(
     """Query step t (x) against past step (y: lag or time j); z is the attention weight.
 
     Hover shows t, j, lag and weight, and the inputs at j when X (T, C) is given.
-    truth_steps: ground-truth time steps, enclosed by red lines. t: marked by a line.
+    truth_steps: ground-truth time steps, enclosed by red lines.
     Margins match `timeline_figure`, so the two time axes line up one above the other.
     """
-    T = grid.z.shape[1]
+    first, last = int(grid.t[0]), int(grid.t[-1])
     custom = [grid.j, grid.lag]
     lines = ["t = %{x}", "j = %{customdata[0]}", "lag = %{customdata[1]}", "weight = %{z:.3f}"]
     if X is not None:
@@ -347,7 +523,7 @@ def attention_heatmap(
         {
             "type": "heatmap",
             "z": grid.z.astype(np.float32),
-            "x": np.arange(T),
+            "x": grid.t,
             "y": grid.y,
             "customdata": np.stack(custom, axis=-1).astype(np.float32),
             "hovertemplate": "<br>".join(lines) + "<extra></extra>",
@@ -367,9 +543,8 @@ def attention_heatmap(
         "font": FONT,
         "plot_bgcolor": "white",
         "legend": {"orientation": "h", "x": 0, "y": -0.18},
-        "xaxis": {"title": {"text": "query time step t"}, "range": [-0.5, T - 0.5]},
+        "xaxis": {"title": {"text": "query time step t"}, "range": [first - 0.5, last + 0.5]},
         "yaxis": {"title": {"text": _axis_title(grid.axis)}, **_integer_ticks(grid.y)},
-        "shapes": [] if t is None else [_vline(t, "", width=1.5)],
     }
     return _figure(data, layout)
 
@@ -378,7 +553,6 @@ def head_grid_figure(
     grids: Sequence[AttentionGrid],
     head_titles: Sequence[str],
     *,
-    t: int | None = None,
     truth_steps: Sequence[int] | None = None,
     cols: int = 4,
 ) -> go.Figure:
@@ -395,7 +569,6 @@ def head_grid_figure(
     axis_kind = grids[0].axis if grids else "lag"
     ticks = _integer_ticks(grids[0].y) if grids else {}
     data: list[dict] = []
-    shapes: list[dict] = []
     annotations: list[dict] = []
     layout: dict = {}
     for h, (grid, name) in enumerate(zip(grids, head_titles, strict=True)):
@@ -403,11 +576,11 @@ def head_grid_figure(
         a = _axis(h)
         x0 = c * (width + hgap)
         bottom, top = heights[r]
-        T = grid.z.shape[1]
+        first, last = int(grid.t[0]), int(grid.t[-1])
         layout[f"xaxis{a}"] = {
             "anchor": f"y{a}",
             "domain": [x0, x0 + width],
-            "range": [-0.5, T - 0.5],
+            "range": [first - 0.5, last + 0.5],
             **({"matches": "x"} if h else {}),
             **({"title": {"text": "t"}} if r == rows - 1 else {}),
         }
@@ -423,7 +596,7 @@ def head_grid_figure(
             {
                 "type": "heatmap",
                 "z": grid.z.astype(np.float32),
-                "x": np.arange(T),
+                "x": grid.t,
                 "y": grid.y,
                 "xaxis": f"x{a}",
                 "yaxis": f"y{a}",
@@ -436,8 +609,6 @@ def head_grid_figure(
         )
         if truth_steps is not None and len(truth_steps):
             data.append(_truth_trace(grid, truth_steps, a, legend=False))
-        if t is not None:
-            shapes.append(_vline(t, a, width=1.5))
         annotations.append(_title(name, x0 + width / 2, top))
     layout.update(
         coloraxis={
@@ -451,7 +622,6 @@ def head_grid_figure(
         font=FONT,
         plot_bgcolor="white",
         showlegend=False,
-        shapes=shapes,
         annotations=annotations,
     )
     return _figure(data, layout)

@@ -47,7 +47,7 @@ import torch  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
 from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 
-from app import describe, export, figures, memory_panels, resources  # noqa: E402
+from app import describe, downsample, export, figures, memory_panels, resources  # noqa: E402
 from app import selection as sel  # noqa: E402
 from app.guard import guard  # noqa: E402
 from app.memory import MemoryNumbers, memory_document  # noqa: E402
@@ -56,7 +56,7 @@ from larnn.checkpoint import CHECKPOINT_FILES  # noqa: E402
 from larnn.data import download_uci_har, read_user_series, uci_har_available  # noqa: E402
 from larnn.data.uci_har import CACHE_NAME, default_data_dir  # noqa: E402
 from larnn.errors import ConfigError  # noqa: E402
-from larnn.inference import attention_grid, step_attention  # noqa: E402
+from larnn.inference import attention_grid, head_weights, step_attention  # noqa: E402
 from larnn.model import ACTIVATIONS, LARNNConfig  # noqa: E402
 
 # Torch's intra-op threads, for the whole app process (every session runs in it): one. On the
@@ -76,6 +76,10 @@ SUMMARY_STYLE = """<style>
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
 PREDICTION_CHUNK = 256
+# The most steps the heatmaps and the timeline draw at once. A head grid over 256 steps on the
+# time axis is 8 x 272 x 256 cells; a longer series is drawn a stretch at a time, with a thinned
+# overview of the whole (`overview_section`).
+VIEW_STEPS = 256
 
 
 # --- sidebar: data, models, sequence, knobs ------------------------------------------------
@@ -481,13 +485,31 @@ def summary_row(
         column.metric(**metric)
 
 
+def pick_span(T: int) -> tuple[int, int]:
+    """(first, stop): the steps the heatmaps and the timeline draw. All of a short series; of a
+    long one a stretch of VIEW_STEPS chosen here, while the models run the whole series."""
+    if T <= VIEW_STEPS:
+        return 0, T
+    first = st.slider(
+        f"Steps drawn: {VIEW_STEPS} from this first step (the models ran all {T:,} steps)",
+        min_value=0,
+        max_value=T - VIEW_STEPS,
+        value=T - VIEW_STEPS,
+        step=1,
+        key=f"span_{T}",
+        help="A long series is drawn a stretch at a time: the heatmaps and the timeline show "
+        "these steps, the overview below shows the whole series, thinned to its peaks.",
+    )
+    return first, first + VIEW_STEPS
+
+
 def attention_sections(
     data: sel.DataView,
     index: int,
     runs: dict[str, ModelRun],
     choice: KnobChoice | None,
 ) -> dict[str, object]:
-    """Heatmap, time-step slider, timeline and head grid; returns the figures drawn."""
+    """Heatmap, timeline (with its time-step slider) and head grid; returns the figures drawn."""
     drawn: dict[str, object] = {}
     x = data.sequence(index)  # (T, C), without padding
     T = len(x)
@@ -498,13 +520,7 @@ def attention_sections(
     context = describe.context_line(data, index, runs, choice)
 
     st.subheader("Signal, attention and running predictions")
-    t = st.slider(
-        "Time step t (the red dotted line on every plot)",
-        min_value=0,
-        max_value=T - 1,
-        value=T - 1,
-        key=f"t_{T}",
-    )
+    first, stop = pick_span(T)
     left, right = st.columns(2)
     axis = left.radio(
         "Past steps on the heatmaps' vertical axis",
@@ -524,13 +540,16 @@ def attention_sections(
         first_model = next(iter(runs.values())).model
         shown_x = resources.normalizer(first_model.checkpoint).apply(x)
         shown_units, value_label = ("std",) * len(data.channel_names), "standardised"
+    span = (first, stop)
     if larnn_run is not None and choice is not None:
         with guard("Attention heatmap"):
             if choice.heads_on:
+                grid = attention_grid(
+                    larnn_run.inference, choice.layer, choice.heads_on, axis, span
+                )
                 fig = figures.attention_heatmap(
-                    attention_grid(larnn_run.inference, choice.layer, choice.heads_on, axis),
+                    grid,
                     describe.heatmap_title(choice),
-                    t=t,
                     truth_steps=truth_steps,
                     X=x,
                     channel_names=data.channel_names,
@@ -550,20 +569,24 @@ def attention_sections(
             else:
                 st.warning("Every head is switched off: there is no attention to show.")
     with guard("Signal and running predictions"):
-        step = None
+        steps = None
         if larnn_run is not None and choice is not None and choice.heads_on:
-            step = step_attention(larnn_run.inference, choice.layer, t, choice.heads_on)
-        running = {role: run.inference.step_probabilities for role, run in runs.items()}
+            weights = head_weights(larnn_run.inference, choice.layer, choice.heads_on)  # (T, K)
+            steps = figures.StepAttention(
+                weights[first:stop], larnn_run.inference.slot_time[first:stop]
+            )
+        running = {role: run.inference.step_probabilities[first:stop] for role, run in runs.items()}
         class_names = next(reversed(runs.values())).model.class_names if runs else ()
         same_classes = data.class_names is None or class_names == data.class_names
         fig = figures.timeline_figure(
-            shown_x,
-            t,
+            shown_x[first:stop],
+            stop - 1,
             channel_names=data.channel_names,
             channel_units=shown_units,
-            step_attention=step,
+            start=first,
+            step_attention=steps,
             window=choice.window if larnn_run is not None and choice is not None else None,
-            relevant_steps=relevant,
+            relevant_steps=None if relevant is None else relevant[first:stop],
             running=running,
             class_names=class_names,
             true_class=true_class if same_classes else None,
@@ -574,29 +597,37 @@ def attention_sections(
         drawn["timeline"] = fig
         st.caption(
             (
-                "Top: the input. Middle: how step t spreads its attention over the past steps j "
-                "in its window (red bars: ground-truth steps). Bottom: each model's class "
-                "probabilities if the sequence ended at that step."
-                if step is not None
-                else "Top: the input. Bottom: each model's class probabilities if the sequence "
-                "ended at that step."
+                "Drag the slider under the plot to move the time step t (the red dotted line); "
+                "it moves in your browser, without rerunning the models. Top: the input. "
+                "Middle: how step t spreads its attention over the past steps j in its window "
+                "(red bars: ground-truth steps). Bottom: each model's class probabilities if "
+                "the sequence ended at that step."
+                if steps is not None
+                else "Drag the slider under the plot to move the time step t (the red dotted "
+                "line). Top: the input. Bottom: each model's class probabilities if the "
+                "sequence ended at that step."
             )
             + " The models were trained to classify whole sequences after their last step, "
             "not mid-way: earlier values show what they say there, not what they learned to say."
         )
-        if step is not None and len(step):
-            st.markdown(describe.most_attended(step, t))
+        if steps is not None:  # the step that makes the prediction
+            last = step_attention(larnn_run.inference, choice.layer, T - 1, choice.heads_on)
+            if len(last):
+                st.markdown(describe.most_attended(last, T - 1))
+    if T > VIEW_STEPS:
+        with guard("Overview of the whole series"):
+            drawn["overview"] = overview_section(shown_x, runs, span, context, value_label, data)
     if larnn_run is not None and choice is not None and choice.heads_on:
         with guard("Per-head heatmaps"):
             heads = choice.trained.heads
             if heads > 1:
                 st.subheader(f"Each head of layer {choice.layer}")
                 grids = [
-                    attention_grid(larnn_run.inference, choice.layer, [h], axis)
+                    attention_grid(larnn_run.inference, choice.layer, [h], axis, span)
                     for h in range(heads)
                 ]
                 titles = describe.head_titles(larnn_run, choice, relevant)
-                fig = figures.head_grid_figure(grids, titles, t=t, truth_steps=truth_steps)
+                fig = figures.head_grid_figure(grids, titles, truth_steps=truth_steps)
                 figures.titled(fig, context, "One heatmap per head, on one colour scale")
                 st.plotly_chart(fig, key="head_grid")
                 drawn["head_grid"] = fig
@@ -607,6 +638,39 @@ def attention_sections(
                     else "One colour scale for all heads. A head switched off attends nowhere."
                 )
     return drawn
+
+
+def overview_section(
+    x: np.ndarray,
+    runs: dict[str, ModelRun],
+    span: tuple[int, int],
+    context: str,
+    value_label: str,
+    data: sel.DataView,
+) -> object:
+    """The whole of a long series, thinned to each stretch's extremes, the drawn stretch shaded."""
+    st.subheader("The whole series")
+    class_names = next(reversed(runs.values())).model.class_names if runs else ()
+    running = {
+        role: downsample.min_max(run.inference.step_probabilities) for role, run in runs.items()
+    }
+    fig = figures.overview_figure(
+        downsample.min_max(x),
+        running,
+        span,
+        len(x),
+        channel_names=data.channel_names,
+        class_names=class_names,
+        value_label=value_label,
+    )
+    figures.titled(fig, context, f"All {len(x):,} steps; shaded: the steps drawn above")
+    st.plotly_chart(fig, key="overview")
+    st.caption(
+        f"Each line keeps its lowest and highest value in every stretch of "
+        f"{-(-len(x) // (downsample.MAX_POINTS // 2)):,} steps, so short spikes stay visible. "
+        "Move the 'Steps drawn' slider above to draw another stretch in full."
+    )
+    return fig
 
 
 def predictions_section(

@@ -20,6 +20,10 @@ from larnn.faithfulness import ErasureCurve, curves_frame
 from larnn.inference import SequenceInference, head_weights
 
 ERASURE_NS = (1, 2, 4, 8)  # how many steps the erasure test hides (the benchmark's n)
+# The longest sequence the per-sequence attribution and erasure test run on. Both run each
+# model many times over the whole sequence (Integrated Gradients: 32 forward and backward
+# passes), which a long upload would turn into minutes per knob change.
+ANALYSIS_MAX_STEPS = 2_000
 PILED = 0.5  # a query step "piles onto the oldest slot" when that slot gets at least this
 
 

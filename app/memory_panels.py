@@ -185,6 +185,9 @@ def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> o
         st.info("No model runs on this data.")
         return None
     x = data.sequence(index)  # (T, C), without padding
+    if len(x) > memory.ANALYSIS_MAX_STEPS:
+        st.info(too_long_text("Integrated Gradients", len(x)))
+        return None
     attributions, titles, sums = {}, {}, []
     for role, run in runs.items():
         model = run.model
@@ -218,6 +221,13 @@ def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> o
     return fig
 
 
+def too_long_text(analysis: str, length: int) -> str:
+    return (
+        f"{analysis} runs on sequences of up to {memory.ANALYSIS_MAX_STEPS:,} steps; this one "
+        f"has {length:,}. Crop the series to the stretch that matters and upload that."
+    )
+
+
 # --- faithfulness ---------------------------------------------------------------------------
 
 
@@ -236,6 +246,9 @@ def faithfulness_section(
         return {}, numbers
     ns = memory.ERASURE_NS
     raw = data.sequence(index)[None]  # (1, T, C), without padding
+    if raw.shape[1] > memory.ANALYSIS_MAX_STEPS:
+        st.info(too_long_text("The erasure test", raw.shape[1]))
+        return {}, numbers
     curves = {
         role: resources.erasure_curves(run.model.key, run.model.checkpoint, raw, ns)
         for role, run in runs.items()

@@ -160,7 +160,7 @@ ATTENTION_AXES = ("lag", "time")
 class AttentionGrid:
     """One layer's attention laid out for a heatmap: rows are past steps, columns query steps t.
 
-    axis "lag": row r holds lag r + 1 (1 .. K); axis "time": row r holds time step j = r.
+    axis "lag": row r holds lag r + 1 (1 .. K); axis "time": row r holds time step j = y[r].
     Cells without a filled slot (before the series start, outside the window) are NaN in `z`
     and -1 in `j` and `lag`.
     """
@@ -170,6 +170,7 @@ class AttentionGrid:
     j: np.ndarray  # (R, T) int time step attended
     lag: np.ndarray  # (R, T) int t - j
     axis: str
+    t: np.ndarray  # (T,) the query step of each column
 
 
 def head_weights(
@@ -188,28 +189,39 @@ def attention_grid(
     layer: int,
     heads: list[int] | tuple[int, ...] | None = None,
     axis: str = "lag",
+    span: tuple[int, int] | None = None,
 ) -> AttentionGrid:
-    """The (T, K) weights of `head_weights` as a heatmap grid over (past step, query step)."""
+    """The (T, K) weights of `head_weights` as a heatmap grid over (past step, query step).
+
+    span: (first, stop), the query steps first .. stop - 1 only (all when None): a long
+    series is drawn a stretch at a time; on the time axis its rows start at the oldest step
+    those queries reach.
+    """
     if axis not in ATTENTION_AXES:
         raise ValueError(f"axis must be one of {ATTENTION_AXES}, got {axis!r}")
     weights = head_weights(inference, layer, heads)  # (T, K)
-    slot_time = inference.slot_time  # (T, K), slot i holds lag K - i
-    T, K = weights.shape
-    filled = slot_time >= 0  # (T, K)
-    t = np.arange(T)
+    first, stop = span if span is not None else (0, weights.shape[0])
+    if not 0 <= first < stop <= weights.shape[0]:
+        raise ValueError(f"span must lie within 0 .. {weights.shape[0]}, got {span}")
+    weights = weights[first:stop]  # (S, K), S query steps
+    slot_time = inference.slot_time[first:stop]  # (S, K), slot i holds lag K - i
+    S, K = weights.shape
+    filled = slot_time >= 0  # (S, K)
+    t = np.arange(first, stop)  # (S,)
     if axis == "lag":
-        z = np.where(filled, weights, np.nan)[:, ::-1].T  # (K, T): row r is slot K-1-r, lag r+1
-        j = slot_time[:, ::-1].T.copy()  # (K, T)
+        z = np.where(filled, weights, np.nan)[:, ::-1].T  # (K, S): row r is slot K-1-r, lag r+1
+        j = slot_time[:, ::-1].T.copy()  # (K, S)
         lag = np.where(j >= 0, t[None, :] - j, -1)
-        return AttentionGrid(np.ascontiguousarray(z), np.arange(1, K + 1), j, lag, axis)
-    z = np.full((T, T), np.nan)
+        return AttentionGrid(np.ascontiguousarray(z), np.arange(1, K + 1), j, lag, axis, t)
+    oldest = int(slot_time[filled].min()) if filled.any() else first
+    rows = np.arange(oldest, stop)  # (R,) time steps j
+    z = np.full((len(rows), S), np.nan)
     steps, slots = np.nonzero(filled)
-    z[slot_time[steps, slots], steps] = weights[steps, slots]
-    rows = np.arange(T)[:, None]  # (T, 1)
+    z[slot_time[steps, slots] - oldest, steps] = weights[steps, slots]
     inside = ~np.isnan(z)
-    j = np.where(inside, rows, -1)  # (T, T)
-    lag = np.where(inside, t[None, :] - rows, -1)
-    return AttentionGrid(z, np.arange(T), j, lag, axis)
+    j = np.where(inside, rows[:, None], -1)  # (R, S)
+    lag = np.where(inside, t[None, :] - rows[:, None], -1)
+    return AttentionGrid(z, rows, j, lag, axis, t)
 
 
 def step_attention(

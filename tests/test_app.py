@@ -6,6 +6,7 @@ $LARNN_CHECKPOINT_DIR), so they do not depend on the shipped ones being trained 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
@@ -37,6 +38,7 @@ from larnn.errors import CheckpointError
 from larnn.inference import (
     attention_frame,
     attention_grid,
+    head_weights,
     infer_sequence,
     predict_probabilities,
     step_attention,
@@ -173,7 +175,9 @@ def test_default_screen_shows_the_probe_with_both_models_and_attention(app):
     assert "LARNN" in _probabilities(at).columns and "LSTM" in _probabilities(at).columns
     assert _metric(at, "Attention on truth").endswith("×")
     assert "j = " in _attends(at)
-    assert at.slider(key="t_32").value == 31  # the last step is selected
+    timeline = next(c for c in at.get("plotly_chart") if '"sliders"' in c.proto.spec)
+    slider = json.loads(timeline.proto.spec)["layout"]["sliders"][0]
+    assert len(slider["steps"]) == 32 and slider["active"] == 31  # the last step is marked
     heatmap = _chart(at, 0)
     assert heatmap["data"][0]["type"] == "heatmap"
     assert "window k' = 6" in heatmap["layout"]["title"]["text"]  # the trained window
@@ -566,7 +570,7 @@ def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
     grid = attention_grid(result, 0, [0, 1], "lag")
     X = np.random.default_rng(0).normal(size=(grid.z.shape[1], 3)).astype(np.float32)
     fig = figures.attention_heatmap(
-        grid, "title", t=10, truth_steps=np.flatnonzero(relevant), X=X, channel_names="xyz"
+        grid, "title", truth_steps=np.flatnonzero(relevant), X=X, channel_names="xyz"
     )
     heatmap = fig.data[0]
     np.testing.assert_allclose(np.asarray(heatmap.z, dtype=float), grid.z, rtol=1e-6)
@@ -586,7 +590,7 @@ def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
 def test_head_grid_shares_one_colour_scale(inference):
     result, _ = inference
     grids = [attention_grid(result, 0, [h], "time") for h in range(2)]
-    fig = figures.head_grid_figure(grids, ["head 0", "head 1 (off)"], t=5)
+    fig = figures.head_grid_figure(grids, ["head 0", "head 1 (off)"])
     heatmaps = [d for d in fig.data if d.type == "heatmap"]
     assert len(heatmaps) == 2 and {h.coloraxis for h in heatmaps} == {"coloraxis"}
     np.testing.assert_allclose(np.asarray(heatmaps[1].z, dtype=float), grids[1].z, rtol=1e-6)
@@ -608,21 +612,23 @@ def test_timeline_rows_truth_and_running_predictions(inference):
     result, relevant = inference
     T = len(relevant)
     X = np.zeros((T, 3))
-    step = step_attention(result, 0, 20)
     fig = figures.timeline_figure(
         X,
         20,
         channel_names=["x", "y", "z"],
         channel_units=["a.u."] * 3,
-        step_attention=step,
+        step_attention=_all_steps(result),
         window=7,
         relevant_steps=relevant,
         running={"LARNN": result.step_probabilities, "LSTM": result.step_probabilities},
         class_names=["up", "down", "up_down", "down_up"],
         true_class=2,
     )
+    step = step_attention(result, 0, 20)
     bars = [d for d in fig.data if d.type == "bar"]
-    assert len(bars) == 1 and list(bars[0].x) == list(step["j"])
+    assert len(bars) == 2  # off and on the ground truth
+    assert sorted([*bars[0].x, *bars[1].x]) == sorted(step["j"])
+    assert all(relevant[j] for j in bars[1].x) and not any(relevant[j] for j in bars[0].x)
     lines = [d for d in fig.data if d.type == "scatter" and d.legend == "legend2"]
     assert len(lines) == 8 and sum(d.showlegend for d in lines) == 4
     assert any("(true class)" in d.name for d in lines)
@@ -631,6 +637,85 @@ def test_timeline_rows_truth_and_running_predictions(inference):
     truth_runs = figures.runs(relevant)
     truth_rects = [s for s in shapes if s.fillcolor == figures.TRUTH_COLOR]
     assert len(truth_rects) == 2 * len(truth_runs)  # shaded on the signal and the bars
+
+
+def _all_steps(result, heads=None) -> figures.StepAttention:
+    return figures.StepAttention(head_weights(result, 0, heads), result.slot_time)
+
+
+def _plain(fig: go.Figure) -> dict:
+    """The figure as the browser gets it, typed arrays decoded into lists."""
+
+    def decoded(node):
+        if isinstance(node, dict) and "bdata" in node and "dtype" in node:
+            array = np.frombuffer(base64.b64decode(node["bdata"]), dtype=node["dtype"])
+            shape = [int(n) for n in str(node.get("shape", len(array))).split(",")]
+            return array.reshape(shape).tolist()
+        if isinstance(node, dict):
+            return {key: decoded(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [decoded(value) for value in node]
+        return node
+
+    return decoded(json.loads(fig.to_json()))
+
+
+def _apply(update: dict, fig: dict) -> dict:
+    """What Plotly.update does with a slider step's args, on a figure dict (the reference)."""
+    traces, layout, indices = update
+    for key, values in traces.items():
+        for index, value in zip(indices, values, strict=True):
+            fig["data"][index][key] = value
+    for path, value in layout.items():
+        node, *parts = fig["layout"], *path.replace("]", "").replace("[", ".").split(".")
+        for part in parts[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[parts[-1]] = value
+    return fig
+
+
+@pytest.mark.parametrize("start", [0, 9])
+def test_timeline_slider_moves_t_in_the_browser_as_a_rebuild_would(inference, start):
+    """Each slider position, applied as Plotly.update applies it, gives the figure that the
+    server would build for that t: the lines, the window, the bars and the row title."""
+    result, relevant = inference
+    T = len(relevant)
+    X = np.zeros((T, 3))
+    shown = slice(start, T)
+    common = {
+        "channel_names": "xyz",
+        "channel_units": "uvw",
+        "start": start,
+        "window": 5,
+        "relevant_steps": relevant[shown],
+        "running": {"LARNN": result.step_probabilities[shown]},
+        "class_names": "pqrs",
+    }
+    everything = _all_steps(result, [1])
+    steps = figures.StepAttention(everything.weights[shown], everything.slot_time[shown])
+    first = figures.timeline_figure(X[shown], T - 1, step_attention=steps, **common)
+    slider = first.layout.sliders[0]
+    assert slider.active == T - 1 - start and len(slider.steps) == T - start
+    for t in (start, start + 1, T // 2, T - 1):
+        moved = _apply(slider.steps[t - start].args, _plain(first))
+        rebuilt = _plain(figures.timeline_figure(X[shown], t, step_attention=steps, **common))
+        assert slider.steps[t - start].label == str(t)
+        for key in ("shapes", "annotations"):
+            assert moved["layout"][key] == rebuilt["layout"][key], (t, key)
+        assert moved["layout"]["yaxis2"]["range"] == pytest.approx(
+            rebuilt["layout"]["yaxis2"]["range"]
+        )
+        bars = [i for i, d in enumerate(rebuilt["data"]) if d["type"] == "bar"]
+        for i in bars:
+            for key in ("x", "y", "customdata"):
+                assert np.allclose(
+                    np.asarray(moved["data"][i][key], dtype=float),
+                    np.asarray(rebuilt["data"][i][key], dtype=float),
+                )
+        reference = step_attention(result, 0, t, [1])  # the server-side table for step t
+        drawn = np.concatenate([moved["data"][i]["x"] for i in bars])
+        assert sorted(drawn) == sorted(reference["j"])
+        assert f"Where step t = {t} looks" in moved["layout"]["annotations"][1]["text"]
 
 
 def test_fast_built_figures_pass_plotly_validation(inference):
@@ -642,7 +727,6 @@ def test_fast_built_figures_pass_plotly_validation(inference):
         figures.attention_heatmap(
             attention_grid(result, 0, None, axis),
             "a",
-            t=3,
             truth_steps=truth,
             X=X,
             channel_names="xyz",
@@ -651,7 +735,7 @@ def test_fast_built_figures_pass_plotly_validation(inference):
     ]
     built.append(
         figures.head_grid_figure(
-            [attention_grid(result, 0, [h]) for h in range(2)], "ab", t=3, truth_steps=truth
+            [attention_grid(result, 0, [h]) for h in range(2)], "ab", truth_steps=truth
         )
     )
     built.append(
@@ -660,7 +744,7 @@ def test_fast_built_figures_pass_plotly_validation(inference):
             0,
             channel_names="xyz",
             channel_units="uvw",
-            step_attention=step_attention(result, 0, 0),
+            step_attention=_all_steps(result),
             window=3,
             relevant_steps=relevant,
             running={"LARNN": result.step_probabilities},
@@ -943,3 +1027,55 @@ def test_padded_series_are_read_at_their_own_end(checkpoints):
     )
     assert view.sequence(3).shape == (lengths[3], 3)
     assert (view.sample_lengths(np.array([1, 2])) == lengths[[1, 2]]).all()
+
+
+@pytest.mark.parametrize("axis", ["lag", "time"])
+def test_attention_grid_over_a_span_is_that_stretch_of_the_whole_grid(inference, axis):
+    """A long series is drawn a stretch at a time: the span's grid holds the same cells as the
+    whole grid's columns first .. stop - 1."""
+    result, _ = inference
+    whole = attention_grid(result, 0, [0, 1], axis)
+    first, stop = 11, 27
+    part = attention_grid(result, 0, [0, 1], axis, span=(first, stop))
+    assert list(part.t) == list(range(first, stop))
+    rows = np.searchsorted(whole.y, part.y)
+    assert list(whole.y[rows]) == list(part.y)
+    np.testing.assert_array_equal(part.z, whole.z[rows, first:stop])
+    np.testing.assert_array_equal(part.j, whole.j[rows, first:stop])
+    if axis == "time":  # the rows start at the oldest step the span's queries reach
+        assert part.y[0] == part.j[part.j >= 0].min() and part.y[-1] == stop - 1
+    with pytest.raises(ValueError, match="span"):
+        attention_grid(result, 0, None, axis, span=(5, len(result.slot_time) + 1))
+
+
+def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
+    """Issue 11.3: a 100,000-step upload crashed the tab (every step drawn, hover included)
+    and ran Integrated Gradients over the whole series. Now the models run the whole series,
+    the heatmaps and the timeline draw VIEW_STEPS of it, chosen with a slider, and the
+    per-sequence attribution and erasure test say they need a shorter sequence."""
+    from app.main import VIEW_STEPS
+    from app.memory import ANALYSIS_MAX_STEPS
+
+    T = ANALYSIS_MAX_STEPS + 500
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    rng = np.random.default_rng(0)
+    rows = "\n".join(f"{t}," + ",".join(f"{v:.3f}" for v in rng.normal(size=3)) for t in range(T))
+    csv = f"time,x,y,z\n{rows}\n".encode()
+    at.file_uploader(key="series_upload").set_value(("long.csv", csv, "text/csv")).run()
+    _no_failure(at)
+    span = at.slider(key=f"span_{T}")
+    assert (span.min, span.max, span.value) == (0, T - VIEW_STEPS, T - VIEW_STEPS)
+    heatmap, timeline = _chart(at, 0), _chart(at, 1)
+    assert heatmap["layout"]["xaxis"]["range"] == [T - VIEW_STEPS - 0.5, T - 0.5]
+    assert len(timeline["layout"]["sliders"][0]["steps"]) == VIEW_STEPS
+    span.set_value(100).run()
+    _no_failure(at)
+    heatmap, timeline = _chart(at, 0), _chart(at, 1)
+    assert heatmap["layout"]["xaxis"]["range"] == [99.5, 100 + VIEW_STEPS - 0.5]
+    assert timeline["layout"]["sliders"][0]["steps"][0]["label"] == "100"
+    overview = next(c for c in at.get("plotly_chart") if c.proto.id and "overview" in c.key)
+    shaded = json.loads(overview.proto.spec)["layout"]["shapes"][0]
+    assert (shaded["x0"], shaded["x1"]) == (99.5, 100 + VIEW_STEPS - 0.5)
+    too_long = [i.value for i in at.info if f"up to {ANALYSIS_MAX_STEPS:,} steps" in i.value]
+    assert len(too_long) == 2  # Integrated Gradients and the erasure test

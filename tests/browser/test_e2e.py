@@ -193,9 +193,7 @@ def test_reset_knobs_sets_the_widgets_back(page, tmp_path):
     page.get_by_role("button", name="Reset knobs").click()
     wait_idle(page)
     assert slider_value(page, "Window k'") == trained
-    step = slider_thumb(page, "Time step t")
-    step.focus()
-    step.press("ArrowLeft")  # any other interaction sends every widget's value back
+    page.get_by_text("absolute time j").click()  # any other interaction sends every widget back
     wait_idle(page)
     assert slider_value(page, "Window k'") == trained
     title = heatmap_title(page)
@@ -327,3 +325,35 @@ def test_title_and_progress_show_at_once_on_a_fresh_server(checkpoint_dir, tmp_p
             browser.close()
     assert title_s < TORCH_DELAY_S / 2, (title_s, chart_s)
     assert chart_s > TORCH_DELAY_S  # the slow import did happen, after the title
+
+
+def test_time_step_moves_in_the_browser_without_a_rerun(page, tmp_path):
+    """Issue 11 (interaction speed): the time step was a Streamlit slider, ~0.8 s per step
+    through the server. The timeline's own slider now moves t in the browser: the row title,
+    the marker and the bars change, and the app does not run."""
+    page.evaluate(
+        """() => { window.__runs = 0; const app = document.querySelector('[data-testid=stApp]');
+        new MutationObserver(() => { if (app.dataset.testScriptState === 'running')
+          window.__runs += 1; }).observe(app, {attributes: true}); }"""
+    )
+    chart = page.locator("[data-testid='stPlotlyChart']").filter(
+        has=page.locator(".slider-container")
+    )
+    chart.scroll_into_view_if_needed()
+    rail = chart.locator(".slider-rail-rect").first.bounding_box()
+    label = chart.locator(".slider-container text").first
+    assert label.text_content().startswith("time step t = ")
+    last = int(label.text_content().split("=")[-1])
+    page.mouse.click(rail["x"] + 0.3 * rail["width"], rail["y"] + rail["height"] / 2)
+    t = int(label.text_content().split("=")[-1])
+    assert 0 < t < last
+    title = chart.locator(".annotation-text").filter(has_text="Where step t = ")
+    page.wait_for_function(
+        """t => [...document.querySelectorAll('[data-testid=stPlotlyChart] .annotation-text')]
+        .some(e => e.textContent.startsWith(`Where step t = ${t} looks`))""",
+        arg=t,
+    )
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__runs") == 0
+    assert f"Where step t = {t} looks" in title.text_content()
+    save_screenshot(page, tmp_path, "timeline_after_click.png")
