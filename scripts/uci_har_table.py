@@ -2,14 +2,16 @@
 
     pip install -e ".[aeon]"
     python scripts/uci_har_table.py --runs 'runs/uci_har_larnn_s*' 'runs/uci_har_lstm_s*' \
-        [--minirocket-seeds 0 1 2] [--data-dir DIR]
+        [--ensemble 'runs/uci_har_larnn_s*'] [--minirocket-seeds 0 1 2] [--data-dir DIR]
 
-Each --runs pattern is one row: the run folders' checkpoints (trained by `larnn train`,
-selected on validation, the test split scored once) summarised as mean +- sample std of
-test accuracy and macro-F1 over the seeds, with their validation accuracy. MiniRocket (aeon,
-default settings: 10,000 kernels, ridge classifier; no tuning) is fitted on the official
-training subjects (all of them: it selects nothing on validation) and scored on the test
-subjects, once per seed. The confusion matrix of each row's best-validation run follows:
+Each --runs pattern is one row (several globs joined by commas make one row): the run
+folders' checkpoints (trained by `larnn train` or `larnn tune`, selected on validation, the
+test split scored once) summarised as mean +- sample std of test accuracy and macro-F1 over
+the seeds, with their validation accuracy. Each --ensemble pattern is a separate row: the
+runs' test probabilities averaged, scored once (never mixed with the single-model rows).
+MiniRocket (aeon, default settings: 10,000 kernels, ridge classifier; no tuning) is fitted
+on the official training subjects (all of them: it selects nothing on validation) and scored
+on the test subjects, once per seed. The confusion matrix of each row's best-validation run follows:
 sitting against standing is where the errors are.
 """
 
@@ -22,10 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from larnn.checkpoint import load_checkpoint
 from larnn.data import load_uci_har
+from larnn.data.splits import Normalizer
 from larnn.data.uci_har import CLASS_NAMES
+from larnn.inference import predict_probabilities
 from larnn.metrics import classification_report
 
 
@@ -44,10 +49,16 @@ def confusion_text(confusion: list[list[int]]) -> str:
     return "\n".join(lines)
 
 
+def run_folders(pattern: str) -> list[str]:
+    """Finished run folders (holding a checkpoint/) matched by comma-separated globs."""
+    matched = (f for part in pattern.split(",") for f in glob.glob(part.strip()))
+    return sorted({f for f in matched if (Path(f) / "checkpoint").is_dir()})
+
+
 def run_rows(patterns: list[str]) -> list[tuple[str, list[str]]]:
     rows = []
     for pattern in patterns:
-        folders = sorted(f for f in glob.glob(pattern) if (Path(f) / "checkpoint").is_dir())
+        folders = run_folders(pattern)
         metas = [load_checkpoint(Path(f) / "checkpoint").metadata for f in folders]
         if not metas:
             print(f"(no finished runs match {pattern!r})")
@@ -64,6 +75,27 @@ def run_rows(patterns: list[str]) -> list[tuple[str, list[str]]]:
         print(f"\n{pattern}: best on validation (or first) = {folders[best]}")
         print(confusion_text(metas[best].metrics["test"]["confusion"]))
     return rows
+
+
+def ensemble_row(pattern: str, data_dir: Path | None) -> tuple[str, list[str]] | None:
+    """The runs' class probabilities on the test subjects, averaged, then scored once."""
+    folders = run_folders(pattern)
+    if not folders:
+        print(f"(no finished runs match {pattern!r})")
+        return None
+    _, test = load_uci_har(data_dir)
+    probabilities = []
+    for folder in folders:
+        checkpoint = load_checkpoint(Path(folder) / "checkpoint")
+        normalizer = Normalizer.from_dict(checkpoint.metadata.normalizer)
+        with torch.no_grad():
+            probabilities.append(predict_probabilities(checkpoint.model, test.X, normalizer))
+    mean = np.mean(probabilities, axis=0)  # (N, classes)
+    report = classification_report(test.y, mean.argmax(axis=1), CLASS_NAMES)
+    print(f"\nensemble of {len(folders)} ({pattern}): test accuracy {report.accuracy:.4f}")
+    print(confusion_text(report.confusion))
+    name = f"ensemble of {pattern} (mean probability)"
+    return name, [cell([report.accuracy]), cell([report.macro_f1]), "-", str(len(folders))]
 
 
 def minirocket_row(seeds: list[int], data_dir: Path | None) -> tuple[str, list[str]]:
@@ -89,11 +121,18 @@ def minirocket_row(seeds: list[int], data_dir: Path | None) -> tuple[str, list[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", nargs="*", default=[], help="one glob of run folders per row")
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        default=[],
+        help="per row: a glob of run folders, or globs joined by ','",
+    )
+    parser.add_argument("--ensemble", nargs="*", default=[], help="per row: runs averaged")
     parser.add_argument("--minirocket-seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     rows = run_rows(args.runs)
+    rows += [row for row in (ensemble_row(p, args.data_dir) for p in args.ensemble) if row]
     if args.minirocket_seeds:
         rows.append(minirocket_row(args.minirocket_seeds, args.data_dir))
     print("\n| model | test accuracy % | test macro-F1 % | validation accuracy % | seeds |")
