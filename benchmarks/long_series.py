@@ -19,7 +19,10 @@ on a fresh page, the server and its caches kept):
 - **knob change** (on the last page): the "Window k'" slider, Home (k' = 1) and End (the
   queue size) in turn, as `app_driver.knob_changes`, `--changes` times each way after two
   warm-ups that fill the caches of both windows; reported each way apart, as drawing k' = 1
-  costs far less than drawing the whole queue.
+  costs far less than drawing the whole queue. These are cache hits: both windows ran in
+  the warm-ups.
+- **new window** (same page): ArrowLeft from End, `--changes` times (k' = K-1, K-2, ...),
+  each a window not run before: the model runs the whole series again.
 
 Every wait gives up after `--limit` seconds; what happened then is printed (a JavaScript
 error in the page, a crashed tab, an error shown by the app, or a plain time-out) and the
@@ -62,6 +65,14 @@ UPLOADER = "[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput'
 HEATMAP_DRAWN = """() => {
   const drawn = document.querySelector('[data-testid=stPlotlyChart] .heatmaplayer image');
   return drawn !== null && RUN_OVER;
+}""".replace("RUN_OVER", RUN_OVER)
+
+# True once the heatmap's title names window k' = n and the run is over.
+WINDOW_IS = """n => {
+  const titles = [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')];
+  const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
+  return title !== undefined && Number(title.split("window k' = ")[1].split(':')[0]) === n
+    && RUN_OVER;
 }""".replace("RUN_OVER", RUN_OVER)
 
 # What the app shows when a section fails: Streamlit's exception box or an st.error.
@@ -185,6 +196,27 @@ def knob_change(watched: Watched, i: int) -> float:
     return seconds
 
 
+def new_windows(watched: Watched, n: int, seconds: list[float]) -> None:
+    """Seconds per ArrowLeft on the window slider from its end (k' = K-1, K-2, ...), added to
+    `seconds`: each a window not run before, so the model runs the whole series again."""
+    thumb = slider_thumb(watched.page, "Window k'")
+    thumb.focus()
+    thumb.press("End")
+    watched.page.wait_for_timeout(300)
+    watched.wait(WINDOW_SHOWN, "more")
+    value = watched.page.locator("[data-testid='stSlider']").filter(has_text="Window k'")
+    window = int(value.locator("[data-testid='stSliderThumbValue']").text_content())
+    for _ in range(min(n, window - 1)):
+        window -= 1
+        thumb.focus()
+        started = time.perf_counter()
+        thumb.press("ArrowLeft")
+        watched.wait(WINDOW_IS, window)
+        seconds.append(time.perf_counter() - started)
+        print(f"new window k' = {window}: {seconds[-1]:.1f} s", flush=True)
+        watched.page.wait_for_timeout(300)
+
+
 def summary(name: str, seconds: list[float]) -> str:
     if not seconds:
         return f"{name}: none completed"
@@ -210,6 +242,7 @@ def main() -> None:
         print(f"series: {csv.name}, {args.steps:,} x 9, {csv.stat().st_size / 1e6:.1f} MB")
         uploads: list[float] = []
         changes: list[float] = []
+        misses: list[float] = []
         server = None
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -231,6 +264,7 @@ def main() -> None:
                     if i >= 2:  # two warm-ups fill the caches of both windows
                         changes.append(seconds)
                     print(f"knob change {i + 1}: {seconds:.1f} s", flush=True)
+                new_windows(watched, args.changes, misses)
             except Gave as why:
                 print(f"gave up: {why}")
                 if watched is not None:
@@ -241,6 +275,7 @@ def main() -> None:
                 print(summary("upload to first render, warm (same file again)", uploads[1:]))
                 print(summary("knob change to k' = 1 (Home)", changes[::2]))
                 print(summary("knob change to the whole queue (End)", changes[1::2]))
+                print(summary("knob change to a window not run before", misses))
                 if server is not None:
                     server.check()
                     print(f"server peak RSS (VmHWM): {server.peak_mb:,.0f} MB")
