@@ -53,7 +53,7 @@ from app.guard import guard  # noqa: E402
 from app.memory import MemoryNumbers, memory_document  # noqa: E402
 from app.selection import ROLES, KnobChoice, Loaded, ModelRun  # noqa: E402
 from larnn.checkpoint import CHECKPOINT_FILES  # noqa: E402
-from larnn.data import download_uci_har, read_user_series, uci_har_available  # noqa: E402
+from larnn.data import download_uci_har, uci_har_available  # noqa: E402
 from larnn.data.uci_har import CACHE_NAME, default_data_dir  # noqa: E402
 from larnn.errors import ConfigError  # noqa: E402
 from larnn.inference import attention_grid, head_weights, step_attention  # noqa: E402
@@ -114,6 +114,7 @@ def pick_series_file() -> UploadedFile | None:
         type=["csv", "tsv", "npy", "npz"],
         key="series_upload",
         max_upload_size=sel.upload_megabytes(sel.SERIES_MAX_BYTES),
+        help=sel.SERIES_UPLOAD_HELP,
     )
 
 
@@ -429,8 +430,8 @@ def uploaded_series(
             left.info("Upload a series in the sidebar (section 1 · Data) to see it here.")
             return None
         contents = file.getvalue()
-        series = read_user_series(contents, file.name, channels, max_bytes=sel.SERIES_MAX_BYTES)
         digest = hashlib.sha256(contents).hexdigest()[:16]
+        series = resources.user_series(digest, contents, file.name, channels)
         view = sel.upload_view(series, file.name, digest, units)
         n, length, _ = series.X.shape  # (N, T, C)
         left.success(f"Read {file.name}: {n} case(s) of {length} steps. {series.mapping_note}")
@@ -565,16 +566,14 @@ def attention_sections(
                     "Hover a cell for t, j, lag, weight and the inputs at j; click it to hide "
                     "or show step j (x: hidden)."
                 )
-                memory_panels.attention_notes(larnn_run, choice, relevant)
+                memory_panels.attention_notes(larnn_run, choice, relevant, span)
             else:
                 st.warning("Every head is switched off: there is no attention to show.")
     with guard("Signal and running predictions"):
         steps = None
         if larnn_run is not None and choice is not None and choice.heads_on:
-            weights = head_weights(larnn_run.inference, choice.layer, choice.heads_on)  # (T, K)
-            steps = figures.StepAttention(
-                weights[first:stop], larnn_run.inference.slot_time[first:stop]
-            )
+            weights = head_weights(larnn_run.inference, choice.layer, choice.heads_on, span)
+            steps = figures.StepAttention(weights, larnn_run.inference.slot_time[first:stop])
         running = {role: run.inference.step_probabilities[first:stop] for role, run in runs.items()}
         class_names = next(reversed(runs.values())).model.class_names if runs else ()
         same_classes = data.class_names is None or class_names == data.class_names

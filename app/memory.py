@@ -92,6 +92,7 @@ class OldestSlot:
 
     share: np.ndarray
     uniform: np.ndarray
+    first: int = 0  # the query step of share[0]
 
     @property
     def mean(self) -> float:
@@ -104,23 +105,30 @@ class OldestSlot:
     @property
     def piled(self) -> tuple[int, ...]:
         """The query steps t whose oldest slot gets at least PILED of the attention."""
-        return tuple(np.flatnonzero(np.nan_to_num(self.share) >= PILED).tolist())
+        piled = np.flatnonzero(np.nan_to_num(self.share) >= PILED)
+        return tuple((self.first + piled).tolist())
 
 
 def oldest_slot_share(
-    inference: SequenceInference, layer: int, heads: Sequence[int] | None = None
+    inference: SequenceInference,
+    layer: int,
+    heads: Sequence[int] | None = None,
+    span: tuple[int, int] | None = None,
 ) -> OldestSlot:
-    """`OldestSlot` of one layer, attention averaged over `heads` (all when None). A slot
-    counts as filled when it holds a step (slot_time >= 0) and that step is not hidden (a
-    hidden step's slot gets no attention, like an empty one)."""
-    weights = head_weights(inference, layer, heads)  # (T, K)
-    filled = inference.slot_time >= 0  # (T, K)
-    seen = filled & (inference.layer_attention(layer).sum(1) > 0)  # (T, K) not hidden
+    """`OldestSlot` of one layer, attention averaged over `heads` (all when None), over the
+    query steps of `span` (first, stop; all when None). A slot counts as filled when it holds
+    a step (slot_time >= 0) and that step is not hidden (a hidden step's slot gets no
+    attention, like an empty one)."""
+    first, stop = span if span is not None else (0, len(inference.slot_time))
+    weights = head_weights(inference, layer, heads, (first, stop))  # (S, K)
+    filled = inference.slot_time[first:stop] >= 0  # (S, K)
+    attended = inference.layer_attention(layer)[first:stop].sum(1) > 0  # (S, K) not hidden
+    seen = filled & attended
     counted = seen.sum(1) >= 2  # (T,)
     oldest = np.argmax(seen, axis=1)  # (T,) first filled slot: slots are oldest first
     share = np.where(counted, weights[np.arange(len(weights)), oldest], np.nan)
     uniform = np.where(counted, 1.0 / np.maximum(seen.sum(1), 1), np.nan)
-    return OldestSlot(share, uniform)
+    return OldestSlot(share, uniform, first)
 
 
 def oldest_slot_text(oldest: OldestSlot, layer: int) -> str:

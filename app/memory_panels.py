@@ -95,16 +95,22 @@ def _on_click(chart_key: str, model_key: str) -> None:
         )
 
 
-def attention_notes(run: ModelRun, choice: KnobChoice, relevant: np.ndarray | None) -> None:
+def attention_notes(
+    run: ModelRun,
+    choice: KnobChoice,
+    relevant: np.ndarray | None,
+    span: tuple[int, int] | None = None,
+) -> None:
     """Lines under the heatmap: the last step's attention on the ground-truth steps (when
-    known and in its window), and where attention piles onto the oldest filled slot."""
+    known and in its window), and where attention piles onto the oldest filled slot over
+    the query steps drawn (`span`, all when None)."""
     if relevant is not None:
         retrieval = memory.last_step_retrieval(
             run.inference, choice.layer, relevant, choice.heads_on
         )
         if retrieval is not None:
             st.markdown(memory.retrieval_text(retrieval))
-    oldest = memory.oldest_slot_share(run.inference, choice.layer, choice.heads_on)
+    oldest = memory.oldest_slot_share(run.inference, choice.layer, choice.heads_on, span)
     st.markdown(memory.oldest_slot_text(oldest, choice.layer))
 
 

@@ -29,7 +29,7 @@ error in the page, a crashed tab, an error shown by the app, or a plain time-out
 script goes on to the summary. Prints the load average before and after, the cores, the
 app's torch threads, and the server's peak resident memory (VmHWM, sampled while waiting;
 past `--max-rss-mb`, default 12,000, the server is stopped and the run ends there). Not a
-test: nothing fails on a slow run. Run it through /work/quiet.sh on a shared machine.
+test: nothing fails on a slow run. On a shared machine, pause other jobs while it runs.
 """
 
 from __future__ import annotations

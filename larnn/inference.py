@@ -174,14 +174,21 @@ class AttentionGrid:
 
 
 def head_weights(
-    inference: SequenceInference, layer: int, heads: list[int] | tuple[int, ...] | None = None
+    inference: SequenceInference,
+    layer: int,
+    heads: list[int] | tuple[int, ...] | None = None,
+    span: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """(T, K) attention of one layer averaged over `heads` (all heads when None)."""
+    """(T, K) attention of one layer averaged over `heads` (all heads when None); with span
+    (first, stop), the (stop - first, K) rows of those query steps only."""
     weights = inference.layer_attention(layer)  # (T, NH, K)
+    first, stop = span if span is not None else (0, weights.shape[0])
+    if not 0 <= first < stop <= weights.shape[0]:
+        raise ValueError(f"span must lie within 0 .. {weights.shape[0]}, got {span}")
     chosen = list(range(weights.shape[1])) if heads is None else list(heads)
     if not chosen:
         raise ValueError("choose at least one head")
-    return weights[:, chosen].mean(axis=1)  # (T, K)
+    return weights[first:stop, chosen].mean(axis=1)  # (S, K)
 
 
 def attention_grid(
@@ -199,11 +206,8 @@ def attention_grid(
     """
     if axis not in ATTENTION_AXES:
         raise ValueError(f"axis must be one of {ATTENTION_AXES}, got {axis!r}")
-    weights = head_weights(inference, layer, heads)  # (T, K)
+    weights = head_weights(inference, layer, heads, span)  # (S, K), S query steps
     first, stop = span if span is not None else (0, weights.shape[0])
-    if not 0 <= first < stop <= weights.shape[0]:
-        raise ValueError(f"span must lie within 0 .. {weights.shape[0]}, got {span}")
-    weights = weights[first:stop]  # (S, K), S query steps
     slot_time = inference.slot_time[first:stop]  # (S, K), slot i holds lag K - i
     S, K = weights.shape
     filled = slot_time >= 0  # (S, K)

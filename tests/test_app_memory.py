@@ -237,6 +237,8 @@ def test_oldest_slot_share_on_a_hand_made_map():
     hidden = weights.copy()
     hidden[3] = [0.0, 0.5, 0.5]  # j = 0 hidden at t = 3: its slot counts as empty
     assert np.allclose(memory.oldest_slot_share(_hand_made(hidden), 0).share[3], 0.5)
+    part = memory.oldest_slot_share(_hand_made(weights), 0, span=(2, 4))  # the steps drawn
+    assert np.allclose(part.share, [0.8, 0.1]) and part.piled == (2,)
 
 
 def test_last_step_retrieval_on_a_hand_made_map():
