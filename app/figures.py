@@ -30,7 +30,10 @@ FONT = {"size": 13}
 TITLE_HEIGHT = 48  # px the top margin grows by for a title and a one-line subtitle (`titled`)
 SUBTITLE_LINE = 16  # px for each further line of the subtitle
 SWEEP_LABEL_ROW = 18  # px between the sweep's two rows of window labels
-TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45}  # the heatmap uses it too: axes align
+# The heatmap uses it too, so the time axes align. Fixed (no autoexpand): Plotly otherwise
+# measures its legends, colour bars and slider after drawing and draws the whole figure again
+# to make room (doAutoMargin: ~30% of the browser's time on a knob change, Chrome's profiler).
+TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45, "autoexpand": False}
 
 
 def _color(colors: Sequence[str], i: int) -> str:
@@ -618,7 +621,7 @@ def head_grid_figure(
             "colorbar": {"title": {"text": "weight"}},
         },
         height=40 + 250 * rows,
-        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        margin={"l": 60, "r": 90, "t": 40, "b": 40, "autoexpand": False},  # r: the colour bar
         font=FONT,
         plot_bgcolor="white",
         showlegend=False,
