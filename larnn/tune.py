@@ -377,9 +377,9 @@ def format_report(study: optuna.Study, top: int = 10) -> str:
     if complete:
         lines += ["", f"best {min(top, len(complete))} by validation accuracy:"]
         lines.append(
-            f"{'trial':>5} {'val acc':>7} {'val F1':>6} {'epochs':>6}  {'H':>3} {'NH':>2} "
-            f"{'L':>1} {'K':>2} {'mode':<8} {'pe':<3} {'kv':<4} {'stack':<5} {'dropout':>7} "
-            f"{'lr':>8} {'schedule':<8} {'wd':>8}"
+            f"{'trial':>5} {'val acc':>7} {'val F1':>6} {'epochs':>6}  {'H':>3} {'L':>1} "
+            f"{'NH':>2} {'K':>2} {'mode':<8} {'pe':<3} {'kv':<4} {'stack':<5} {'dropout':>7} "
+            f"{'lr':>8} {'schedule':<8} {'wd':>8} {'smooth':>6}  augment (rot/scale/jit/warp)"
         )
         lines += [_format_trial(t) for t in complete[:top]]
         best = complete[0].user_attrs
@@ -389,16 +389,25 @@ def format_report(study: optuna.Study, top: int = 10) -> str:
 
 
 def _format_trial(trial: FrozenTrial) -> str:
+    """One report row; the LARNN's own columns read '-' for the LSTM baseline."""
     config = TrainConfig.from_dict(trial.user_attrs["config"])
     model = config.encoder_config(input_size=1)
     attrs = trial.user_attrs
+    if config.architecture == "larnn":
+        larnn = (
+            f"{model.heads:>2} {model.window:>2} {model.mode:<8} "
+            f"{'on' if model.positional_encoding else 'off':<3} {model.kv_activation:<4} "
+            f"{'on' if model.stacked_residual else 'off':<5}"
+        )
+    else:
+        larnn = f"{'-':>2} {'-':>2} {'-':<8} {'-':<3} {'-':<4} {'-':<5}"
+    augment = config.augment_config()
     return (
         f"{trial.number:>5} {trial.value:>7.4f} {attrs['val_macro_f1']:>6.4f} "
-        f"{attrs['epochs_run']:>6}  {model.hidden_size:>3} {model.heads:>2} "
-        f"{model.num_layers:>1} {model.window:>2} {model.mode:<8} "
-        f"{'on' if model.positional_encoding else 'off':<3} {model.kv_activation:<4} "
-        f"{'on' if model.stacked_residual else 'off':<5} {model.dropout:>7.3f} "
-        f"{config.lr:>8.2e} {config.schedule:<8} {config.weight_decay:>8.1e}"
+        f"{attrs['epochs_run']:>6}  {model.hidden_size:>3} {model.num_layers:>1} {larnn} "
+        f"{model.dropout:>7.3f} {config.lr:>8.2e} {config.schedule:<8} "
+        f"{config.weight_decay:>8.1e} {config.label_smoothing:>6.3f}  "
+        f"{augment.rotation:.1f}/{augment.scale:.3f}/{augment.jitter:.3f}/{augment.time_warp:.3f}"
     )
 
 

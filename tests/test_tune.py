@@ -133,9 +133,13 @@ def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
         model = config.encoder_config(input_size=3)
         assert model.num_layers == 1 and model.hidden_size in LSTM_SIZES
     assert len({c.encoder_config(3).hidden_size for c in configs}) > 1
-    trials = run_study(base, tmp_path / "lstm", 2).trials
+    study = run_study(base, tmp_path / "lstm", 2)
+    trials = study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert all(t.params["hidden_size"] in LSTM_SIZES for t in trials)
+    report = format_report(study)  # the LARNN's own columns read '-'
+    rows = [line for line in report.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    assert len(rows) == 2 and all(" - " in row for row in rows), report
 
 
 def test_sampler_draws_the_same_trials_with_or_without_an_interruption():
