@@ -54,21 +54,25 @@ def test_infer_hit_is_the_same_read_only_result_without_recomputing(larnn, monke
 
 def test_long_inferences_stay_within_the_budget(larnn):
     """Issue 11.3: knob changes on a long series filled the memory of `st.cache_data`'s
-    entry-counted cache. Here `resources.infer` over a 15 MB cache: six 5,000-step
-    inferences of ~6 MB each (one head switched off in turn) keep the newest two."""
-    budget = 15_000_000
+    entry-counted cache. Here `resources.infer` over a cache of 2.5 inferences: six
+    5,000-step inferences (windows 2 .. 7) keep the newest two."""
+    x = long_series(larnn, 5000)
+    sizes = [
+        nbytes(resources.infer.__wrapped__("uci", larnn, x, InferenceKnobs(window=w)))
+        for w in range(2, 8)
+    ]
+    budget = int(2.5 * max(sizes))
     cache = ResultCache(budget)
     infer = cached(cache)(resources.infer.__wrapped__)
-    x = long_series(larnn, 5000)
-    masks = [tuple(0.0 if h == off else 1.0 for h in range(8)) for off in range(6)]
+    knobs = [InferenceKnobs(window=w) for w in range(2, 8)]
     results = []
-    for mask in masks:
-        results.append(infer("uci", larnn, x, InferenceKnobs(head_mask=mask)))
+    for knob in knobs:
+        results.append(infer("uci", larnn, x, knob))
         assert cache.current_bytes <= budget
-    assert 5_000_000 < nbytes(results[0]) < 7_500_000
-    kept = [dict(key[1:])["knobs"].head_mask for key in cache.keys()]
-    assert sorted(kept) == sorted(masks[-2:])  # the least recently used went first
-    assert infer("uci", larnn, x, InferenceKnobs(head_mask=masks[-1])) is results[-1]  # a hit
+    assert [nbytes(result) for result in results] == sizes
+    kept = [dict(key[1:])["knobs"] for key in cache.keys()]
+    assert sorted(k.window for k in kept) == [6, 7]  # the least recently used went first
+    assert infer("uci", larnn, x, knobs[-1]) is results[-1]  # a hit
 
 
 def test_user_series_is_read_once_per_file(monkeypatch):
