@@ -496,6 +496,9 @@ def _truth_trace(grid: AttentionGrid, truth_steps: Sequence[int], axis: str, leg
     }
 
 
+HOVER_INPUTS_MAX_CELLS = 20_000  # UCI HAR's whole 128 x 128 time-axis grid fits
+
+
 def attention_heatmap(
     grid: AttentionGrid,
     title: str,
@@ -508,14 +511,15 @@ def attention_heatmap(
 ) -> go.Figure:
     """Query step t (x) against past step (y: lag or time j); z is the attention weight.
 
-    Hover shows t, j, lag and weight, and the inputs at j when X (T, C) is given.
-    truth_steps: ground-truth time steps, enclosed by red lines.
+    Hover shows t, j, lag and weight, and the inputs at j when X (T, C) is given and the grid
+    has at most HOVER_INPUTS_MAX_CELLS cells (a long stretch on the time axis would carry
+    megabytes of them). truth_steps: ground-truth time steps, enclosed by red lines.
     Margins match `timeline_figure`, so the two time axes line up one above the other.
     """
     first, last = int(grid.t[0]), int(grid.t[-1])
     custom = [grid.j, grid.lag]
     lines = ["t = %{x}", "j = %{customdata[0]}", "lag = %{customdata[1]}", "weight = %{z:.3f}"]
-    if X is not None:
+    if X is not None and grid.z.size <= HOVER_INPUTS_MAX_CELLS:
         X = np.asarray(X, dtype=np.float32)
         at_j = np.where((grid.j >= 0)[..., None], X[np.clip(grid.j, 0, None)], np.nan)  # (R,T,C)
         custom.extend(at_j[..., c] for c in range(X.shape[1]))

@@ -587,6 +587,18 @@ def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
     assert set(np.unique((x - y)[~np.isnan(x)])) == {a - 0.5, b + 0.5}
 
 
+def test_a_large_heatmap_leaves_the_inputs_out_of_its_hover(inference, monkeypatch):
+    """A 256-step stretch on the time axis carried its inputs at j in every cell (4.7 MB of
+    spec for 9 channels); above HOVER_INPUTS_MAX_CELLS the hover keeps t, j, lag, weight."""
+    result, _ = inference
+    grid = attention_grid(result, 0, None, "time")
+    X = np.zeros((grid.z.shape[1], 3), np.float32)
+    monkeypatch.setattr(figures, "HOVER_INPUTS_MAX_CELLS", grid.z.size - 1)
+    heatmap = figures.attention_heatmap(grid, "t", X=X, channel_names="xyz").data[0]
+    assert np.asarray(heatmap.customdata).shape == (*grid.z.shape, 2)
+    assert "x at j" not in heatmap.hovertemplate and "lag = " in heatmap.hovertemplate
+
+
 def test_head_grid_shares_one_colour_scale(inference):
     result, _ = inference
     grids = [attention_grid(result, 0, [h], "time") for h in range(2)]
