@@ -180,6 +180,7 @@ def timeline_figure(
             "anchor": f"y{a}",
             "domain": [0, 1],
             "range": [start - 0.5, start + T - 0.5],
+            "tickformat": "d",  # 19750, not 19.75k
             "showticklabels": i == n - 1,
             **({"matches": "x"} if i else {}),
             **({"title": {"text": "time step"}} if i == n - 1 else {}),
@@ -389,7 +390,13 @@ def overview_figure(
     steps). running: {model role: (steps, values)}, each (P, classes), likewise. span:
     (first, stop) of the stretch the heatmaps and the timeline draw; length: the series' T.
     """
-    rows = [("Input channels, thinned to each stretch's extremes", signal, channel_names)]
+    rows = [
+        (
+            "Input channels, each bucket of steps as its lowest and highest value",
+            signal,
+            channel_names,
+        )
+    ]
     rows += [(f"{role}: running prediction", pair, class_names) for role, pair in running.items()]
     domains = _stack([0.5] + [0.25] * (len(rows) - 1), gap=0.12)
     data: list[dict] = []
@@ -404,6 +411,7 @@ def overview_figure(
             "anchor": f"y{a}",
             "domain": [0, 1],
             "range": [-0.5, length - 0.5],
+            "tickformat": "d",
             **({"matches": "x"} if i else {}),
             **({"title": {"text": "time step"}} if i == len(rows) - 1 else {}),
         }
@@ -428,10 +436,11 @@ def overview_figure(
                     "hoverinfo": "skip",
                 }
             )
-        shapes.append(_vrect(span[0] - 0.5, span[1] - 0.5, a, "rgba(214, 39, 40, 0.12)"))
+        stretch = _vrect(span[0] - 0.5, span[1] - 0.5, a, "rgba(214, 39, 40, 0.25)")
+        shapes.append({**stretch, "layer": "above", "line": {"color": STEP_COLOR, "width": 1.5}})
     layout.update(
         height=220 + 110 * len(rows),
-        margin=TIMELINE_MARGIN,
+        margin={**TIMELINE_MARGIN, "autoexpand": True},  # drawn once per upload, legends grow
         font=FONT,
         shapes=shapes,
         annotations=[
@@ -550,7 +559,11 @@ def attention_heatmap(
         "font": FONT,
         "plot_bgcolor": "white",
         "legend": {"orientation": "h", "x": 0, "y": -0.18},
-        "xaxis": {"title": {"text": "query time step t"}, "range": [first - 0.5, last + 0.5]},
+        "xaxis": {
+            "title": {"text": "query time step t"},
+            "range": [first - 0.5, last + 0.5],
+            "tickformat": "d",
+        },
         "yaxis": {"title": {"text": _axis_title(grid.axis)}, **_integer_ticks(grid.y)},
     }
     return _figure(data, layout)
@@ -588,6 +601,7 @@ def head_grid_figure(
             "anchor": f"y{a}",
             "domain": [x0, x0 + width],
             "range": [first - 0.5, last + 0.5],
+            "tickformat": "d",
             **({"matches": "x"} if h else {}),
             **({"title": {"text": "t"}} if r == rows - 1 else {}),
         }
@@ -654,6 +668,7 @@ def _integer_ticks(values: np.ndarray) -> dict:
         "tickmode": "linear",
         "tick0": 0,
         "dtick": max(1, int(np.ceil((high - low) / 8))),
+        "tickformat": "d",  # 9860, not 9.86k
     }
 
 

@@ -492,7 +492,7 @@ def pick_span(T: int) -> tuple[int, int]:
     if T <= VIEW_STEPS:
         return 0, T
     first = st.slider(
-        f"Steps drawn: {VIEW_STEPS} from this first step (the models ran all {T:,} steps)",
+        f"First of the {VIEW_STEPS} steps drawn (the models ran all {T:,} steps)",
         min_value=0,
         max_value=T - VIEW_STEPS,
         value=T - VIEW_STEPS,
@@ -598,8 +598,9 @@ def attention_sections(
             (
                 "Drag the slider under the plot to move the time step t (the red dotted line); "
                 "it moves in your browser, without rerunning the models. Top: the input. "
-                "Middle: how step t spreads its attention over the past steps j in its window "
-                "(red bars: ground-truth steps). Bottom: each model's class probabilities if "
+                "Middle: how step t spreads its attention over the past steps j in its window"
+                + (" (red bars: ground-truth steps)" if relevant is not None else "")
+                + ". Bottom: each model's class probabilities if "
                 "the sequence ended at that step."
                 if steps is not None
                 else "Drag the slider under the plot to move the time step t (the red dotted "
@@ -612,7 +613,11 @@ def attention_sections(
         if steps is not None:  # the step that makes the prediction
             last = step_attention(larnn_run.inference, choice.layer, T - 1, choice.heads_on)
             if len(last):
-                st.markdown(describe.most_attended(last, T - 1))
+                st.markdown(
+                    describe.most_attended(last, T - 1)
+                    + ": the last step, the one that makes the prediction (the slider moves "
+                    "the plot's t, not this line)."
+                )
     if T > VIEW_STEPS:
         with guard("Overview of the whole series"):
             drawn["overview"] = overview_section(shown_x, runs, span, context, value_label, data)
@@ -667,7 +672,8 @@ def overview_section(
     st.caption(
         f"Each line keeps its lowest and highest value in every stretch of "
         f"{-(-len(x) // (downsample.MAX_POINTS // 2)):,} steps, so short spikes stay visible. "
-        "Move the 'Steps drawn' slider above to draw another stretch in full."
+        f"Move the 'First of the {VIEW_STEPS} steps drawn' slider above to draw another "
+        "stretch in full."
     )
     return fig
 

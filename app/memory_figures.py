@@ -20,6 +20,9 @@ from plotly.subplots import make_subplots
 from app.figures import FONT, MODEL_COLORS, STEP_COLOR, TIMELINE_MARGIN, TRUTH_COLOR
 from app.memory import EditedRun, steps_text
 
+# The timeline's margins, but free to grow: channel names and legends here are wider, and
+# these figures are not redrawn on every knob change.
+MARGIN = {**TIMELINE_MARGIN, "autoexpand": True}
 HIDDEN_COLOR = "#ffffff"  # the marks on hidden cells, over the dark "no attention" colour
 HIDDEN_FILL = "rgba(120, 120, 120, 0.18)"  # hidden steps shaded on time axes
 RANKING_COLORS = {
@@ -182,7 +185,7 @@ def edits_figure(
     fig.update_layout(
         title={"text": f"Hidden steps j = {steps_text(hidden_steps)}: what changes"},
         height=120 + 170 * rows,
-        margin=TIMELINE_MARGIN,
+        margin=MARGIN,
         font=FONT,
         barmode="group",
         bargap=0.1,
@@ -301,7 +304,7 @@ def attribution_figure(
     fig.update_layout(
         title={"text": "Integrated Gradients over (time, channel), beside the input"},
         height=90 + rows * max(120, 14 * C + 40),
-        margin=TIMELINE_MARGIN,
+        margin=MARGIN,
         font=FONT,
         coloraxis={
             "colorscale": ATTRIBUTION_SCALE,
