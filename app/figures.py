@@ -34,6 +34,8 @@ SWEEP_LABEL_ROW = 18  # px between the sweep's two rows of window labels
 # measures its legends, colour bars and slider after drawing and draws the whole figure again
 # to make room (doAutoMargin: ~30% of the browser's time on a knob change, Chrome's profiler).
 TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45, "autoexpand": False}
+SLIDER_HEIGHT = 80  # px under the time axis for the time-step slider
+HOVER_INPUTS_MAX_CELLS = 20_000  # heatmaps with inputs in their hover: UCI HAR's 128 x 128 fits
 
 
 def _color(colors: Sequence[str], i: int) -> str:
@@ -298,9 +300,6 @@ def timeline_figure(
     return _figure(data, layout)
 
 
-SLIDER_HEIGHT = 80  # px under the time axis for the time-step slider
-
-
 def _window_edges(t: int, window: int) -> tuple[float, float]:
     """The shaded window of step t: the past steps max(t - k', 0) .. t - 1 (none at t = 0)."""
     return (max(t - window, 0) - 0.5, t - 0.5) if t >= 1 else (-0.5, -0.5)
@@ -503,9 +502,6 @@ def _truth_trace(grid: AttentionGrid, truth_steps: Sequence[int], axis: str, leg
         "hoverinfo": "skip",
         "showlegend": legend,
     }
-
-
-HOVER_INPUTS_MAX_CELLS = 20_000  # UCI HAR's whole 128 x 128 time-axis grid fits
 
 
 def attention_heatmap(

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from larnn.checkpoint import load_checkpoint
-from larnn.data import load_uci_har
+from larnn.data import SequenceDataset, load_uci_har
 from larnn.data.splits import Normalizer
 from larnn.data.uci_har import CLASS_NAMES
 from larnn.inference import predict_probabilities
@@ -77,13 +77,12 @@ def run_rows(patterns: list[str]) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def ensemble_row(pattern: str, data_dir: Path | None) -> tuple[str, list[str]] | None:
+def ensemble_row(pattern: str, test: SequenceDataset) -> tuple[str, list[str]] | None:
     """The runs' class probabilities on the test subjects, averaged, then scored once."""
     folders = run_folders(pattern)
     if not folders:
         print(f"(no finished runs match {pattern!r})")
         return None
-    _, test = load_uci_har(data_dir)
     probabilities = []
     for folder in folders:
         checkpoint = load_checkpoint(Path(folder) / "checkpoint")
@@ -98,10 +97,11 @@ def ensemble_row(pattern: str, data_dir: Path | None) -> tuple[str, list[str]] |
     return name, [cell([report.accuracy]), cell([report.macro_f1]), "-", str(len(folders))]
 
 
-def minirocket_row(seeds: list[int], data_dir: Path | None) -> tuple[str, list[str]]:
+def minirocket_row(
+    seeds: list[int], train: SequenceDataset, test: SequenceDataset
+) -> tuple[str, list[str]]:
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    train, test = load_uci_har(data_dir)
     accuracies, f1s = [], []
     for seed in seeds:
         started = time.perf_counter()
@@ -132,9 +132,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     rows = run_rows(args.runs)
-    rows += [row for row in (ensemble_row(p, args.data_dir) for p in args.ensemble) if row]
+    if args.ensemble or args.minirocket_seeds:
+        train, test = load_uci_har(args.data_dir)  # read once for every row that scores anew
+    rows += [row for row in (ensemble_row(p, test) for p in args.ensemble) if row]
     if args.minirocket_seeds:
-        rows.append(minirocket_row(args.minirocket_seeds, args.data_dir))
+        rows.append(minirocket_row(args.minirocket_seeds, train, test))
     print("\n| model | test accuracy % | test macro-F1 % | validation accuracy % | seeds |")
     print("|---|---|---|---|---|")
     for name, cells in rows:
