@@ -822,21 +822,22 @@ def titled(
     characters; the top margin grows to hold them."""
     lines = wrap_parts(subtitle, line_chars)
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 40
-    return fig.update_layout(
-        title={
-            "text": fig.layout.title.text if title is None else title,
-            "subtitle": {"text": "<br>".join(lines), "font": {"size": 12}},
-            "x": 0,
-            "xanchor": "left",
-            "xref": "paper",
-            "y": 1,
-            "yref": "container",
-            "yanchor": "top",
-            "pad": {"t": 8},
-            "font": {"size": 15},
-        },
-        margin={"t": top + TITLE_HEIGHT + SUBTITLE_LINE * (len(lines) - 1)},
-    )
+    # Assigned, not passed to update_layout: that took ten times as long (4 ms a figure), on
+    # every figure of every run.
+    fig.layout.title = {
+        "text": fig.layout.title.text if title is None else title,
+        "subtitle": {"text": "<br>".join(lines), "font": {"size": 12}},
+        "x": 0,
+        "xanchor": "left",
+        "xref": "paper",
+        "y": 1,
+        "yref": "container",
+        "yanchor": "top",
+        "pad": {"t": 8},
+        "font": {"size": 15},
+    }
+    fig.layout.margin.t = top + TITLE_HEIGHT + SUBTITLE_LINE * (len(lines) - 1)
+    return fig
 
 
 def wrap_parts(text: str, line_chars: int, separator: str = " · ") -> list[str]:

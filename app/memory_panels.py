@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import describe, export, figures, memory, memory_figures, resources
@@ -203,18 +204,18 @@ def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> o
         titles[role] = f"{role} {model.name}: attribution to '{model.class_names[predicted]}'"
         sums.append(f"{role} {values.sum():+.2f}")
     first = next(iter(runs.values())).model
-    shown = resources.normalizer(first.checkpoint).apply(x)
     relevant = None if data.relevant_steps is None else np.flatnonzero(data.relevant_steps[index])
-    fig = memory_figures.attribution_figure(
-        shown,
-        attributions,
-        channel_names=data.channel_names,
-        t=len(x) - 1,
-        truth_steps=relevant,
-        titles=titles,
-    )
     names = " · ".join(f"{role} {run.model.name}" for role, run in runs.items())
-    figures.titled(fig, f"{names} (as trained) · {data.sequence_name(index)}")
+    fig = _attribution_chart(
+        tuple(run.model.key for run in runs.values()),
+        x,
+        tuple(data.channel_names),
+        None if relevant is None else tuple(relevant.tolist()),
+        tuple(titles.items()),
+        f"{names} (as trained) · {data.sequence_name(index)}",
+        _shown=resources.normalizer(first.checkpoint).apply(x),
+        _attributions=attributions,
+    )
     st.plotly_chart(fig, key="attribution")
     st.caption(
         "Captum's Integrated Gradients of each model's logit for the class it predicts as "
@@ -225,6 +226,50 @@ def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> o
         f"{', '.join(sums)}."
     )
     return fig
+
+
+# The attribution and erasure figures show the models as trained: a knob change leaves them as
+# they were, so each is built once per model pair and sequence and shared, never changed after
+# (rebuilding them took about half of a knob change's run on the server). Arguments with a
+# leading underscore are not hashed: the ones before them determine them.
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _attribution_chart(
+    model_keys: tuple[str, ...],
+    raw: np.ndarray,
+    channel_names: tuple[str, ...],
+    truth_steps: tuple[int, ...] | None,
+    titles: tuple[tuple[str, str], ...],
+    subtitle: str,
+    *,
+    _shown: np.ndarray,
+    _attributions: dict[str, np.ndarray],
+) -> go.Figure:
+    """The Integrated Gradients figure of `raw` (T, C); `_shown` is it standardised."""
+    fig = memory_figures.attribution_figure(
+        _shown,
+        _attributions,
+        channel_names=channel_names,
+        t=len(raw) - 1,
+        truth_steps=truth_steps,
+        titles=dict(titles),
+    )
+    return figures.titled(fig, subtitle)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _erasure_chart(
+    model_keys: tuple[str, ...],
+    raw: np.ndarray,
+    ns: tuple[int, ...],
+    subtitle: str,
+    *,
+    _frame: pd.DataFrame,
+) -> go.Figure:
+    """The erasure curves of the sequence `raw` (1, T, C), from their `memory.erasure_table`."""
+    fig = memory_figures.erasure_figure(_frame, "Erasure test on this sequence")
+    return figures.titled(fig, subtitle)
 
 
 def too_long_text(analysis: str, length: int) -> str:
@@ -261,8 +306,13 @@ def faithfulness_section(
     }
     frame = memory.erasure_table(curves, f"{data.sequence_name(index)}, models as trained")
     names = " · ".join(f"{role} {run.model.name}" for role, run in runs.items())
-    fig = memory_figures.erasure_figure(frame, "Erasure test on this sequence")
-    figures.titled(fig, f"{names} (as trained) · {data.sequence_name(index)}")
+    fig = _erasure_chart(
+        tuple(run.model.key for run in runs.values()),
+        raw,
+        ns,
+        f"{names} (as trained) · {data.sequence_name(index)}",
+        _frame=frame,
+    )
     st.plotly_chart(fig, key="erasure")
     st.caption(
         "Hide the n past steps a ranking puts first (LARNN: from attention in every layer; "
