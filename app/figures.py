@@ -282,10 +282,16 @@ def timeline_figure(
                 "active": int(t - start),
                 "steps": slider_steps,
                 "currentvalue": {
-                    "prefix": "time step t = ",
+                    "prefix": "drag the red handle to move the time step: t = ",
                     "font": {"size": 14, "color": "black"},
                 },
                 "font": {"color": "rgba(0, 0, 0, 0)"},  # no label under every step
+                # Rail and handle (Plotly colours both with bgcolor) in the t line's red, so
+                # they stand out: Plotly's own pale grey was easy to miss.
+                "bgcolor": "#f4b6b6",
+                "bordercolor": STEP_COLOR,
+                "borderwidth": 1.5,
+                "activebgcolor": STEP_COLOR,
                 "ticklen": 0,
                 "minorticklen": 0,
                 "len": 1.0,

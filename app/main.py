@@ -76,10 +76,6 @@ SUMMARY_STYLE = """<style>
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
 PREDICTION_CHUNK = 256
-# The most steps the heatmaps and the timeline draw at once. A head grid over 256 steps on the
-# time axis is 8 x 272 x 256 cells; a longer series is drawn a stretch at a time, with a thinned
-# overview of the whole (`overview_section`).
-VIEW_STEPS = 256
 
 
 # --- sidebar: data, models, sequence, knobs ------------------------------------------------
@@ -268,14 +264,17 @@ def pick_sequence(data: sel.DataView, larnn_model: Loaded | None, lstm_model: Lo
     if not candidates:
         st.info("No sequence of this split fits this choice; showing sequence #0.")
         return 0
-    return st.selectbox(
-        "Sequence",
-        candidates,
-        format_func=lambda i: sel.sequence_caption(
+
+    def caption(i: int) -> str:
+        return sel.sequence_caption(
             i, data.labels, data.class_names, larnn_predicted, lstm_predicted
-        ),
-        key=f"pick_{mode}_{true_class}_{data.key}",
+        )
+
+    index = st.selectbox(
+        "Sequence", candidates, format_func=caption, key=f"pick_{mode}_{true_class}_{data.key}"
     )
+    st.caption(f"Shown: {caption(index)}")  # whole: the box cuts long class names
+    return index
 
 
 def split_predictions(model: Loaded, data: sel.DataView) -> np.ndarray:
@@ -489,19 +488,19 @@ def summary_row(
 def pick_span(T: int) -> tuple[int, int]:
     """(first, stop): the steps the heatmaps and the timeline draw. All of a short series; of a
     long one a stretch of VIEW_STEPS chosen here, while the models run the whole series."""
-    if T <= VIEW_STEPS:
+    if T <= sel.VIEW_STEPS:
         return 0, T
+    st.session_state.setdefault(sel.span_key(T), T - sel.VIEW_STEPS)  # widgets take no default
     first = st.slider(
-        f"First of the {VIEW_STEPS} steps drawn (the models ran all {T:,} steps)",
+        f"First of the {sel.VIEW_STEPS} steps drawn (the models ran all {T:,} steps)",
         min_value=0,
-        max_value=T - VIEW_STEPS,
-        value=T - VIEW_STEPS,
+        max_value=T - sel.VIEW_STEPS,
         step=1,
-        key=f"span_{T}",
+        key=sel.span_key(T),
         help="A long series is drawn a stretch at a time: the heatmaps and the timeline show "
         "these steps, the overview below shows the whole series, thinned to its peaks.",
     )
-    return first, first + VIEW_STEPS
+    return first, first + sel.VIEW_STEPS
 
 
 def attention_sections(
@@ -618,7 +617,7 @@ def attention_sections(
                     + ": the last step, the one that makes the prediction (the slider moves "
                     "the plot's t, not this line)."
                 )
-    if T > VIEW_STEPS:
+    if T > sel.VIEW_STEPS:
         with guard("Overview of the whole series"):
             drawn["overview"] = overview_section(shown_x, runs, span, context, value_label, data)
     if larnn_run is not None and choice is not None and choice.heads_on:
@@ -672,7 +671,7 @@ def overview_section(
     st.caption(
         f"Each line keeps its lowest and highest value in every stretch of "
         f"{-(-len(x) // (downsample.MAX_POINTS // 2)):,} steps, so short spikes stay visible. "
-        f"Move the 'First of the {VIEW_STEPS} steps drawn' slider above to draw another "
+        f"Move the 'First of the {sel.VIEW_STEPS} steps drawn' slider above to draw another "
         "stretch in full."
     )
     return fig

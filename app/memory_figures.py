@@ -117,8 +117,10 @@ def edits_figure(
     *,
     step_before: pd.DataFrame | None = None,
     step_after: pd.DataFrame | None = None,
+    span: tuple[int, int] | None = None,
 ) -> go.Figure:
-    """What hiding steps changes, on the time axis of the timeline.
+    """What hiding steps changes, on the time axis of the timeline: steps [first, stop) of
+    `span` (None: every step), as the timeline draws them.
 
     A row per model: its running probability of the class it predicts with every step
     (solid: every step; dotted: steps hidden, or occluded for the LSTM). A last row, when the
@@ -138,6 +140,7 @@ def edits_figure(
         rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=titles
     )
     T = len(edited[0].before.step_probabilities) if edited else t + 1
+    first, stop = (0, T) if span is None else span
     for r, run in enumerate(edited, start=1):
         k = run.before.predicted
         color = MODEL_COLORS.get(run.role, "#444444")
@@ -147,8 +150,8 @@ def edits_figure(
         ):
             fig.add_trace(
                 go.Scatter(
-                    x=np.arange(T),
-                    y=inference.step_probabilities[:, k],
+                    x=np.arange(first, stop),
+                    y=inference.step_probabilities[first:stop, k],
                     mode="lines",
                     line={"color": color, "dash": dash, "width": 2},
                     name=f"{run.role}, {label}",
@@ -180,7 +183,7 @@ def edits_figure(
         _shade_steps(fig, hidden_steps, rows)
     for r in range(1, rows + 1):
         fig.add_vline(x=t, line={"color": STEP_COLOR, "dash": "dot", "width": 1.5}, row=r, col=1)
-    fig.update_xaxes(range=[-0.5, T - 0.5])
+    fig.update_xaxes(range=[first - 0.5, stop - 0.5])
     fig.update_xaxes(title_text="time step t (bars: past step j)", row=rows, col=1)
     fig.update_layout(
         title={"text": f"Hidden steps j = {steps_text(hidden_steps)}: what changes"},

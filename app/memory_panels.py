@@ -49,12 +49,20 @@ def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
     last = max(length - 2, 0)  # step T - 1 is in no query step's window
     hide_range = None
     if st.toggle("Hide a range of past steps", key=f"hide_on_{model_key}"):
+        # A long series: the range is picked inside the stretch drawn (a slider over 100,000
+        # steps moves hundreds of steps a pixel), and starts afresh when that stretch moves.
+        first, stop = sel.drawn_span(length, st.session_state.get(sel.span_key(length)))
+        low, high = min(first, last), min(stop - 1, last)
+        label, key = "Past steps j hidden (from, to)", f"hide_range_{model_key}_{length}"
+        if length > sel.VIEW_STEPS:
+            label += f", inside the steps drawn ({first:,}-{stop - 1:,})"
+            key += f"_{first}"
         hide_range = st.slider(
-            "Past steps j hidden (from, to)",
-            min_value=0,
-            max_value=last,
-            value=(max(last - 7, 0), last),
-            key=f"hide_range_{model_key}_{length}",
+            label,
+            min_value=low,
+            max_value=high,
+            value=(max(high - 7, low), high),
+            key=key,
         )
     clicked = st.session_state.get(_clicked_key(model_key), frozenset())
     hidden = memory.hidden_steps(hide_range, (s for s in clicked if s <= last))
@@ -170,8 +178,9 @@ def _edits(
     if choice.heads_on:
         step_before = step_attention(before, choice.layer, T - 1, choice.heads_on)
         step_after = step_attention(larnn.inference, choice.layer, T - 1, choice.heads_on)
+    span = sel.drawn_span(T, st.session_state.get(sel.span_key(T)))
     fig = memory_figures.edits_figure(
-        edited, hidden, T - 1, step_before=step_before, step_after=step_after
+        edited, hidden, T - 1, step_before=step_before, step_after=step_after, span=span
     )
     figures.titled(fig, describe.context_line(data, index, runs, choice))
     st.plotly_chart(fig, key="memory_edits")  # full width: its time axis lines up above

@@ -460,6 +460,26 @@ def trained_widget_values(trained: LARNNConfig) -> dict[str, object]:
     }
 
 
+# The most steps the heatmaps, the timeline and the memory-edit figure draw at once. A head grid
+# over 256 steps on the time axis is 8 x 272 x 256 cells; a longer series is drawn a stretch at
+# a time (the page's "First of the 256 steps drawn" slider), with a thinned overview of the whole.
+VIEW_STEPS = 256
+
+
+def span_key(length: int) -> str:
+    """The session-state key of the first step drawn of a series of `length` steps."""
+    return f"span_{length}"
+
+
+def drawn_span(length: int, first: int | None) -> tuple[int, int]:
+    """(first, stop): the steps drawn of a series of `length` steps. All of a short one; of a
+    long one VIEW_STEPS from `first` (None: the last VIEW_STEPS), kept inside the series."""
+    if length <= VIEW_STEPS:
+        return 0, length
+    first = length - VIEW_STEPS if first is None else min(max(int(first), 0), length - VIEW_STEPS)
+    return first, first + VIEW_STEPS
+
+
 @dataclass(frozen=True)
 class KnobChoice:
     """What the sidebar's knob widgets set: the knobs, the layer shown, the trained settings."""

@@ -290,6 +290,11 @@ def test_sequence_choice_modes(app):
     at = app.run()
     at.sidebar.radio(key="choose_by").set_value("disagree").run()
     _no_failure(at)
+    # The picker's label names three classes and gets cut in the sidebar: it is also written
+    # out whole under the box.
+    picked = at.sidebar.selectbox(key=_key(at, at.sidebar.selectbox, "pick_disagree"))
+    whole = next(c.value for c in at.sidebar.caption if c.value.startswith("Shown: #"))
+    assert whole == f"Shown: {picked.format_func(picked.value)}" and " · LSTM " in whole
     at.sidebar.radio(key="choose_by").set_value("class").run()
     _no_failure(at)
     class_key = _key(at, at.selectbox, "class_")
@@ -1065,8 +1070,8 @@ def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
     and ran Integrated Gradients over the whole series. Now the models run the whole series,
     the heatmaps and the timeline draw VIEW_STEPS of it, chosen with a slider, and the
     per-sequence attribution and erasure test say they need a shorter sequence."""
-    from app.main import VIEW_STEPS
     from app.memory import ANALYSIS_MAX_STEPS
+    from app.selection import VIEW_STEPS
 
     T = ANALYSIS_MAX_STEPS + 500
     at = app.run()
@@ -1091,3 +1096,14 @@ def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
     assert (shaded["x0"], shaded["x1"]) == (99.5, 100 + VIEW_STEPS - 0.5)
     too_long = [i.value for i in at.info if f"up to {ANALYSIS_MAX_STEPS:,} steps" in i.value]
     assert len(too_long) == 2  # Integrated Gradients and the erasure test
+    # Hiding steps: the sidebar's range is picked inside the stretch drawn, and the memory-edit
+    # figure draws that stretch, not the whole series.
+    model_key = next(k.key for k in at.sidebar.toggle if k.key.startswith("hide_on_"))[8:]
+    at.sidebar.toggle(key=f"hide_on_{model_key}").set_value(True).run()
+    hide = at.sidebar.slider(key=f"hide_range_{model_key}_{T}_100")
+    assert (hide.min, hide.max, hide.value) == (100, 100 + VIEW_STEPS - 1, (348, 355))
+    _no_failure(at)
+    edits = next(c for c in at.get("plotly_chart") if c.proto.id and "memory_edits" in c.key)
+    edits = json.loads(edits.proto.spec)
+    assert edits["layout"]["xaxis"]["range"] == [99.5, 100 + VIEW_STEPS - 0.5]
+    assert len(edits["data"][0]["x"]["bdata"]) < 4 * 2 * VIEW_STEPS  # not T steps

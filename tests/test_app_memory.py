@@ -375,6 +375,10 @@ def test_edits_erasure_and_attribution_figures(recall_inference):
     every, hidden = (d for d in fig.data if d.type == "bar")
     assert list(every.x) == list(hidden.x) == [1, 2, 3, 4, 5]
     assert every.y[3] > 0 and hidden.y[3] == 0  # no attention reaches the hidden step
+    drawn = memory_figures.edits_figure([run], (4,), 6, span=(3, 9))  # a long series' stretch
+    assert [list(d.x) for d in drawn.data] == [list(range(3, 9))] * 2
+    assert np.allclose(drawn.data[0].y, before.step_probabilities[3:9, before.predicted])
+    assert list(drawn.layout.xaxis.range) == [2.5, 8.5]
     erasure = memory_figures.erasure_figure(memory.erasure_table(_curves(), "s"), "E")
     assert len(erasure.data) == 4  # 2 curves x (comprehensiveness, sufficiency)
     attributions = {"LARNN": np.ones((12, 3)) * 4.0, "LSTM": -np.eye(12, 3)}

@@ -20,3 +20,12 @@ def test_every_series_limit_is_stated_and_enforced():
         sel.read_series(too_long, "long.csv", ("a",))
     with pytest.raises(DataError, match="the limit is 20,000,000"):
         sel.read_series(b"a\n" + b"1\n" * 10_000_001, "big.csv", ("a",))
+
+
+def test_drawn_span_keeps_a_stretch_of_view_steps_inside_the_series():
+    assert sel.drawn_span(100, None) == (0, 100)  # short: all of it, whatever was asked
+    assert sel.drawn_span(100, 40) == (0, 100)
+    T = sel.VIEW_STEPS + 1000
+    assert sel.drawn_span(T, None) == (1000, T)  # the last stretch by default
+    assert sel.drawn_span(T, 10) == (10, 10 + sel.VIEW_STEPS)
+    assert sel.drawn_span(T, T) == (1000, T) and sel.drawn_span(T, -5) == (0, sel.VIEW_STEPS)

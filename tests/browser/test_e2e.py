@@ -342,7 +342,7 @@ def test_time_step_moves_in_the_browser_without_a_rerun(page, tmp_path):
     chart.scroll_into_view_if_needed()
     rail = chart.locator(".slider-rail-rect").first.bounding_box()
     label = chart.locator(".slider-container text").first
-    assert label.text_content().startswith("time step t = ")
+    assert label.text_content().startswith("drag the red handle to move the time step: t = ")
     last = int(label.text_content().split("=")[-1])
     page.mouse.click(rail["x"] + 0.3 * rail["width"], rail["y"] + rail["height"] / 2)
     t = int(label.text_content().split("=")[-1])
