@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 import larnn
@@ -60,6 +61,9 @@ class TrainConfig(JsonConfig):
     schedule: Literal["cosine", "constant"] = "cosine"  # per epoch
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform
+    # Exponential moving average of the weights, updated after every optimiser step with this
+    # decay; the average is what is validated, selected and saved. 0 = off (the raw weights).
+    ema_decay: float = 0.0
     augment: dict = field(default_factory=dict)  # AugmentConfig fields; {} = no augmentation
     refit: bool = False  # train on training + validation parts for exactly `epochs`, no selection
     patience: int = 10  # epochs without a better validation score (accuracy, then loss): stop
@@ -78,6 +82,7 @@ class TrainConfig(JsonConfig):
         require(self.weight_decay >= 0, owner, "weight_decay", "must be >= 0")
         require(self.grad_clip >= 0, owner, "grad_clip", "must be >= 0")
         require(0 <= self.label_smoothing < 1, owner, "label_smoothing", "must be in [0, 1)")
+        require(0 <= self.ema_decay < 1, owner, "ema_decay", "must be in [0, 1); 0 = off")
         self.augment_config()  # validates the augmentation fields now, not mid-run
         require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
         require(self.schedule in ("cosine", "constant"), owner, "schedule", "cosine or constant")
@@ -265,19 +270,21 @@ def train(
     model = SequenceClassifier(ClassifierConfig.build(encoder, task.train.n_classes)).to(device)
     optimizer_kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    average = weight_average(model, config.ema_decay)
+    validated = model if average is None else average.module  # what is scored and saved
 
     progress_state = {"epoch": 0, "best_accuracy": -1.0, "best_epoch": -1, "seconds": 0.0}
     progress_state["history"] = []
     if resume and resume_dir.exists():
-        progress_state = _load_resume(resume_dir, model, optimizer)
+        progress_state = _load_resume(resume_dir, model, optimizer, average)
 
     epoch = progress_state["epoch"]
     patience = config.epochs if config.refit else config.patience
     while epoch < config.epochs and epoch - progress_state["best_epoch"] <= patience:
         started = time.perf_counter()
         inputs = PaddedInputs(x_train, lengths_train, augmentation)
-        loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress)
-        val_logits = predict_logits(model, x_val, lengths_val)
+        loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress, average)
+        val_logits = predict_logits(validated, x_val, lengths_val)
         val_loss = F.cross_entropy(val_logits, y_val).item()
         val_predictions = val_logits.argmax(-1).numpy()
         val_report = classification_report(task.val.y, val_predictions, task.val.class_names)
@@ -294,9 +301,9 @@ def train(
             progress_state["best_val_loss"] = val_loss
             progress_state["best_epoch"] = epoch
             metadata = _metadata(task, normalizer, config, progress_state, {"val": val_report})
-            save_checkpoint(out_dir / "best", model, metadata)
+            save_checkpoint(out_dir / "best", validated, metadata)
         progress_state["epoch"] = epoch
-        _save_resume(resume_dir, model, optimizer, progress_state)
+        _save_resume(resume_dir, model, optimizer, progress_state, average)
         if progress:
             tqdm.write(
                 f"epoch {epoch:3d}  loss {loss:.4f}  val acc {val_report.accuracy:.4f}"
@@ -359,8 +366,23 @@ class PaddedInputs:
     augmentation: Augmentation | None = None
 
 
+def weight_average(model: SequenceClassifier, decay: float) -> AveragedModel | None:
+    """torch's AveragedModel keeping an exponential moving average of `model`'s weights (and
+    buffers), or None for decay 0. Its first update copies the weights."""
+    if decay == 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _train_epoch(
-    model, optimizer, inputs: PaddedInputs, y, config: TrainConfig, epoch: int, progress: bool
+    model,
+    optimizer,
+    inputs: PaddedInputs,
+    y,
+    config: TrainConfig,
+    epoch: int,
+    progress: bool,
+    average: AveragedModel | None = None,
 ) -> float:
     x, lengths = inputs.x, inputs.lengths
     model.train()
@@ -385,6 +407,8 @@ def _train_epoch(
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update_parameters(model)
         total += loss.item() * len(index)
         count += len(index)
         bar.set_postfix(loss=f"{total / count:.4f}")
@@ -415,8 +439,11 @@ def _metadata(
     )
 
 
-def _save_resume(folder: Path, model, optimizer, progress_state: dict[str, Any]) -> None:
-    """Weights and optimiser state as safetensors, progress as JSON; replaced atomically."""
+def _save_resume(
+    folder: Path, model, optimizer, progress_state: dict[str, Any], average=None
+) -> None:
+    """Weights, their average and optimiser state as safetensors, progress as JSON; replaced
+    atomically."""
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -431,6 +458,11 @@ def _save_resume(folder: Path, model, optimizer, progress_state: dict[str, Any])
         for name, value in slots.items()
     }
     save_file(tensors, staging / "optimizer.safetensors")
+    if average is not None:
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in average.state_dict().items()},
+            staging / "average.safetensors",
+        )
     _write_text(staging / "param_groups.json", json.dumps(state["param_groups"]))
     _write_text(staging / "progress.json", json.dumps(progress_state))
     if folder.exists():
@@ -443,9 +475,11 @@ def _save_resume(folder: Path, model, optimizer, progress_state: dict[str, Any])
         os.replace(staging, folder)
 
 
-def _load_resume(folder: Path, model, optimizer) -> dict[str, Any]:
+def _load_resume(folder: Path, model, optimizer, average=None) -> dict[str, Any]:
     device = next(model.parameters()).device
     model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
+    if average is not None:
+        average.load_state_dict(load_file(folder / "average.safetensors", device=str(device)))
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in load_file(folder / "optimizer.safetensors", device=str(device)).items():
         index, name = key.split(".", 1)

@@ -41,23 +41,25 @@ def test_tiny_run_writes_a_checkpoint_whose_metrics_reproduce(tmp_path):
     assert [row["epoch"] for row in history] == [1, 2, 3]
 
 
-def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
-    whole = train(TINY, tmp_path / "whole", progress=False)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch, ema_decay):
+    config = with_overrides(TINY, {"ema_decay": ema_decay})  # the weight average resumes too
+    whole = train(config, tmp_path / "whole", progress=False)
 
     real_epoch = train_module._train_epoch
 
-    def interrupted(model, optimizer, x, y, config, epoch, progress):
+    def interrupted(model, optimizer, x, y, config, epoch, *rest):
         if epoch == 2:
             raise KeyboardInterrupt
-        return real_epoch(model, optimizer, x, y, config, epoch, progress)
+        return real_epoch(model, optimizer, x, y, config, epoch, *rest)
 
     monkeypatch.setattr(train_module, "_train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(TINY, tmp_path / "cut", progress=False)
+        train(config, tmp_path / "cut", progress=False)
     monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
     with pytest.raises(ConfigError, match="--resume"):
-        train(TINY, tmp_path / "cut", progress=False)
-    resumed = train(TINY, tmp_path / "cut", progress=False, resume=True)
+        train(config, tmp_path / "cut", progress=False)
+    resumed = train(config, tmp_path / "cut", progress=False, resume=True)
 
     a = load_checkpoint(whole.checkpoint).model.state_dict()
     b = load_checkpoint(resumed.checkpoint).model.state_dict()
@@ -85,6 +87,7 @@ def test_lstm_baseline_trains_through_the_same_path(tmp_path):
         ({"model": {"input_size": 3, "hidden_size": 8}}, "TrainConfig.model"),
         ({"probe_sizes": [10, 10]}, "TrainConfig.probe_sizes"),
         ({"optimizer": "sgd"}, "TrainConfig.optimizer"),
+        ({"ema_decay": 1.0}, "TrainConfig.ema_decay"),
     ],
 )
 def test_config_errors_name_the_field(change, field):
@@ -176,9 +179,9 @@ def test_refit_trains_on_training_and_validation_for_the_given_epochs(tmp_path, 
     seen = []
     real_epoch = train_module._train_epoch
 
-    def counting(model, optimizer, inputs, y, config, epoch, progress):
+    def counting(model, optimizer, inputs, y, config, epoch, *rest):
         seen.append(len(y))
-        return real_epoch(model, optimizer, inputs, y, config, epoch, progress)
+        return real_epoch(model, optimizer, inputs, y, config, epoch, *rest)
 
     monkeypatch.setattr(train_module, "_train_epoch", counting)
     config = with_overrides(TINY, {"refit": True, "epochs": 3, "patience": 1})
@@ -190,3 +193,43 @@ def test_refit_trains_on_training_and_validation_for_the_given_epochs(tmp_path, 
     assert metadata.train_config["refit"] is True
     report = evaluate_checkpoint(result.checkpoint, "test")
     assert report.accuracy == pytest.approx(metadata.metrics["test"]["accuracy"], abs=1e-9)
+
+
+def test_the_weight_average_is_the_moving_average_of_every_steps_weights(tmp_path):
+    """ema_decay d: after each optimiser step w_k, e_1 = w_1 and e_k = d e_(k-1) + (1 - d) w_k,
+    computed here by hand from the weights each step left; training scores and saves e."""
+    assert TINY.ema_decay == 0  # off by default
+    config = with_overrides(TINY, {"ema_decay": 0.8, "epochs": 1})
+    task = train_module.load_task(config.dataset, config.split_definition())
+    normalizer = train_module.Normalizer.fit(task.train.X, task.train.lengths)
+    x, y, lengths = train_module.as_tensors(task.train, normalizer, torch.device("cpu"))
+    torch.manual_seed(0)
+    encoder = config.encoder_config(input_size=x.shape[2])
+    model = train_module.SequenceClassifier(
+        train_module.ClassifierConfig.build(encoder, task.train.n_classes)
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    steps: list[dict[str, torch.Tensor]] = []
+    optimizer.register_step_post_hook(
+        lambda *_: steps.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    )
+    average = train_module.weight_average(model, config.ema_decay)
+    inputs = train_module.PaddedInputs(x, lengths, None)
+    train_module._train_epoch(model, optimizer, inputs, y, config, 0, False, average)
+    assert len(steps) == -(-len(y) // config.batch_size) > 1
+    floats = [k for k, v in steps[0].items() if v.is_floating_point()]  # not batch counters
+    assert {name for name, _ in model.named_parameters()} <= set(floats)
+    expected = {k: steps[0][k] for k in floats}
+    for weights in steps[1:]:
+        expected = {k: 0.8 * expected[k] + 0.2 * weights[k] for k in floats}
+    averaged = average.module.state_dict()
+    for name, value in expected.items():
+        torch.testing.assert_close(averaged[name], value, msg=name)
+    assert not torch.equal(averaged[name], steps[-1][name])  # not the last step's weights
+
+    result = train(config, tmp_path / "ema", progress=False)
+    plain = train(with_overrides(config, {"ema_decay": 0.0}), tmp_path / "plain", progress=False)
+    saved = load_checkpoint(result.checkpoint)
+    assert saved.metadata.train_config["ema_decay"] == 0.8
+    raw = load_checkpoint(plain.checkpoint).model.state_dict()  # the same run's raw weights
+    assert any(not torch.equal(v, raw[k]) for k, v in saved.model.state_dict().items())
