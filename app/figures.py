@@ -441,7 +441,7 @@ def overview_figure(
                     "hoverinfo": "skip",
                 }
             )
-        stretch = _vrect(span[0] - 0.5, span[1] - 0.5, a, "rgba(214, 39, 40, 0.25)")
+        stretch = _vrect(span[0] - 0.5, span[1] - 0.5, a, "rgba(214, 39, 40, 0.12)")
         shapes.append({**stretch, "layer": "above", "line": {"color": STEP_COLOR, "width": 1.5}})
     layout.update(
         height=220 + 110 * len(rows),

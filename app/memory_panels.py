@@ -55,7 +55,7 @@ def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
         low, high = min(first, last), min(stop - 1, last)
         label, key = "Past steps j hidden (from, to)", f"hide_range_{model_key}_{length}"
         if length > sel.VIEW_STEPS:
-            label += f", inside the steps drawn ({first:,}-{stop - 1:,})"
+            label += f", inside the steps drawn ({low}-{high}; moving them resets it)"
             key += f"_{first}"
         hide_range = st.slider(
             label,
@@ -174,13 +174,14 @@ def _edits(
             EditedRun("LSTM", lstm.inference, after, lstm.model.class_names, "input occluded")
         )
     table = memory.edits_table(edited)
+    span = sel.drawn_span(T, st.session_state.get(sel.span_key(T)))
+    t = span[1] - 1  # the bars' step: the series' last, or the last of the stretch drawn
     step_before = step_after = None
     if choice.heads_on:
-        step_before = step_attention(before, choice.layer, T - 1, choice.heads_on)
-        step_after = step_attention(larnn.inference, choice.layer, T - 1, choice.heads_on)
-    span = sel.drawn_span(T, st.session_state.get(sel.span_key(T)))
+        step_before = step_attention(before, choice.layer, t, choice.heads_on)
+        step_after = step_attention(larnn.inference, choice.layer, t, choice.heads_on)
     fig = memory_figures.edits_figure(
-        edited, hidden, T - 1, step_before=step_before, step_after=step_after, span=span
+        edited, hidden, t, step_before=step_before, step_after=step_after, span=span
     )
     figures.titled(fig, describe.context_line(data, index, runs, choice))
     st.plotly_chart(fig, key="memory_edits")  # full width: its time axis lines up above
@@ -189,7 +190,8 @@ def _edits(
         f"Steps j = {memory.steps_text(hidden)} hidden. LARNN: no layer may attend to them "
         "(the other knobs as set). LSTM: their input set to the training mean (0 after "
         "standardisation), since it has no attention to hide them from. 'drop': how much "
-        "probability the class predicted with every step loses. Grey bands: the hidden steps."
+        f"probability the class predicted with every step loses after the last step (t = {T - 1}"
+        "), where the prediction is made. Grey bands: the hidden steps."
     )
     notes = {"edits": f"steps {memory.steps_text(hidden)} hidden; LARNN knobs as in 'knobs'"}
     return fig, MemoryNumbers(hidden_steps=hidden, edits=table, notes=notes)

@@ -1106,4 +1106,7 @@ def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
     edits = next(c for c in at.get("plotly_chart") if c.proto.id and "memory_edits" in c.key)
     edits = json.loads(edits.proto.spec)
     assert edits["layout"]["xaxis"]["range"] == [99.5, 100 + VIEW_STEPS - 0.5]
+    last_drawn = 100 + VIEW_STEPS - 1  # the bars show where a step inside the stretch looks
+    bars = [d for d in edits["data"] if d["type"] == "bar"]
+    assert bars and all(d["name"].startswith(f"attention of t = {last_drawn},") for d in bars)
     assert len(edits["data"][0]["x"]["bdata"]) < 4 * 2 * VIEW_STEPS  # not T steps
