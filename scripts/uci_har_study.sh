@@ -25,8 +25,21 @@ larnn train --config configs/uci_har_larnn_tuned.json --set refit=true --set epo
   --seed 0 --out runs/refit_larnn_s0
 larnn train --config configs/uci_har_lstm_tuned.json --set refit=true --set epochs=13 \
   --seed 0 --out runs/refit_lstm_s0
+# The selected configurations with a moving average of the weights (ema_decay): the decay
+# chosen on the LARNN's seed-0 validation accuracy (0.99: 94.28%, 0.995: 94.21%), then both
+# architectures on seeds 0-2, two runs at a time.
+larnn train --config configs/uci_har_larnn_tuned.json --set ema_decay=0.995 --seed 0 \
+  --out runs/ema0.995_larnn_s0
+for seed in 0 1 2; do
+  larnn train --config configs/uci_har_larnn_tuned.json --set ema_decay=0.99 --seed "$seed" \
+    --out "runs/ema_larnn_s$seed" &
+  larnn train --config configs/uci_har_lstm_tuned.json --set ema_decay=0.99 --seed "$seed" \
+    --out "runs/ema_lstm_s$seed"
+  wait
+done
 larnn_runs='runs/tune_larnn/trials/trial_0001,runs/tune_larnn/retrain/trial_0001/seed_*'
 lstm_runs='runs/tune_lstm/trials/trial_0007,runs/tune_lstm/retrain/trial_0007/seed_*'
 python scripts/uci_har_table.py \
   --runs "$larnn_runs" "$lstm_runs" runs/refit_larnn_s0 runs/refit_lstm_s0 \
-  --ensemble "$larnn_runs" "$lstm_runs" --minirocket-seeds 0 1 2
+    'runs/ema_larnn_s*' 'runs/ema_lstm_s*' \
+  --ensemble "$larnn_runs" "$lstm_runs" 'runs/ema_larnn_s*' --minirocket-seeds 0 1 2
