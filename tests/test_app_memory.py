@@ -129,13 +129,16 @@ def test_hiding_a_range_changes_the_larnn_and_occludes_the_lstm(app):
     chart = _chart(at, "Hidden steps j = 20-30: what changes")
     assert "steps 20-30 hidden" in chart["layout"]["title"]["subtitle"]["text"]
     heatmap = _charts(at)[0]
-    assert "steps 20-30 hidden" in heatmap["layout"]["title"]["subtitle"]["text"]
+    subtitle = heatmap["layout"]["title"]["subtitle"]["text"]
+    assert "steps 20-30 hidden" in subtitle
+    assert "probe_recall_lstm (every step as given)" in subtitle  # not the occluded LSTM
     marks = next(d for d in heatmap["data"] if d.get("name") == "hidden step")
     assert len(marks["x"]) > 0
     next(b for b in at.sidebar.button if b.label == "Show every step again").click().run()
     _no_failure(at)
     assert _hidden_caption(at).startswith("Hidden: j = none.")
     assert _frame(at, "class").to_json() == before
+    assert "every step as given" not in _charts(at)[0]["layout"]["title"]["subtitle"]["text"]
 
 
 def test_reset_knobs_shows_every_step_again(app):
