@@ -36,13 +36,16 @@ for seed in 0 1 2; do
   larnn train --config configs/uci_har_lstm_tuned.json --set ema_decay=0.99 --seed "$seed" \
     --out "runs/ema_lstm_s$seed"
   wait
-  larnn train --config configs/uci_har_larnn_tuned.json --set ema_decay=0.99 \
-    --set model.hidden_size=128 --seed "$seed" --out "runs/ema_h128_larnn_s$seed"
+  for hidden in 128 192; do
+    larnn train --config configs/uci_har_larnn_tuned.json --set ema_decay=0.99 \
+      --set model.hidden_size=$hidden --seed "$seed" --out "runs/ema_h${hidden}_larnn_s$seed" &
+  done
+  wait
 done
 larnn_runs='runs/tune_larnn/trials/trial_0001,runs/tune_larnn/retrain/trial_0001/seed_*'
 lstm_runs='runs/tune_lstm/trials/trial_0007,runs/tune_lstm/retrain/trial_0007/seed_*'
 python scripts/uci_har_table.py \
   --runs "$larnn_runs" "$lstm_runs" runs/refit_larnn_s0 runs/refit_lstm_s0 \
-    'runs/ema_larnn_s*' 'runs/ema_lstm_s*' 'runs/ema_h128_larnn_s*' \
+    'runs/ema_larnn_s*' 'runs/ema_lstm_s*' 'runs/ema_h128_larnn_s*' 'runs/ema_h192_larnn_s*' \
   --ensemble "$larnn_runs" "$lstm_runs" 'runs/ema_larnn_s*' 'runs/ema_h128_larnn_s*' \
   --minirocket-seeds 0 1 2
