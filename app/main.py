@@ -500,7 +500,7 @@ def pick_span(T: int) -> tuple[int, int]:
         help="A long series is drawn a stretch at a time: the heatmaps and the timeline show "
         "these steps, the overview below shows the whole series, thinned to its peaks.",
     )
-    return first, first + sel.VIEW_STEPS
+    return sel.drawn_span(T, first)
 
 
 def attention_sections(

@@ -51,7 +51,7 @@ def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
     if st.toggle("Hide a range of past steps", key=f"hide_on_{model_key}"):
         # A long series: the range is picked inside the stretch drawn (a slider over 100,000
         # steps moves hundreds of steps a pixel), and starts afresh when that stretch moves.
-        first, stop = sel.drawn_span(length, st.session_state.get(sel.span_key(length)))
+        first, stop = _span_drawn(length)
         low, high = min(first, last), min(stop - 1, last)
         label, key = "Past steps j hidden (from, to)", f"hide_range_{model_key}_{length}"
         if length > sel.VIEW_STEPS:
@@ -73,6 +73,11 @@ def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
     if hidden:
         st.button("Show every step again", on_click=show_every_step, args=(model_key,))
     return hidden
+
+
+def _span_drawn(length: int) -> tuple[int, int]:
+    """(first, stop): the stretch the page's span slider draws (it is set further down)."""
+    return sel.drawn_span(length, st.session_state.get(sel.span_key(length)))
 
 
 def show_every_step(model_key: str) -> None:
@@ -174,7 +179,7 @@ def _edits(
             EditedRun("LSTM", lstm.inference, after, lstm.model.class_names, "input occluded")
         )
     table = memory.edits_table(edited)
-    span = sel.drawn_span(T, st.session_state.get(sel.span_key(T)))
+    span = _span_drawn(T)
     t = span[1] - 1  # the bars' step: the series' last, or the last of the stretch drawn
     step_before = step_after = None
     if choice.heads_on:
@@ -190,8 +195,8 @@ def _edits(
         f"Steps j = {memory.steps_text(hidden)} hidden. LARNN: no layer may attend to them "
         "(the other knobs as set). LSTM: their input set to the training mean (0 after "
         "standardisation), since it has no attention to hide them from. 'drop': how much "
-        f"probability the class predicted with every step loses after the last step (t = {T - 1}"
-        "), where the prediction is made. Grey bands: the hidden steps."
+        "probability the class predicted with every step loses after the last step "
+        f"(t = {T - 1}), where the prediction is made. Grey bands: the hidden steps."
     )
     notes = {"edits": f"steps {memory.steps_text(hidden)} hidden; LARNN knobs as in 'knobs'"}
     return fig, MemoryNumbers(hidden_steps=hidden, edits=table, notes=notes)

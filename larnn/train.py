@@ -447,10 +447,7 @@ def _save_resume(
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        staging / "model.safetensors",
-    )
+    save_file(_cpu_tensors(model.state_dict()), staging / "model.safetensors")
     state = optimizer.state_dict()
     tensors = {
         f"{index}.{name}": value.detach().cpu().contiguous()
@@ -459,10 +456,7 @@ def _save_resume(
     }
     save_file(tensors, staging / "optimizer.safetensors")
     if average is not None:
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in average.state_dict().items()},
-            staging / "average.safetensors",
-        )
+        save_file(_cpu_tensors(average.state_dict()), staging / "average.safetensors")
     _write_text(staging / "param_groups.json", json.dumps(state["param_groups"]))
     _write_text(staging / "progress.json", json.dumps(progress_state))
     if folder.exists():
@@ -473,6 +467,11 @@ def _save_resume(
         shutil.rmtree(old)
     else:
         os.replace(staging, folder)
+
+
+def _cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as safetensors takes it: detached, on the CPU, contiguous."""
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 def _load_resume(folder: Path, model, optimizer, average=None) -> dict[str, Any]:
