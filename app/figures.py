@@ -708,10 +708,13 @@ def probabilities_figure(
                 "hovertemplate": f"{shown}: P(%{{y}}) = %{{x:.3f}}<extra></extra>",
             }
         )
+    # Room for the longest class name, set here: an automatic margin is a second drawing each
+    # time the figure is replaced (app.live_chart). ~8 px a character at size 13, bold wider.
+    longest = max(len(name) + (7 if k == true_class else 0) for k, name in enumerate(class_names))
     layout = {
         "barmode": "group",
         "height": 120 + 48 * len(class_names),
-        "margin": {"l": 20, "r": 20, "t": 40, "b": 40},
+        "margin": {"l": 16 + 8 * longest, "r": 20, "t": 40, "b": 40, "autoexpand": False},
         "xaxis": {"range": [0, 1.12], "title": {"text": "probability at the last step"}},
         "yaxis": {"autorange": "reversed"},
         "font": FONT,

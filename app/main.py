@@ -50,6 +50,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 from app import describe, downsample, export, figures, memory_panels, resources  # noqa: E402
 from app import selection as sel  # noqa: E402
 from app.guard import guard  # noqa: E402
+from app.live_chart import live_chart  # noqa: E402
 from app.memory import MemoryNumbers, memory_document  # noqa: E402
 from app.selection import ROLES, KnobChoice, Loaded, ModelRun  # noqa: E402
 from larnn.checkpoint import CHECKPOINT_FILES  # noqa: E402
@@ -541,8 +542,10 @@ def attention_sections(
         shown_x = resources.normalizer(first_model.checkpoint).apply(x)
         shown_units, value_label = ("std",) * len(data.channel_names), "standardised"
     span = (first, stop)
+    # Each section with a live chart sits in its own container, so that lines which come and
+    # go above it (with k', say) do not move it: a moved chart is a new iframe, loaded anew.
     if larnn_run is not None and choice is not None:
-        with guard("Attention heatmap"):
+        with st.container(), guard("Attention heatmap"):
             if choice.heads_on:
                 grid = attention_grid(
                     larnn_run.inference, choice.layer, choice.heads_on, axis, span
@@ -568,7 +571,7 @@ def attention_sections(
                 memory_panels.attention_notes(larnn_run, choice, relevant, span)
             else:
                 st.warning("Every head is switched off: there is no attention to show.")
-    with guard("Signal and running predictions"):
+    with st.container(), guard("Signal and running predictions"):
         steps = None
         if larnn_run is not None and choice is not None and choice.heads_on:
             weights = head_weights(larnn_run.inference, choice.layer, choice.heads_on, span)
@@ -591,7 +594,7 @@ def attention_sections(
             value_label=value_label,
         )
         figures.titled(fig, context, "Signal, where step t looks, running predictions")
-        st.plotly_chart(fig, key="timeline")
+        live_chart(fig, key="timeline")
         drawn["timeline"] = fig
         st.caption(
             (
@@ -621,7 +624,7 @@ def attention_sections(
         with guard("Overview of the whole series"):
             drawn["overview"] = overview_section(shown_x, runs, span, context, value_label, data)
     if larnn_run is not None and choice is not None and choice.heads_on:
-        with guard("Per-head heatmaps"):
+        with st.container(), guard("Per-head heatmaps"):
             heads = choice.trained.heads
             if heads > 1:
                 st.subheader(f"Each head of layer {choice.layer}")
@@ -632,7 +635,7 @@ def attention_sections(
                 titles = describe.head_titles(larnn_run, choice, relevant)
                 fig = figures.head_grid_figure(grids, titles, truth_steps=truth_steps)
                 figures.titled(fig, context, "One heatmap per head, on one colour scale")
-                st.plotly_chart(fig, key="head_grid")
+                live_chart(fig, key="head_grid")
                 drawn["head_grid"] = fig
                 st.caption(
                     "One colour scale for all heads. A head switched off attends nowhere. "
@@ -702,7 +705,8 @@ def predictions_section(
     )
     context = describe.context_line(data, index, runs, choice)
     figures.titled(fig, context, "Probabilities after the last step", line_chars=90)
-    left.plotly_chart(fig, key="probabilities")
+    with left:
+        live_chart(fig, key="probabilities")
     right.dataframe(
         export.probability_table(probabilities, class_names, true_class), hide_index=True
     )
@@ -924,10 +928,11 @@ def main() -> None:
     STARTING.empty()  # the first results are up
     drawn = attention_sections(data, index, runs, choice)
     numbers = MemoryNumbers()
-    with guard("Memory edits and attribution"):
+    # Containers: the predictions' live chart keeps its place (see attention_sections).
+    with st.container(), guard("Memory edits and attribution"):
         edit_drawn, numbers = memory_panels.edit_sections(data, index, runs, choice)
         drawn.update(edit_drawn)
-    with guard("Predictions"):
+    with st.container(), guard("Predictions"):
         drawn.update(predictions_section(data, index, runs, choice))
     drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
     with guard("Faithfulness"):

@@ -20,6 +20,7 @@ import streamlit as st
 
 from app import describe, export, figures, memory, memory_figures, resources
 from app import selection as sel
+from app.live_chart import live_chart
 from app.memory import EditedRun, MemoryNumbers
 from app.selection import KnobChoice, ModelRun
 from larnn.inference import step_attention
@@ -33,10 +34,6 @@ SPLIT_CHUNK = 25  # sequences per cached chunk of the split's erasure test (and 
 
 def _clicked_key(model_key: str) -> str:
     return f"hidden_clicked_{model_key}"
-
-
-def _version_key(model_key: str) -> str:
-    return f"heatmap_version_{model_key}"
 
 
 def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
@@ -87,26 +84,17 @@ def show_every_step(model_key: str) -> None:
 
 
 def heatmap_chart(fig, hidden_steps: tuple[int, ...] | None, model_key: str) -> None:
-    """Draw the attention heatmap with its click layer; a click toggles the step j clicked.
-
-    The chart's key changes after each click, so the next click starts a new selection
-    (clicking a selected point again would otherwise only deselect it)."""
+    """Draw the attention heatmap with its click layer; a click toggles the step j clicked."""
     memory_figures.clickable(fig, hidden_steps or ())
-    key = f"heatmap_{st.session_state.get(_version_key(model_key), 0)}"
-    st.plotly_chart(
-        fig, key=key, on_select=partial(_on_click, key, model_key), selection_mode="points"
-    )
+    key = f"heatmap_{model_key}"
+    live_chart(fig, key=key, on_click=partial(_on_click, key, model_key))
 
 
 def _on_click(chart_key: str, model_key: str) -> None:
-    points = st.session_state[chart_key]["selection"]["points"]
-    steps = memory.clicked_steps(points)
+    steps = memory.clicked_steps(st.session_state[chart_key]["points"])
     if steps:
         clicked = st.session_state.get(_clicked_key(model_key), frozenset())
         st.session_state[_clicked_key(model_key)] = memory.toggled(clicked, steps)
-        st.session_state[_version_key(model_key)] = (
-            st.session_state.get(_version_key(model_key), 0) + 1
-        )
 
 
 def attention_notes(

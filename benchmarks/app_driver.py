@@ -32,14 +32,24 @@ CHROMIUM_ARGS = [
 # Streamlit's own marker of a finished run, pasted into the conditions below as RUN_OVER.
 RUN_OVER = "document.querySelector('[data-testid=stApp]').dataset.testScriptState == 'notRunning'"
 
+# The documents that hold charts, in page order: app.live_chart's iframes, then the page itself
+# (st.plotly_chart). Pasted into the conditions below as CHART_DOCUMENTS.
+CHART_DOCUMENTS = (
+    "[...[...document.querySelectorAll('iframe')].map(f => f.contentDocument), document]"
+    ".filter(d => d)"
+)
+HEATMAP_DRAWN = "() => CHART_DOCUMENTS.some(d => d.querySelector('.heatmaplayer image'))".replace(
+    "CHART_DOCUMENTS", CHART_DOCUMENTS
+)
+
 # True once the heatmap's title names window 1 (w == "one") or a larger one, and the run is over.
 WINDOW_SHOWN = """w => {
-  const titles = [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')];
+  const titles = CHART_DOCUMENTS.flatMap(d => [...d.querySelectorAll('.gtitle')]);
   const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
   if (!title) return false;
   const n = Number(title.split("window k' = ")[1].split(':')[0]);
   return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER)
+}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
 
 
 def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
@@ -73,7 +83,7 @@ def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.set_default_timeout(180_000)
     page.goto(url)
-    page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+    page.wait_for_function(HEATMAP_DRAWN)
     wait_idle(page)
     return page
 

@@ -41,7 +41,7 @@ from app_driver import (
 # Milliseconds from the last mousedown to the first animation frame in which the timeline's
 # row title names step t, or false until then.
 STEP_SHOWN_MS = """t => {
-  const texts = [...document.querySelectorAll('[data-testid=stPlotlyChart] .annotation-text')];
+  const texts = [...document.querySelectorAll('.annotation-text')];
   const shown = texts.some(e => e.textContent.startsWith(`Where step t = ${t} looks`));
   return shown ? performance.now() - window.__mousedown : false;
 }"""
@@ -71,16 +71,23 @@ def os_threads(pid: int) -> str:
     return "?"
 
 
+def timeline_frame(page):
+    """The frame of the timeline, the chart with Plotly's own slider (app.live_chart draws it
+    in an iframe)."""
+    for frame in page.frames:
+        if frame.locator(".slider-container").count():
+            return frame
+    raise SystemExit("no chart with a time-step slider on the page")
+
+
 def time_steps(page, n: int) -> list[float]:
     """Seconds per click on the timeline's own time-step slider (Plotly's, in the browser), from
     the mousedown to the first frame showing the new step; the clicks walk along the rail."""
-    chart = page.locator("[data-testid='stPlotlyChart']").filter(
-        has=page.locator(".slider-container")
-    )
-    chart.first.scroll_into_view_if_needed()
-    rail = chart.first.locator(".slider-rail-rect").first.bounding_box()
-    label = chart.first.locator(".slider-container text").first
-    page.evaluate(MARK_MOUSEDOWN)
+    frame = timeline_frame(page)
+    frame.locator(".slider-container").first.scroll_into_view_if_needed()
+    rail = frame.locator(".slider-rail-rect").first.bounding_box()  # in the page's pixels
+    label = frame.locator(".slider-container text").first
+    frame.evaluate(MARK_MOUSEDOWN)
     seconds = []
     for i in range(n):
         fraction = 0.05 + 0.9 * ((i * 0.37) % 1.0)  # spread over the rail, never the same step
@@ -89,7 +96,7 @@ def time_steps(page, n: int) -> list[float]:
         t = label.text_content().split("=")[-1].strip()
         if label.text_content() == before:
             continue  # the click landed on the step already shown
-        shown = page.wait_for_function(STEP_SHOWN_MS, arg=t, polling="raf")
+        shown = frame.wait_for_function(STEP_SHOWN_MS, arg=t, polling="raf")
         seconds.append(shown.json_value() / 1000)
         page.wait_for_timeout(200)
     return seconds

@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 from app_driver import (
+    CHART_DOCUMENTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     REPO_ROOT,
@@ -63,17 +64,17 @@ UPLOADER = "[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput'
 
 # True once an attention heatmap is drawn and the run is over.
 HEATMAP_DRAWN = """() => {
-  const drawn = document.querySelector('[data-testid=stPlotlyChart] .heatmaplayer image');
-  return drawn !== null && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER)
+  const drawn = CHART_DOCUMENTS.some(d => d.querySelector('.heatmaplayer image'));
+  return drawn && RUN_OVER;
+}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
 
 # True once the heatmap's title names window k' = n and the run is over.
 WINDOW_IS = """n => {
-  const titles = [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')];
+  const titles = CHART_DOCUMENTS.flatMap(d => [...d.querySelectorAll('.gtitle')]);
   const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
   return title !== undefined && Number(title.split("window k' = ")[1].split(':')[0]) === n
     && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER)
+}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
 
 # What the app shows when a section fails: Streamlit's exception box or an st.error.
 APP_ERRORS = """() => {

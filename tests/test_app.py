@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import describe, export, figures
 from app import selection as sel
+from app.live_chart import figure_of
 from larnn import __version__
 from larnn.baseline import LSTMConfig
 from larnn.checkpoint import (
@@ -155,9 +156,29 @@ def _shown(at: AppTest) -> tuple:
     return (_metric(at, "LARNN predicts"), _probabilities(at).to_json(), _attends(at))
 
 
+def chart_nodes(at: AppTest) -> list:
+    """The page's charts in page order: st.plotly_chart's and app.live_chart's elements."""
+    return [
+        node
+        for node in at.main
+        if node.type == "plotly_chart"
+        or (node.type == "component_instance" and node.proto.component_name.endswith(".live_chart"))
+    ]
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    """The Plotly figure of every chart on the page, in page order."""
+    return [
+        figure_of(node.proto.json_args)
+        if node.type == "component_instance"
+        else json.loads(node.proto.spec)
+        for node in chart_nodes(at)
+    ]
+
+
 def _chart(at: AppTest, index: int = 0) -> dict:
     """The Plotly spec of the index-th chart on the page (0: the attention heatmap)."""
-    return json.loads(at.get("plotly_chart")[index].proto.spec)
+    return chart_specs(at)[index]
 
 
 def _key(at: AppTest, widgets, prefix: str) -> str:
@@ -175,8 +196,8 @@ def test_default_screen_shows_the_probe_with_both_models_and_attention(app):
     assert "LARNN" in _probabilities(at).columns and "LSTM" in _probabilities(at).columns
     assert _metric(at, "Attention on truth").endswith("×")
     assert "j = " in _attends(at)
-    timeline = next(c for c in at.get("plotly_chart") if '"sliders"' in c.proto.spec)
-    slider = json.loads(timeline.proto.spec)["layout"]["sliders"][0]
+    timeline = next(c for c in chart_specs(at) if "sliders" in c["layout"])
+    slider = timeline["layout"]["sliders"][0]
     assert len(slider["steps"]) == 32 and slider["active"] == 31  # the last step is marked
     heatmap = _chart(at, 0)
     assert heatmap["data"][0]["type"] == "heatmap"
@@ -233,6 +254,32 @@ def test_each_knob_changes_what_the_page_shows(app):
     assert _shown(at) == shown
 
 
+def test_a_knob_change_redraws_the_charts_it_changes_in_place(app):
+    """Issue 11 (a knob change < 400 ms): st.plotly_chart names its element by the figure, so
+    each figure a knob changed was a new element, taken off the page, put back and drawn twice.
+    The charts a knob changes are app.live_chart elements named by their keys alone."""
+
+    def live(at: AppTest) -> dict[str, tuple[str, dict]]:
+        return {
+            node.key.split("/")[0]: (node.proto.id, figure_of(node.proto.json_args))
+            for node in chart_nodes(at)
+            if node.type == "component_instance"
+        }
+
+    at = app.run()
+    before = live(at)
+    assert set(before) == {"heatmap_", "timeline", "head_grid", "probabilities"}
+    at.slider(key=_key(at, at.slider, "window_")).set_value(2).run()
+    _no_failure(at)
+    after = live(at)
+    assert {key: element for key, (element, _) in after.items()} == {
+        key: element for key, (element, _) in before.items()
+    }
+    for key in ("heatmap_", "timeline", "head_grid", "probabilities"):
+        assert after[key][1] != before[key][1], key  # the same element, a new figure
+    assert "window k' = 2" in after["heatmap_"][1]["layout"]["title"]["text"]
+
+
 def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
     """Issue 11.5: each chart's title names the models, the knobs and the sequence; the sweep
     names the heads and activation it ran with; CSVs carry them as columns, HTML a <title>."""
@@ -242,7 +289,7 @@ def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
     at.selectbox(key="sweep_size").set_value(50).run()
     at.button(key="run_sweep").click().run()
     _no_failure(at)
-    charts = [_chart(at, i) for i in range(len(at.get("plotly_chart")))]
+    charts = chart_specs(at)
     as_trained = [c for c in charts if "(as trained)" in c["layout"]["title"]["subtitle"]["text"]]
     assert len(as_trained) == 2  # attribution and erasure test: no knobs (tests/test_app_memory)
     charts = [c for c in charts if c not in as_trained]
@@ -362,7 +409,7 @@ def test_missing_shipped_checkpoints_are_explained(tmp_path, monkeypatch):
     _no_failure(at)
     assert any("No shipped LARNN checkpoint" in c.value for c in at.caption)
     assert any("No LARNN runs on this data" in i.value for i in at.info)
-    assert at.get("plotly_chart")  # the signal is still drawn
+    assert chart_specs(at)  # the signal is still drawn
 
 
 def test_a_dataset_without_shipped_checkpoints_is_not_offered(app):

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from test_app import APP, RECALL, REPO_ROOT, make_checkpoints
+from test_app import APP, RECALL, REPO_ROOT, chart_specs, make_checkpoints
 
 from app import export, figures, memory, memory_figures
 from app import selection as sel
@@ -46,7 +46,7 @@ def _no_failure(at: AppTest) -> None:
 
 
 def _charts(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return chart_specs(at)
 
 
 def _chart(at: AppTest, title: str) -> dict:

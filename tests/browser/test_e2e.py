@@ -147,9 +147,40 @@ def wait_idle(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_timeout(500)
 
 
+# The documents that hold charts, in page order: app.live_chart's iframes, then the page itself
+# (st.plotly_chart). The first of them with a heatmap is the attention heatmap's.
+CHART_DOCUMENTS = (
+    "[...[...document.querySelectorAll('iframe')].map(f => f.contentDocument), document]"
+    ".filter(d => d)"
+)
+
+
+def wait_for_heatmap(page, timeout: float | None = None) -> None:
+    """Wait until a heatmap is drawn (its layer holds an image)."""
+    page.wait_for_function(
+        f"() => {CHART_DOCUMENTS}.some(d => d.querySelector('.heatmaplayer image'))",
+        timeout=timeout,
+    )
+
+
+def chart_texts(page, selector: str) -> list[str]:
+    """The text of every chart element matching `selector`, in page order."""
+    return page.evaluate(
+        f"s => {CHART_DOCUMENTS}.flatMap(d => [...d.querySelectorAll(s)].map(e => e.textContent))",
+        selector,
+    )
+
+
 def heatmap_title(page) -> str:
-    title = page.locator("[data-testid='stPlotlyChart'] .gtitle").first
-    return title.text_content() or ""
+    return next(iter(chart_texts(page, ".gtitle")), "")
+
+
+def chart_frame(page, selector: str):
+    """The frame (an app.live_chart iframe or the page) of the first chart with `selector`."""
+    for frame in page.frames:
+        if frame.locator(selector).count():
+            return frame
+    raise AssertionError(f"no chart with {selector} on the page")
 
 
 @pytest.fixture
@@ -161,7 +192,7 @@ def page(server):
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.set_default_timeout(180_000)  # a first render on a busy 2-core machine
             page.goto(server)
-            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            wait_for_heatmap(page)
             wait_idle(page)
             yield page
         finally:
@@ -209,9 +240,8 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             page.set_default_timeout(90_000)
             page.goto(server)
             # The heatmap: a Plotly chart whose heatmap layer has drawn an image.
-            page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+            wait_for_heatmap(page)
             wait_idle(page)
-            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
             assert page.locator("[data-testid='stException']").count() == 0
             assert "window k'" in heatmap_title(page)
             before = heatmap_title(page)
@@ -223,8 +253,8 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             thumb.focus()
             thumb.press("Home")
             page.wait_for_function(
-                "() => [...document.querySelectorAll('[data-testid=stPlotlyChart] .gtitle')]"
-                '.some(e => e.textContent.includes("window k\' = 1:"))',
+                f"() => {CHART_DOCUMENTS}.some(d => [...d.querySelectorAll('.gtitle')]"
+                '.some(e => e.textContent.includes("window k\' = 1:")))',
                 timeout=90_000,
             )
             wait_idle(page)
@@ -254,7 +284,7 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             sidebar.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
             page.get_by_text("Read my_series.csv").wait_for()
             wait_idle(page)
-            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            wait_for_heatmap(page)
             assert page.locator("[data-testid='stException']").count() == 0
             uploaded = save_screenshot(page, tmp_path, "app_uploaded_csv.png")
         finally:
@@ -319,12 +349,43 @@ def test_title_and_progress_show_at_once_on_a_fresh_server(checkpoint_dir, tmp_p
             title_s = time.monotonic() - started
             page.get_by_text("Starting the explorer").wait_for(timeout=5_000)
             save_screenshot(page, tmp_path, "app_fresh_server_first_paint.png")
-            page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=300_000)
+            wait_for_heatmap(page, timeout=300_000)
             chart_s = time.monotonic() - started
         finally:
             browser.close()
     assert title_s < TORCH_DELAY_S / 2, (title_s, chart_s)
     assert chart_s > TORCH_DELAY_S  # the slow import did happen, after the title
+
+
+def test_a_knob_change_redraws_the_charts_in_place(page):
+    """Issue 11 (a knob change < 400 ms): each chart a knob changes stays on the page (its
+    iframe keeps its window) and is drawn once with the new figure, not put back and drawn
+    twice. k' = 1 also drops a line above the charts, which must not move them."""
+    mark = """() => [...document.querySelectorAll('iframe')].map((f, i) => {
+        const w = f.contentWindow, chart = w.document.getElementById('chart');
+        const kept = w.__mark === i;
+        w.__mark = i;
+        if (chart && !w.__counting) { w.__counting = true; w.__draws = 0;
+          chart.on('plotly_afterplot', () => { w.__draws += 1; }); }
+        const draws = w.__draws; w.__draws = 0;
+        return {kept, draws}; })"""
+    page.set_viewport_size({"width": 1500, "height": 4000})  # every chart in view, so drawn
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('iframe')].every(f => f.contentWindow.Plotly"
+        " && f.contentDocument.querySelector('.main-svg'))"
+    )
+    charts = page.evaluate(mark)
+    assert len(charts) >= 4  # heatmap, timeline, head grid, probabilities
+    window = slider_thumb(page, "Window k'")
+    for key, shown in (("Home", "window k' = 1:"), ("End", "window k' = ")):
+        window.focus()
+        window.press(key)
+        wait_idle(page)
+        assert shown in heatmap_title(page)
+        after = page.evaluate(mark)
+        assert len(after) == len(charts)
+        assert all(chart["kept"] for chart in after), after
+        assert [chart["draws"] for chart in after] == [1] * len(after), after
 
 
 def test_time_step_moves_in_the_browser_without_a_rerun(page, tmp_path):
@@ -336,20 +397,18 @@ def test_time_step_moves_in_the_browser_without_a_rerun(page, tmp_path):
         new MutationObserver(() => { if (app.dataset.testScriptState === 'running')
           window.__runs += 1; }).observe(app, {attributes: true}); }"""
     )
-    chart = page.locator("[data-testid='stPlotlyChart']").filter(
-        has=page.locator(".slider-container")
-    )
-    chart.scroll_into_view_if_needed()
-    rail = chart.locator(".slider-rail-rect").first.bounding_box()
-    label = chart.locator(".slider-container text").first
+    timeline = chart_frame(page, ".slider-container")
+    timeline.locator(".slider-container").first.scroll_into_view_if_needed()
+    rail = timeline.locator(".slider-rail-rect").first.bounding_box()  # in the page's pixels
+    label = timeline.locator(".slider-container text").first
     assert label.text_content().startswith("drag the red handle to move the time step: t = ")
     last = int(label.text_content().split("=")[-1])
     page.mouse.click(rail["x"] + 0.3 * rail["width"], rail["y"] + rail["height"] / 2)
     t = int(label.text_content().split("=")[-1])
     assert 0 < t < last
-    title = chart.locator(".annotation-text").filter(has_text="Where step t = ")
-    page.wait_for_function(
-        """t => [...document.querySelectorAll('[data-testid=stPlotlyChart] .annotation-text')]
+    title = timeline.locator(".annotation-text").filter(has_text="Where step t = ")
+    timeline.wait_for_function(
+        """t => [...document.querySelectorAll('.annotation-text')]
         .some(e => e.textContent.startsWith(`Where step t = ${t} looks`))""",
         arg=t,
     )

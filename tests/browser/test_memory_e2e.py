@@ -1,6 +1,6 @@
 """End to end (issue 13): a click on the attention heatmap hides that step, in headless
-Chromium. Streamlit reports no selection for Plotly heatmap traces (streamlit#8760); the
-heatmap's click layer of square markers is what this test clicks through.
+Chromium. The heatmap is an app.live_chart (an iframe) that reports Plotly's clicks; the
+test clicks a cell at the page's coordinates of its (t, lag).
 
 Uses the server and page fixtures of test_e2e.py (the shipped probe pair when present).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from test_e2e import (  # noqa: F401 (fixtures used by name; pytestmark: browser, Chromium)
+    chart_texts,
     checkpoint_dir,
     page,
     pytestmark,
@@ -18,9 +19,17 @@ from test_e2e import (  # noqa: F401 (fixtures used by name; pytestmark: browser
     wait_idle,
 )
 
-CELL_XY = """(gd, [t, lag]) => {
-    const L = gd._fullLayout, box = gd.getBoundingClientRect();
-    return [box.left + L._size.l + L.xaxis.l2p(t), box.top + L._size.t + L.yaxis.l2p(lag)];
+# The page's (x, y) of the attention heatmap's cell (t, lag), its iframe scrolled into view:
+# the first app.live_chart iframe with a heatmap.
+CELL_XY = """([t, lag]) => {
+    for (const frame of document.querySelectorAll('iframe')) {
+        const gd = frame.contentDocument && frame.contentDocument.querySelector('.js-plotly-plot');
+        if (!gd || !gd.querySelector('.heatmaplayer')) continue;
+        frame.scrollIntoView({block: 'center'});
+        const L = gd._fullLayout, box = frame.getBoundingClientRect();
+        return [box.left + L._size.l + L.xaxis.l2p(t), box.top + L._size.t + L.yaxis.l2p(lag)];
+    }
+    return null;
 }"""
 
 
@@ -31,9 +40,7 @@ def hidden_caption(tab) -> str:
 
 def click_cell(tab, t: int, lag: int) -> None:
     """Click the heatmap cell of query step t and lag t - j (the page's default lag axis)."""
-    plot = tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
-    plot.scroll_into_view_if_needed()
-    x, y = plot.evaluate(CELL_XY, [t, lag])
+    x, y = tab.evaluate(CELL_XY, [t, lag])
     tab.mouse.click(x, y)
     wait_idle(tab)
 
@@ -48,8 +55,7 @@ def test_clicking_the_heatmap_hides_a_step_and_clicking_again_shows_it(page, tmp
 
     click_cell(page, t, lag)  # the step the last step attends to most
     assert hidden_caption(page).startswith(f"Hidden: j = {j}."), hidden_caption(page)
-    subtitle = page.locator("[data-testid='stPlotlyChart'] .gtitle-subtitle").first
-    assert f"steps {j} hidden" in (subtitle.text_content() or "")
+    assert f"steps {j} hidden" in chart_texts(page, ".gtitle-subtitle")[0]
     page.get_by_text(f"Hidden steps j = {j}: what changes").wait_for()
     assert page.locator("[data-testid='stException']").count() == 0
     shot = save_screenshot(page, tmp_path, "app_step_hidden_by_a_click.png")

@@ -16,6 +16,7 @@ from test_e2e import (
     playwright_api,
     running_app,
     save_screenshot,
+    wait_for_heatmap,
     wait_idle,
 )
 
@@ -86,7 +87,7 @@ def test_upload_basic_motions_train_tiny_and_open_the_pair(server, user_dir, tmp
             assert [n.rsplit("_", 1)[1] for n in names] == ["larnn", "lstm"], names
 
             open_button.click()
-            page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image").first.wait_for()
+            wait_for_heatmap(page)
             wait_idle(page)
             sidebar = page.locator("[data-testid='stSidebar']")
             labels = ("LARNN checkpoint", "LSTM baseline checkpoint")
