@@ -43,20 +43,14 @@ def toggled(clicked: frozenset[int], steps: Iterable[int]) -> frozenset[int]:
 
 
 def clicked_steps(points: Sequence[dict]) -> list[int]:
-    """The past step j of each clicked heatmap cell, from Streamlit's selection points (the
-    click layer of `memory_figures.clickable` carries j as customdata[0]; the browser sends a
-    typed array's customdata as {"0": j, "1": lag, ...}); cells with j < 0 are ignored."""
+    """The past step j of each clicked heatmap cell, from the points app.live_chart reports
+    (a cell's customdata is [j, lag, ...]); cells with j < 0, or without customdata, are
+    ignored."""
     steps = []
     for point in points:
         custom = point.get("customdata")
-        if isinstance(custom, dict):
-            first = custom.get("0")
-        elif isinstance(custom, list | tuple) and custom:
-            first = custom[0]
-        else:
-            first = None
-        if first is not None and int(first) >= 0:
-            steps.append(int(first))
+        if custom and int(custom[0]) >= 0:
+            steps.append(int(custom[0]))
     return steps
 
 

@@ -1,9 +1,9 @@
 """Figures of the memory sections (issue 13): data in, Plotly figure out. No Streamlit.
 
-The attention heatmap gets a click layer (Streamlit returns no selection for Plotly heatmap
-traces, streamlit#8760, so an invisible scatter of one square marker per cell carries the
-clicks) and marks on the cells of hidden steps. The others: what hiding steps changes, the
-erasure curves, and Captum attribution over (time, channel) under the input. Figures with a
+The attention heatmap gets a hover line saying that a click hides or shows a step (the click
+itself is reported by app.live_chart) and marks on the cells of hidden steps. The others:
+what hiding steps changes, the erasure curves, and Captum attribution over (time, channel)
+under the input. Figures with a
 time axis use the timeline's margins, so their time axes line up with it on the page.
 Shape letters: T time steps, C channels, R heatmap rows.
 """
@@ -39,7 +39,7 @@ RANKING_NAMES = {
 }
 MODEL_DASH = {"LARNN": "solid", "LSTM": "dash"}
 ATTRIBUTION_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
-CLICK_LAYER = "click a cell: hide its step j"
+CLICK_HINT = "<br><i>click: hide or show step j</i>"
 
 
 # --- the attention heatmap: clicks and hidden steps -----------------------------------------
@@ -47,35 +47,19 @@ CLICK_LAYER = "click a cell: hide its step j"
 
 def clickable(fig: go.Figure, hidden_steps: Sequence[int] = ()) -> go.Figure:
     """The attention heatmap `fig` (its first trace the heatmap of `figures.attention_heatmap`)
-    with a click layer and an x on each cell whose step j is hidden.
-
-    Click layer: one invisible square marker per filled cell, carrying the heatmap's hover
-    (customdata[0] is the cell's j, the weight is added as the last customdata column), so a
-    click selects a point that Streamlit reports, with j. Returns `fig`, changed in place.
-    """
+    whose hover says that a click hides or shows the cell's step j, with an x on each cell
+    whose step is hidden. A click reports the cell's customdata, j first (app.live_chart).
+    Returns `fig`, changed in place."""
     heat = fig.data[0]
+    heat.hovertemplate = (heat.hovertemplate or "").replace(
+        "<extra></extra>", CLICK_HINT + "<extra></extra>"
+    )
     z = np.asarray(heat.z, dtype=np.float64)  # (R, T)
     rows, cols = np.nonzero(np.isfinite(z))  # the filled cells
-    custom = np.asarray(heat.customdata, dtype=np.float64)  # (R, T, D): j, lag, inputs at j
-    columns = custom.shape[-1]
-    cell_custom = np.concatenate([custom[rows, cols], z[rows, cols, None]], axis=1)  # (F, D+1)
+    step = np.asarray(heat.customdata, dtype=np.float64)[rows, cols, 0]  # (F,) their j
     y = np.asarray(heat.y)[rows]
     x = np.asarray(heat.x)[cols]
-    template = (heat.hovertemplate or "").replace("%{z:.3f}", f"%{{customdata[{columns}]:.3f}}")
-    template = template.replace("<extra></extra>", "")
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=y,
-            mode="markers",
-            marker={"symbol": "square", "size": 8, "opacity": 0.0, "color": "#000000"},
-            customdata=cell_custom.astype(np.float32),
-            hovertemplate=template + "<br><i>click: hide or show step j</i><extra></extra>",
-            name=CLICK_LAYER,
-            showlegend=False,
-        )
-    )
-    hidden = np.isin(custom[rows, cols, 0], np.asarray(hidden_steps, dtype=np.float64))
+    hidden = np.isin(step, np.asarray(hidden_steps, dtype=np.float64))
     if hidden.any():
         fig.add_trace(
             go.Scatter(

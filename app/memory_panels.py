@@ -84,7 +84,7 @@ def show_every_step(model_key: str) -> None:
 
 
 def heatmap_chart(fig, hidden_steps: tuple[int, ...] | None, model_key: str) -> None:
-    """Draw the attention heatmap with its click layer; a click toggles the step j clicked."""
+    """Draw the attention heatmap; a click on a cell toggles its step j (hidden or shown)."""
     memory_figures.clickable(fig, hidden_steps or ())
     key = f"heatmap_{model_key}"
     live_chart(fig, key=key, on_click=partial(_on_click, key, model_key))

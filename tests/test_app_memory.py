@@ -79,8 +79,7 @@ def test_the_default_is_the_recall_probe_with_every_memory_section(app):
     assert any("No step is hidden" in i.value for i in at.info)
     assert _hidden_caption(at).startswith("Hidden: j = none.")
     heatmap = _charts(at)[0]
-    click_layer = next(d for d in heatmap["data"] if d.get("name") == memory_figures.CLICK_LAYER)
-    assert "click: hide or show step j" in click_layer["hovertemplate"]
+    assert "click: hide or show step j" in heatmap["data"][0]["hovertemplate"]
     attribution = _chart(at, "Integrated Gradients over (time, channel)")
     assert [d["type"] for d in attribution["data"]] == ["heatmap"] * 3  # input, LARNN, LSTM
     erasure = _chart(at, "Erasure test on this sequence")
@@ -199,12 +198,12 @@ def test_hidden_steps_from_a_range_and_clicks():
     assert memory.steps_text([]) == "none"
 
 
-def test_clicked_steps_read_the_browsers_selection():
-    points = [
-        {"x": 9, "y": 3, "customdata": {"0": 6, "1": 3, "2": 0.5}},  # what Chromium sends
+def test_clicked_steps_read_the_cells_clicked():
+    points = [  # as app.live_chart reports them
+        {"x": 9, "y": 3, "customdata": [6, 3, 0.5]},
         {"x": 9, "y": 2, "customdata": [7.0, 2.0]},
         {"x": 1, "y": 5, "customdata": [-1, -1]},  # no past step there
-        {"x": 1, "y": 5},
+        {"x": 1, "y": 5, "customdata": None},
     ]
     assert memory.clicked_steps(points) == [6, 7]
 
@@ -341,25 +340,21 @@ def recall_inference():
 
 
 @pytest.mark.parametrize("axis", ["lag", "time"])
-def test_the_click_layer_carries_each_cells_step(recall_inference, axis):
+def test_the_clickable_heatmap_marks_each_cell_of_a_hidden_step(recall_inference, axis):
     X, _, hidden = recall_inference
     grid = attention_grid(hidden, 0, None, axis)
     fig = figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
     memory_figures.clickable(fig, (4,))
     go.Figure(fig.to_dict())  # passes Plotly's validation
-    layer, marks = fig.data[-2], fig.data[-1]
-    assert layer.name == memory_figures.CLICK_LAYER and layer.marker.opacity == 0
-    filled = np.isfinite(grid.z)
-    assert len(layer.x) == filled.sum()
-    custom = np.asarray(layer.customdata)
+    heat, marks = fig.data[0], fig.data[-1]
+    assert heat.hovertemplate.endswith(memory_figures.CLICK_HINT + "<extra></extra>")
+    assert np.asarray(heat.customdata)[..., 0].tolist() == grid.j.tolist()  # a click's j
+    assert marks.name == "hidden step" and len(marks.x) == (grid.j == 4).sum()
     rows = {float(y): r for r, y in enumerate(grid.y)}
-    for x, y, c in zip(layer.x, layer.y, custom, strict=True):
-        r = rows[float(y)]
-        assert c[0] == grid.j[r, x] and np.isclose(c[-1], grid.z[r, x])
-    assert "customdata[5]" in layer.hovertemplate and "%{z" not in layer.hovertemplate
-    assert set(np.asarray(custom[:, 0])[np.isin(custom[:, 0], [4])]) == {4}
-    assert len(marks.x) == (grid.j == 4).sum()  # an x on each cell of the hidden step
-    assert np.allclose(grid.z[grid.j == 4], 0.0)  # which gets no attention
+    assert all(grid.j[rows[float(y)], x] == 4 for x, y in zip(marks.x, marks.y, strict=True))
+    assert np.allclose(grid.z[grid.j == 4], 0.0)  # the hidden step gets no attention
+    unmarked = figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
+    assert len(memory_figures.clickable(unmarked).data) == len(unmarked.data)  # none hidden
 
 
 def test_edits_erasure_and_attribution_figures(recall_inference):
