@@ -519,11 +519,11 @@ def run_job(folder: Path) -> str:
         if (folder / "cancel").exists():
             raise JobCancelled()
         names = _publish(folder, spec)
+        shutil.rmtree(runs, ignore_errors=True)  # before "done": a reader then sees no runs
         _write_status(
             folder,
             {"state": "done", "checkpoints": names, "finished": time.time(), "message": ""},
         )
-        shutil.rmtree(runs, ignore_errors=True)
         return "done"
     except JobCancelled:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second Cancel: already stopping

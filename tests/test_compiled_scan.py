@@ -144,27 +144,32 @@ def run_both(monkeypatch, net: LARNN, x: torch.Tensor, seed: int = 0, chunks=Non
     """Output, attention weights, gradients and buffers from the compiled then the Python
     loops, from the same weights, buffers and random seed; x is run in `chunks` (lengths along
     time) with the state carried, or whole."""
-    results = []
     start = {k: v.clone() for k, v in net.state_dict().items()}
-    for switch in ("1", "0"):
-        monkeypatch.setenv(compiled_scan.ENV_SWITCH, switch)
-        net.load_state_dict(start)
-        net.zero_grad(set_to_none=True)
-        x_leaf = x.clone().requires_grad_()
-        torch.manual_seed(seed)
-        state, outputs, weights = None, [], []
-        for part in x_leaf.split(chunks or [len(x)]):
-            output, state, record = net(part, state, return_attention=True, **kwargs)
-            outputs.append(output)
-            weights += record.weights
-        output = torch.cat(outputs)
-        loss = (output * output.cos()).sum() + state.memory.sum() + state.c.sum()
-        loss = loss + sum((w * w.sin()).sum() for w in weights)
-        loss.backward()
-        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
-        buffers = {k: v.clone() for k, v in net.state_dict().items()}
-        results.append((output, weights, {**grads, "x": x_leaf.grad}, buffers))
-    return results
+    return [
+        run_loop(monkeypatch, net, start, x, switch, seed, chunks, **kwargs)
+        for switch in ("1", "0")
+    ]
+
+
+def run_loop(monkeypatch, net, start, x, switch: str, seed, chunks, **kwargs) -> tuple:
+    """One run of `run_both` with LARNN_COMPILED_SCAN=switch, in net's and x's dtype."""
+    monkeypatch.setenv(compiled_scan.ENV_SWITCH, switch)
+    net.load_state_dict(start)
+    net.zero_grad(set_to_none=True)
+    x_leaf = x.clone().requires_grad_()
+    torch.manual_seed(seed)
+    state, outputs, weights = None, [], []
+    for part in x_leaf.split(chunks or [len(x)]):
+        output, state, record = net(part, state, return_attention=True, **kwargs)
+        outputs.append(output)
+        weights += record.weights
+    output = torch.cat(outputs)
+    loss = (output * output.cos()).sum() + state.memory.sum() + state.c.sum()
+    loss = loss + sum((w * w.sin()).sum() for w in weights)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    return output, weights, {**grads, "x": x_leaf.grad}, buffers
 
 
 def assert_close_to_scale(got: torch.Tensor, want: torch.Tensor, name: str) -> None:
@@ -485,19 +490,36 @@ def random_case(seed: int) -> tuple[LARNNConfig, bool, int, tuple[int, int], Inf
 @pytest.mark.parametrize("seed", range(40))
 def test_compiled_equals_python_loops_on_random_cases(monkeypatch, seed):
     """Random configurations, run in two chunks with the state carried between them, in train
-    or eval mode, with knobs: outputs, attention and gradients of both loops agree. (It found
-    running statistics updated in a way that broke the backward of a batch norm applied to
-    the carried queue.)"""
+    or eval mode, with knobs: outputs, attention and gradients of both loops agree, gradients
+    to 1e-3 of their largest entry or, where rounding is amplified, as near float64 as the
+    Python loop. (It found running statistics updated in a way that broke the backward of a
+    batch norm applied to the carried queue.)"""
     config, train, batch, chunks, knobs = random_case(seed)
     torch.manual_seed(seed)
     net = LARNN(config).train(train)
     x = torch.randn(sum(chunks), batch, config.input_size)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
     results = run_both(monkeypatch, net, x, seed=seed, chunks=chunks, knobs=knobs)
     (output, weights, grads, _), (want_output, want_weights, want_grads, _) = results
     torch.testing.assert_close(output, want_output, atol=1e-4, rtol=0)
     for got, want in zip(weights, want_weights, strict=True):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
     assert grads.keys() == want_grads.keys()
+    exact = None  # the Python loop's gradients in float64, when needed
     for name in want_grads:
         tolerance = 1e-3 * want_grads[name].abs().max().item() + 1e-5  # float32 noise near 0
-        assert (grads[name] - want_grads[name]).abs().max().item() <= tolerance, name
+        error = (grads[name] - want_grads[name]).abs().max().item()
+        if error <= tolerance:
+            continue
+        # Ill-conditioned cases (e.g. batch norm over 2 samples) amplify float32 rounding, and
+        # the two loops round differently (it depends on the CPU's vector width). Then the
+        # compiled loop must be as near the float64 result as the Python loop is.
+        if exact is None:
+            start64 = {k: v.double() if v.is_floating_point() else v for k, v in start.items()}
+            net64 = LARNN(config).train(train).double()
+            exact = run_loop(
+                monkeypatch, net64, start64, x.double(), "0", seed, chunks, knobs=knobs
+            )[2]
+        compiled_error = (grads[name].double() - exact[name]).abs().max().item()
+        python_error = (want_grads[name].double() - exact[name]).abs().max().item()
+        assert compiled_error <= 2 * python_error + tolerance, (name, error, python_error)
