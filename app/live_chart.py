@@ -2,10 +2,10 @@
 
 Streamlit 1.67 names an `st.plotly_chart` element by a hash of its figure, so every figure
 that a knob change alters is a new element: taken off the page, put back and drawn twice
-(once before its width is known), about 550 ms of the browser's time per change on two
-cores (benchmarks/README.md). `live_chart` draws a figure in a custom component
+(once before its width is known). `live_chart` draws a figure in a custom component
 (Streamlit's components v1: an iframe of `live_chart_assets/index.html`) named by its key
-alone, so the iframe stays and the browser only calls `Plotly.react` with the new figure.
+alone, so the iframe stays and the browser only calls `Plotly.react` with the new figure
+(a knob change in half the time: benchmarks/README.md).
 
 The iframe loads the plotly.js that ships with the plotly Python package; Streamlit serves a
 component's files from one folder and follows no link out of it, so the page and a copy of
