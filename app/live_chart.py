@@ -50,8 +50,8 @@ _component = components.declare_component("live_chart", path=str(served_folder()
 
 def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None) -> dict | None:
     """Draw `fig` under `key`; with `on_click`, a click on a point reruns the app after
-    calling it, and st.session_state[key] holds {"points": [...], "click": n}: each point's
-    curve_number, point_index, x, y and customdata (a list), n counting the clicks."""
+    calling it, and st.session_state[key] holds {"points": [...], "click": ms}: each point's
+    curve_number, point_index, x, y and customdata (a list), ms the click's time."""
     return _component(
         spec=fig.to_json(),
         clickable=on_click is not None,
