@@ -3,8 +3,8 @@
 The attention heatmap gets a hover line saying that a click hides or shows a step (the click
 itself is reported by app.live_chart) and marks on the cells of hidden steps. The others:
 what hiding steps changes, the erasure curves, and Captum attribution over (time, channel)
-under the input. Figures with a
-time axis use the timeline's margins, so their time axes line up with it on the page.
+under the input. Figures with a time axis use the timeline's margins, so their time axes
+line up with it on the page.
 Shape letters: T time steps, C channels, R heatmap rows.
 """
 

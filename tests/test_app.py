@@ -260,8 +260,12 @@ def test_a_knob_change_redraws_the_charts_it_changes_in_place(app):
     The charts a knob changes are app.live_chart elements named by their keys alone."""
 
     def live(at: AppTest) -> dict[str, tuple[str, dict]]:
+        """{chart: (element id, figure)}; the heatmap's key ends with the model's key."""
         return {
-            node.key.split("/")[0]: (node.proto.id, figure_of(node.proto.json_args))
+            "heatmap_" if node.key.startswith("heatmap_") else node.key: (
+                node.proto.id,
+                figure_of(node.proto.json_args),
+            )
             for node in chart_nodes(at)
             if node.type == "component_instance"
         }
