@@ -230,7 +230,7 @@ def timeline_figure(
                     "xaxis": f"x{a}",
                     "yaxis": f"y{a}",
                     "marker": {"color": color},
-                    "hovertemplate": "j = %{x}<br>lag = %{customdata[0]}<br>weight = %{y:.3f}"
+                    "hovertemplate": "j = %{x}<br>lag = %{customdata}<br>weight = %{y:.3f}"
                     "<extra></extra>",
                     "name": "attention of step t",
                     "showlegend": False,
@@ -332,7 +332,7 @@ def _step_bars(
         inside = (j >= start) & (j < start + len(relevant_steps))
         on_truth[inside] = np.asarray(relevant_steps)[j[inside] - start]
     keep = on_truth == truth
-    return {"x": j[keep], "y": weight[keep], "customdata": (t - j[keep])[:, None]}
+    return {"x": j[keep], "y": weight[keep], "customdata": t - j[keep]}
 
 
 def _weight_range(step_attention: StepAttention, start: int, t: int) -> list[float]:

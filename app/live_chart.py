@@ -5,7 +5,9 @@ that a knob change alters is a new element: taken off the page, put back and dra
 (once before its width is known). `live_chart` draws a figure in a custom component
 (Streamlit's components v1: an iframe of `live_chart_assets/index.html`) named by its key
 alone, so the iframe stays and the browser only calls `Plotly.react` with the new figure
-(a knob change in half the time: benchmarks/README.md).
+(a knob change in half the time: benchmarks/README.md). A chart out of the browser's view
+holds its place (the figure's height) and is drawn when it comes into view, with the last
+figure sent: a knob change draws the charts the user sees, not all of them.
 
 The iframe loads the plotly.js that ships with the plotly Python package; Streamlit serves a
 component's files from one folder and follows no link out of it, so the page and a copy of

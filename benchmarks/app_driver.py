@@ -51,6 +51,18 @@ WINDOW_SHOWN = """w => {
   return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
 }""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
 
+# The same for the timeline, by its legend entry "window of step t (k' = N)".
+TIMELINE_WINDOW_SHOWN = """w => {
+  const entries = CHART_DOCUMENTS.flatMap(d => [...d.querySelectorAll('.legendtext')]);
+  const entry = entries.map(e => e.textContent).find(s => s.includes("window of step t (k' = "));
+  if (!entry) return false;
+  const n = Number(entry.split("k' = ")[1].split(')')[0]);
+  return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
+}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
+
+# app.live_chart's iframes, in page order. A live chart is drawn when it comes into view.
+LIVE_CHARTS = "iframe[src*='live_chart']"
+
 
 def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """`streamlit run app/main.py` on a free port, once it answers its health check."""
@@ -98,9 +110,10 @@ def wait_idle(page) -> None:
     page.wait_for_timeout(300)
 
 
-def knob_changes(page, n: int) -> list[float]:
+def knob_changes(page, n: int, shown: str = WINDOW_SHOWN) -> list[float]:
     """Seconds per window-slider change (Home: k' = 1, End: the queue size, in turn), from
-    the key press to the redrawn heatmap's title."""
+    the key press until `shown` (the heatmap's title by default, which must be in view: a live
+    chart out of view is drawn when it comes into view) names the new window."""
     thumb = slider_thumb(page, "Window k'")
     seconds = []
     for i in range(n):
@@ -108,7 +121,7 @@ def knob_changes(page, n: int) -> list[float]:
         thumb.focus()
         started = time.perf_counter()
         thumb.press(key)
-        page.wait_for_function(WINDOW_SHOWN, arg=wanted)
+        page.wait_for_function(shown, arg=wanted)
         seconds.append(time.perf_counter() - started)
         page.wait_for_timeout(300)
     return seconds

@@ -155,6 +155,9 @@ CHART_DOCUMENTS = (
 )
 
 
+LIVE_CHARTS = "iframe[src*='live_chart']"  # app.live_chart's iframes, in page order
+
+
 def wait_for_heatmap(page, timeout: float | None = None) -> None:
     """Wait until a heatmap is drawn (its layer holds an image)."""
     page.wait_for_function(
@@ -176,10 +179,16 @@ def heatmap_title(page) -> str:
 
 
 def chart_frame(page, selector: str):
-    """The frame (an app.live_chart iframe or the page) of the first chart with `selector`."""
-    for frame in page.frames:
+    """The frame (an app.live_chart iframe or the page) of the first chart with `selector`.
+    A live chart is drawn when it comes into view, so each is scrolled to in turn."""
+    for iframe in page.locator(LIVE_CHARTS).element_handles():
+        iframe.scroll_into_view_if_needed()
+        frame = iframe.content_frame()
+        frame.wait_for_selector(".main-svg", state="attached")  # drawn
         if frame.locator(selector).count():
             return frame
+    if page.main_frame.locator(selector).count():  # st.plotly_chart
+        return page.main_frame
     raise AssertionError(f"no chart with {selector} on the page")
 
 
@@ -386,6 +395,50 @@ def test_a_knob_change_redraws_the_charts_in_place(page):
         assert len(after) == len(charts)
         assert all(chart["kept"] for chart in after), after
         assert [chart["reacts"] for chart in after] == [1] * len(after), after
+
+
+def test_a_chart_out_of_view_is_drawn_when_it_comes_into_view(page):
+    """Issue 11 (a knob change < 400 ms): a knob change draws the charts in view at once; a
+    chart out of view keeps its place (its height) and is drawn when scrolled to, once, with
+    the last figure it was sent."""
+    count_reacts = """() => [...document.querySelectorAll("LIVE_CHARTS")].map(f => {
+        const w = f.contentWindow, box = f.getBoundingClientRect();
+        if (!w.__reacts) { w.__reacts = {n: 0}; const react = w.Plotly.react;
+          w.Plotly.react = (...args) => { w.__reacts.n += 1; return react(...args); }; }
+        const reacts = w.__reacts.n; w.__reacts.n = 0;
+        return {reacts, height: box.height, inView: box.bottom > 0 && box.top < innerHeight}; })
+    """.replace("LIVE_CHARTS", LIVE_CHARTS)
+    page.wait_for_function(
+        f'() => [...document.querySelectorAll("{LIVE_CHARTS}")].every(f => f.contentWindow.Plotly)'
+    )
+    page.evaluate(count_reacts)
+    window = slider_thumb(page, "Window k'")
+    window.focus()
+    window.press("Home")  # k' = 1
+    wait_idle(page)
+    window.press("ArrowRight")  # k' = 2
+    wait_idle(page)
+    assert "window k' = 2:" in heatmap_title(page)
+    charts = page.evaluate(count_reacts)
+    in_view = [chart for chart in charts if chart["inView"]]
+    out_of_view = [chart for chart in charts if not chart["inView"]]
+    assert in_view and out_of_view, charts  # the heatmap at the top; the timeline below
+    # (Exactly one draw per change: test_a_knob_change_redraws_the_charts_in_place.)
+    assert all(chart["reacts"] >= 2 for chart in in_view), charts
+    assert all(chart["reacts"] == 0 and chart["height"] > 100 for chart in out_of_view), charts
+
+    for i, iframe in enumerate(page.locator(LIVE_CHARTS).element_handles()):
+        iframe.scroll_into_view_if_needed()
+        if charts[i] in out_of_view:  # drawn once it is in view
+            iframe.wait_for_element_state("stable")
+            iframe.content_frame().wait_for_function("() => window.__reacts.n > 0")
+    page.wait_for_timeout(300)
+    assert [chart["reacts"] for chart in page.evaluate(count_reacts)] == [
+        1 if chart in out_of_view else 0 for chart in charts
+    ]
+    timeline = chart_frame(page, ".slider-container")
+    legend = timeline.locator(".legendtext").filter(has_text="window of step t")
+    assert legend.text_content() == "window of step t (k' = 2)"
 
 
 def test_time_step_moves_in_the_browser_without_a_rerun(page, tmp_path):
