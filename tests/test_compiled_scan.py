@@ -7,6 +7,7 @@ LARNN_COMPILED_SCAN=1 (as in CI), where a failed build is an error.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -494,7 +495,24 @@ def test_compiled_equals_python_loops_on_random_cases(monkeypatch, seed):
     to 1e-3 of their largest entry or, where rounding is amplified, as near float64 as the
     Python loop. (It found running statistics updated in a way that broke the backward of a
     batch norm applied to the carried queue.)"""
-    config, train, batch, chunks, knobs = random_case(seed)
+    assert_loops_agree(monkeypatch, seed, *random_case(seed))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_compiled_equals_python_loops_on_one_series(monkeypatch, seed):
+    """A single series (B = 1, the app's case) takes the compiled forward's matrix-vector
+    products and one-column attention; the random cases above, cut to one sample, in
+    training where no batch norm needs a batch."""
+    config, train, _, chunks, knobs = random_case(seed)
+    train = train and "batch" not in (config.kv_norm, config.hidden_norm)
+    hidden = knobs.hidden_steps
+    if hidden and isinstance(hidden[0], tuple):  # per sample: the first sample's
+        knobs = dataclasses.replace(knobs, hidden_steps=hidden[:1])
+    assert_loops_agree(monkeypatch, seed, config, train, 1, chunks, knobs)
+
+
+def assert_loops_agree(monkeypatch, seed, config, train, batch, chunks, knobs) -> None:
+    """Both loops on one random input: outputs and attention to 1e-4, gradients as above."""
     torch.manual_seed(seed)
     net = LARNN(config).train(train)
     x = torch.randn(sum(chunks), batch, config.input_size)

@@ -5,7 +5,8 @@
 // described in scan_common.h, and writes the same buffers, which the backward
 // (scan_backward.cpp, or the Python one) reads. Per step it
 // makes three matmul calls into ATen (input and hidden to gates and query, attended values
-// to gates, new cell state to key and value) and fused passes of its own: the attention over
+// to gates, new cell state to key and value; for a single batch column, three matrix-vector
+// products of its own) and fused passes of its own: the attention over
 // the window (scores, base-2 softmax, weighted sum of values) and the cell update (gates,
 // c, h, norms, the activation on the new memory), each sweeping batch-last data.
 
@@ -84,10 +85,12 @@ struct Window {
 // its slots j = 0 .. n - 1 (oldest first), which are window positions K - n + j here;
 // hidden slots are scored too but get p = 0, which leaves them out of a as the reference
 // leaves them out of `slots`; dropout (not in the reference) scales the weights.
-template <bool kFullBlock>
+// kWidth: the block's columns where known when compiled (kLanes, a full block; 1, a single
+// column, B = 1), else 0 and `lanes`: a constant trip count where it can be.
+template <int64_t kWidth>
 void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc,
                   float* shown) {
-  const int64_t bw = kFullBlock ? kLanes : lanes;  // a constant trip count where it can be
+  const int64_t bw = kWidth ? kWidth : lanes;
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t first = K - n;  // window position of the oldest filled slot
   const auto key_of = [&](int64_t j) { return w.slot(b0 / kLanes, first + j); };
@@ -141,9 +144,11 @@ void attend(const Window& w) {
     for (int64_t block = begin; block < end; ++block) {
       const int64_t b0 = block * kLanes;
       if (b0 + kLanes <= w.B)
-        attend_block<true>(w, b0, kLanes, scores.data(), acc.data(), shown.data());
+        attend_block<kLanes>(w, b0, kLanes, scores.data(), acc.data(), shown.data());
+      else if (w.B - b0 == 1)
+        attend_block<1>(w, b0, 1, scores.data(), acc.data(), shown.data());
       else
-        attend_block<false>(w, b0, w.B - b0, scores.data(), acc.data(), shown.data());
+        attend_block<0>(w, b0, w.B - b0, scores.data(), acc.data(), shown.data());
     }
   });
 }
@@ -184,6 +189,21 @@ void update_cell(const float* gates, const float* c_prev, float* sig, float* c, 
     }
     activate(kv_activation, fr, B);
   });
+}
+
+// y (rows) = W x (cols), or y += W x, for a single batch column (B = 1, the app's one
+// series), with W given transposed, Wt (cols, rows): a sum of Wt's rows scaled by x, each a
+// contiguous vector operation. There ATen's matmul costs more in dispatch than in arithmetic
+// (a 5H x (C + H + 1) product is ~20k multiply-adds).
+void matvec(const float* Wt, const float* x, float* y, int64_t rows, int64_t cols,
+            bool accumulate) {
+  if (!accumulate) std::fill(y, y + rows, 0.0f);
+  for (int64_t k = 0; k < cols; ++k) {
+    const float* w = Wt + k * rows;
+    const float scale = x[k];
+    #pragma omp simd
+    for (int64_t r = 0; r < rows; ++r) y[r] += w[r] * scale;
+  }
 }
 
 // Inputs and outputs as in LARNNScan.forward, all float32, contiguous, batch last:
@@ -238,6 +258,19 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   const at::Tensor q_scratch = at::empty({H, B}, options);
   const at::Tensor a_scratch = at::empty({H, B}, options);
   at::Tensor kv_new = at::empty({2 * H, B}, options);
+  // One batch column: the three products by matvec, on transposed copies of the weights.
+  const bool one_column = B == 1;
+  at::Tensor w_xh_t, w_a_t, w_kv_t;
+  if (one_column) {
+    w_xh_t = w_xh.t().contiguous();  // (C + H + 1, 5H)
+    w_a_t = w_a.t().contiguous();    // (H, 4H)
+    w_kv_t = w_kv.t().contiguous();  // (H + 1, 2H)
+  }
+  // Row t of a (T, rows, B) output, or the scratch when the output is not asked for.
+  const auto step_rows = [&](const std::optional<at::Tensor>& out, const at::Tensor& scratch,
+                             int64_t rows, int64_t t) {
+    return out ? out->data_ptr<float>() + t * rows * B : scratch.data_ptr<float>();
+  };
   std::memcpy(h_rows, h0.data_ptr<float>(), H * B * sizeof(float));
   const float* c = c0.data_ptr<float>();
 
@@ -245,9 +278,11 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
     std::memcpy(x_rows, x.data_ptr<float>() + t * C * B, C * B * sizeof(float));
     // (5H, B): rows 0..4H, Wx x_t + Wh h + b of the reference's gates (g rows doubled);
     // rows 4H..5H, Wq [x_t, h] + bq of its query, head-dim major.
-    at::mm_out(z, w_xh, xh);
-    const at::Tensor q = queries ? (*queries)[t] : q_scratch;  // (H, B)
-    float* const q_rows = q.data_ptr<float>();
+    if (one_column)
+      matvec(w_xh_t.data_ptr<float>(), x_rows, z.data_ptr<float>(), 5 * H, C + H + 1, false);
+    else
+      at::mm_out(z, w_xh, xh);
+    float* const q_rows = step_rows(queries, q_scratch, H, t);  // (H, B)
     const float* const z_query = z.data_ptr<float>() + 4 * H * B;
     for_each_row(H, [&](int64_t r) {
       std::memcpy(q_rows + r * B, z_query + r * B, B * sizeof(float));
@@ -255,7 +290,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
     });
     const int64_t n = std::min(K, filled + t);
     if (n) {
-      const at::Tensor a = attended ? (*attended)[t] : a_scratch;  // (H, B)
+      float* const a_rows = step_rows(attended, a_scratch, H, t);  // (H, B)
       const int64_t step_offset = t * K * NH * B;
       attend(Window{.kv = kv.data_ptr<float>(),
                     .first_slot = t,
@@ -265,21 +300,24 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
                     .H = H,
                     .NH = NH,
                     .B = B,
-                    .q = q.data_ptr<float>(),
+                    .q = q_rows,
                     .pos_k = data_or_null(pos_k),
                     .pos_v = data_or_null(pos_v),
                     .head_mask = data_or_null(head_mask),
                     .visible = step_visibility(visible, t),
                     .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
                     .record = recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
-                    .a = a.data_ptr<float>()});
-      gates.addmm_(w_a, a);  // + Wa a_t (w_a's columns reordered as a's features)
+                    .a = a_rows});
+      // + Wa a_t (w_a's columns reordered as a's features)
+      if (one_column)
+        matvec(w_a_t.data_ptr<float>(), a_rows, gates.data_ptr<float>(), 4 * H, H, true);
+      else
+        gates.addmm_(w_a, attended ? (*attended)[t] : a_scratch);
     }
-    const at::Tensor sig = acts ? (*acts)[t] : sig_scratch;  // (4H, B)
-    float* const c_new = cs[t].data_ptr<float>();            // (H, B)
-    float* const h_new = hs[t].data_ptr<float>();            // (H, B)
-    update_cell(gates.data_ptr<float>(), c, sig.data_ptr<float>(), c_new, h_new, feature,
-                kv_activation, H, B);
+    float* const sig = step_rows(acts, sig_scratch, 4 * H, t);  // (4H, B)
+    float* const c_new = cs.data_ptr<float>() + t * H * B;       // (H, B)
+    float* const h_new = hs.data_ptr<float>() + t * H * B;       // (H, B)
+    update_cell(gates.data_ptr<float>(), c, sig, c_new, h_new, feature, kv_activation, H, B);
     const int64_t stats_offset = t * 2 * H;
     norm_forward(h_norm, h_new, H, B,
                  h_stats ? h_stats->data_ptr<float>() + stats_offset : nullptr);
@@ -288,7 +326,10 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
     // The new cell state enters the queue: projected once, into its own slot. (2H, B): the
     // reference's key and value of kv_norm(act(c_t)) without the pe(lag) part (pos_k and
     // pos_v, added per window position), head-dim major, the keys scaled by log2(e) / sqrt(HD).
-    at::mm_out(kv_new, w_kv, memory);
+    if (one_column)
+      matvec(w_kv_t.data_ptr<float>(), feature, kv_new.data_ptr<float>(), 2 * H, H + 1, false);
+    else
+      at::mm_out(kv_new, w_kv, memory);
     scatter_slot(kv_new.data_ptr<float>(), kv.data_ptr<float>(), (K + t) % R, R, 2 * H, B);
     std::memcpy(h_rows, h_new, H * B * sizeof(float));
     c = c_new;
