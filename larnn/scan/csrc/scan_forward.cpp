@@ -168,6 +168,19 @@ void scatter_slot(const float* from, float* history, int64_t slot, int64_t R, in
 // and of 2 g (its rows are doubled), so that tanh(g) = 2 sig_g - 1.
 void update_cell(const float* gates, const float* c_prev, float* sig, float* c, float* h_raw,
                  float* feature, int64_t kv_activation, int64_t H, int64_t B) {
+  if (B == 1) {  // one column: the same arithmetic, vectorised along the rows instead
+    #pragma omp simd
+    for (int64_t r = 0; r < 4 * H; ++r) sig[r] = sigmoid(gates[r]);
+    const float *i = sig, *f = sig + H, *o = sig + 2 * H, *g = sig + 3 * H;
+    #pragma omp simd
+    for (int64_t r = 0; r < H; ++r) {
+      c[r] = f[r] * c_prev[r] + i[r] * (2.0f * g[r] - 1.0f);
+      h_raw[r] = o[r] * tanh_approx(c[r]);
+      feature[r] = c[r];
+    }
+    activate(kv_activation, feature, H);
+    return;
+  }
   for_each_row(H, [&](int64_t r) {
     for (int64_t gate = 0; gate < 4; ++gate) {
       const float* z = gates + (gate * H + r) * B;
@@ -284,10 +297,15 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
       at::mm_out(z, w_xh, xh);
     float* const q_rows = step_rows(queries, q_scratch, H, t);  // (H, B)
     const float* const z_query = z.data_ptr<float>() + 4 * H * B;
-    for_each_row(H, [&](int64_t r) {
-      std::memcpy(q_rows + r * B, z_query + r * B, B * sizeof(float));
-      activate(query_activation, q_rows + r * B, B);
-    });
+    if (one_column) {
+      std::memcpy(q_rows, z_query, H * sizeof(float));
+      activate(query_activation, q_rows, H);
+    } else {
+      for_each_row(H, [&](int64_t r) {
+        std::memcpy(q_rows + r * B, z_query + r * B, B * sizeof(float));
+        activate(query_activation, q_rows + r * B, B);
+      });
+    }
     const int64_t n = std::min(K, filled + t);
     if (n) {
       float* const a_rows = step_rows(attended, a_scratch, H, t);  // (H, B)
