@@ -8,6 +8,7 @@ nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
@@ -42,23 +43,29 @@ HEATMAP_DRAWN = "() => CHART_DOCUMENTS.some(d => d.querySelector('.heatmaplayer 
     "CHART_DOCUMENTS", CHART_DOCUMENTS
 )
 
-# True once the heatmap's title names window 1 (w == "one") or a larger one, and the run is over.
-WINDOW_SHOWN = """w => {
-  const titles = CHART_DOCUMENTS.flatMap(d => [...d.querySelectorAll('.gtitle')]);
-  const title = titles.map(e => e.textContent).find(s => s.includes("window k' = "));
-  if (!title) return false;
-  const n = Number(title.split("window k' = ")[1].split(':')[0]);
-  return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
 
-# The same for the timeline, by its legend entry "window of step t (k' = N)".
-TIMELINE_WINDOW_SHOWN = """w => {
-  const entries = CHART_DOCUMENTS.flatMap(d => [...d.querySelectorAll('.legendtext')]);
-  const entry = entries.map(e => e.textContent).find(s => s.includes("window of step t (k' = "));
-  if (!entry) return false;
-  const n = Number(entry.split("k' = ")[1].split(')')[0]);
+def _window_named(selector: str, prefix: str, end: str) -> str:
+    """JavaScript: w => true once a chart's `selector` text names window 1 (w == "one") or a
+    larger one as `prefix`N`end`, and the run is over."""
+    return (
+        """w => {
+  const texts = CHART_DOCUMENTS.flatMap(d => [...d.querySelectorAll(SELECTOR)]);
+  const text = texts.map(e => e.textContent).find(s => s.includes(PREFIX));
+  if (!text) return false;
+  const n = Number(text.split(PREFIX)[1].split(END)[0]);
   return (w === 'one' ? n === 1 : n > 1) && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
+}""".replace("RUN_OVER", RUN_OVER)
+        .replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
+        .replace("SELECTOR", repr(selector))
+        .replace("PREFIX", json.dumps(prefix))
+        .replace("END", repr(end))
+    )
+
+
+# The heatmap's title ("... window k' = N: ...") and the timeline's legend entry ("window of
+# step t (k' = N)").
+WINDOW_SHOWN = _window_named(".gtitle", "window k' = ", ":")
+TIMELINE_WINDOW_SHOWN = _window_named(".legendtext", "window of step t (k' = ", ")")
 
 # app.live_chart's iframes, in page order. A live chart is drawn when it comes into view.
 LIVE_CHARTS = "iframe[src*='live_chart']"

@@ -366,6 +366,13 @@ def test_title_and_progress_show_at_once_on_a_fresh_server(checkpoint_dir, tmp_p
     assert chart_s > TORCH_DELAY_S  # the slow import did happen, after the title
 
 
+# JavaScript statements for a chart iframe's window `w`: const reacts = its Plotly.react calls
+# since the last time they were taken (counting starts at the first).
+TAKE_REACTS = """if (!w.__reacts) { w.__reacts = {n: 0}; const react = w.Plotly.react;
+          w.Plotly.react = (...args) => { w.__reacts.n += 1; return react(...args); }; }
+        const reacts = w.__reacts.n; w.__reacts.n = 0;"""
+
+
 def test_a_knob_change_redraws_the_charts_in_place(page):
     """Issue 11 (a knob change < 400 ms): each chart a knob changes stays on the page (its
     iframe keeps its window) and gets one Plotly.react with the new figure, where
@@ -374,10 +381,8 @@ def test_a_knob_change_redraws_the_charts_in_place(page):
     mark = """() => [...document.querySelectorAll('iframe')].map((f, i) => {
         const w = f.contentWindow, kept = w.__mark === i;
         w.__mark = i;
-        if (!w.__reacts) { w.__reacts = {n: 0}; const react = w.Plotly.react;
-          w.Plotly.react = (...args) => { w.__reacts.n += 1; return react(...args); }; }
-        const reacts = w.__reacts.n; w.__reacts.n = 0;
-        return {kept, reacts}; })"""
+        TAKE_REACTS
+        return {kept, reacts}; })""".replace("TAKE_REACTS", TAKE_REACTS)
     page.set_viewport_size({"width": 1500, "height": 4000})  # every chart in view, so drawn
     page.wait_for_function(
         "() => [...document.querySelectorAll('iframe')].every(f => f.contentWindow.Plotly"
@@ -403,11 +408,9 @@ def test_a_chart_out_of_view_is_drawn_when_it_comes_into_view(page):
     the last figure it was sent."""
     count_reacts = """() => [...document.querySelectorAll("LIVE_CHARTS")].map(f => {
         const w = f.contentWindow, box = f.getBoundingClientRect();
-        if (!w.__reacts) { w.__reacts = {n: 0}; const react = w.Plotly.react;
-          w.Plotly.react = (...args) => { w.__reacts.n += 1; return react(...args); }; }
-        const reacts = w.__reacts.n; w.__reacts.n = 0;
+        TAKE_REACTS
         return {reacts, height: box.height, inView: box.bottom > 0 && box.top < innerHeight}; })
-    """.replace("LIVE_CHARTS", LIVE_CHARTS)
+    """.replace("LIVE_CHARTS", LIVE_CHARTS).replace("TAKE_REACTS", TAKE_REACTS)
     page.wait_for_function(
         f'() => [...document.querySelectorAll("{LIVE_CHARTS}")].every(f => f.contentWindow.Plotly)'
     )
