@@ -9,7 +9,7 @@ the shipped checkpoints), opens it in /usr/bin/chromium and waits for the first 
 
 - **time step**: a click on the timeline's own slider (Plotly's, moved in the browser: no
   rerun), timed in the page from the mousedown to the first animation frame in which the
-  timeline's row title names the new t ("Where step t = ...");
+  timeline draws its line at the new t;
 - **knob change**: the "Window k'" slider, Home (k' = 1) and End (k' = the queue size) in turn,
   timed from the key press until the chart in view names the new window and the run is over:
   first with the timeline in view (its legend), then with the heatmap (its title). The charts
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import time
 from pathlib import Path
 
@@ -44,10 +45,13 @@ from app_driver import (
 )
 
 # Milliseconds from the last mousedown to the first animation frame in which the timeline's
-# row title names step t, or false until then.
+# line at step t is drawn (in the page's pixels, where the time axis puts t), or false until then.
 STEP_SHOWN_MS = """t => {
-  const texts = [...document.querySelectorAll('.annotation-text')];
-  const shown = texts.some(e => e.textContent.startsWith(`Where step t = ${t} looks`));
+  const axis = document.getElementById('chart')._fullLayout.xaxis;
+  const x = axis._offset + axis.l2p(t);
+  const lines = [...document.querySelectorAll('.shapelayer path')].map(e => e.getAttribute('d'))
+    .filter(d => d.includes('L'));
+  const shown = lines.some(d => Math.abs(parseFloat(d.slice(1)) - x) < 0.5);
   return shown ? performance.now() - window.__mousedown : false;
 }"""
 MARK_MOUSEDOWN = """() => window.addEventListener(
@@ -101,7 +105,7 @@ def time_steps(page, n: int) -> list[float]:
         fraction = 0.05 + 0.9 * ((i * 0.37) % 1.0)  # spread over the rail, never the same step
         before = label.text_content()
         page.mouse.click(rail["x"] + fraction * rail["width"], rail["y"] + rail["height"] / 2)
-        t = label.text_content().split("=")[-1].strip()
+        t = int(re.search(r"t = (\d+)", label.text_content()).group(1))
         if label.text_content() == before:
             continue  # the click landed on the step already shown
         shown = frame.wait_for_function(STEP_SHOWN_MS, arg=t, polling="raf")

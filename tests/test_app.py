@@ -728,23 +728,23 @@ def _plain(fig: go.Figure) -> dict:
     return decoded(json.loads(fig.to_json()))
 
 
-def _apply(update: dict, fig: dict) -> dict:
-    """What Plotly.update does with a slider step's args, on a figure dict (the reference)."""
-    traces, layout, indices = update
-    for key, values in traces.items():
-        for index, value in zip(indices, values, strict=True):
-            fig["data"][index][key] = value
-    for path, value in layout.items():
-        node, *parts = fig["layout"], *path.replace("]", "").replace("[", ".").split(".")
-        for part in parts[:-1]:
-            node = node[int(part)] if part.isdigit() else node[part]
-        node[parts[-1]] = value
+def _apply(animate: list, fig: dict) -> dict:
+    """What Plotly.animate does with a slider step's args, on a figure dict (the reference):
+    each trace's and each shape's keys merged into the figure's."""
+    frame, options = animate
+    assert options == figures.STEP_AT_ONCE
+    assert frame["traces"] == list(range(len(fig["data"])))  # the others would be taken away
+    for index, update in zip(frame["traces"], frame["data"], strict=True):
+        fig["data"][index].update(update)
+    assert set(frame["layout"]) == {"shapes"}
+    for shape, update in zip(fig["layout"]["shapes"], frame["layout"]["shapes"], strict=False):
+        shape.update(update)
     return fig
 
 
 @pytest.mark.parametrize("start", [0, 9])
 def test_timeline_slider_moves_t_in_the_browser_as_a_rebuild_would(inference, start):
-    """Each slider position, applied as Plotly.update applies it, gives the figure that the
+    """Each slider position, applied as Plotly.animate applies it, gives the figure that the
     server would build for that t: the lines, the window, the bars and the row title."""
     result, relevant = inference
     T = len(relevant)
@@ -767,11 +767,16 @@ def test_timeline_slider_moves_t_in_the_browser_as_a_rebuild_would(inference, st
     for t in (start, start + 1, T // 2, T - 1):
         moved = _apply(slider.steps[t - start].args, _plain(first))
         rebuilt = _plain(figures.timeline_figure(X[shown], t, step_attention=steps, **common))
-        assert slider.steps[t - start].label == str(t)
+        label = slider.steps[t - start].label
+        assert label.startswith(f"{t} · ")
         for key in ("shapes", "annotations"):
             assert moved["layout"][key] == rebuilt["layout"][key], (t, key)
+        # One weight axis for every t, so that a peaked step reads higher than a diffuse one.
         assert moved["layout"]["yaxis2"]["range"] == pytest.approx(
             rebuilt["layout"]["yaxis2"]["range"]
+        )
+        assert rebuilt["layout"]["yaxis2"]["range"] == pytest.approx(
+            [0, 1.1 * steps.weights[steps.slot_time >= 0].max()]
         )
         bars = [i for i, d in enumerate(rebuilt["data"]) if d["type"] == "bar"]
         for i in bars:
@@ -783,7 +788,9 @@ def test_timeline_slider_moves_t_in_the_browser_as_a_rebuild_would(inference, st
         reference = step_attention(result, 0, t, [1])  # the server-side table for step t
         drawn = np.concatenate([moved["data"][i]["x"] for i in bars])
         assert sorted(drawn) == sorted(reference["j"])
-        assert f"Where step t = {t} looks" in moved["layout"]["annotations"][1]["text"]
+        reference = reference.sort_values("weight", ascending=False, kind="stable")[:3]
+        top = ", ".join(f"j = {row.j} ({row.weight:.2f})" for row in reference.itertuples())
+        assert label == f"{t} · " + (f"looks most at {top}" if top else "nothing in its window yet")
 
 
 def test_fast_built_figures_pass_plotly_validation(inference):
