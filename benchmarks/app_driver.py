@@ -1,9 +1,10 @@
-"""Driving the explorer in headless Chromium, for the benchmarks that time it.
+"""Driving the explorer in headless Chromium, for the benchmarks that time it and the browser
+tests that check it.
 
 `app_interaction.py` and `train_job_timing.py` import this (Python puts the script's folder on
-the path). A redraw is over when the page shows the new value and Streamlit's own run state
-says so: its running indicator only appears after 500 ms of running, so its absence proves
-nothing.
+the path); so do the tests in `tests/browser` (pytest's `pythonpath` names this folder). A
+redraw is over when the page shows the new value and Streamlit's own run state says so: its
+running indicator only appears after 500 ms of running, so its absence proves nothing.
 """
 
 from __future__ import annotations
@@ -69,6 +70,29 @@ TIMELINE_WINDOW_SHOWN = _window_named(".legendtext", "window of step t (k' = ", 
 
 # app.live_chart's iframes, in page order. A live chart is drawn when it comes into view.
 LIVE_CHARTS = "iframe[src*='live_chart']"
+
+# In the timeline's frame: t => true once it draws its line at step t (where its time axis
+# puts t, in the frame's pixels).
+LINE_AT_STEP = """t => {
+  const axis = document.getElementById('chart')._fullLayout.xaxis;
+  const x = axis._offset + axis.l2p(t);
+  return [...document.querySelectorAll('.shapelayer path')].map(e => e.getAttribute('d'))
+    .some(d => d.includes('L') && Math.abs(parseFloat(d.slice(1)) - x) < 0.5);
+}"""
+
+
+def chart_frame(page, selector: str):
+    """The frame (an app.live_chart iframe or the page) of the first chart with `selector`.
+    A live chart is drawn when it comes into view, so each is scrolled to in turn."""
+    for iframe in page.locator(LIVE_CHARTS).element_handles():
+        iframe.scroll_into_view_if_needed()
+        frame = iframe.content_frame()
+        frame.wait_for_selector(".main-svg", state="attached")  # drawn
+        if frame.locator(selector).count():
+            return frame
+    if page.main_frame.locator(selector).count():  # st.plotly_chart
+        return page.main_frame
+    raise LookupError(f"no chart with {selector} on the page")
 
 
 def start_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:

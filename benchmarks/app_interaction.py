@@ -35,25 +35,20 @@ from pathlib import Path
 from app_driver import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    LINE_AT_STEP,
     LIVE_CHARTS,
     REPO_ROOT,
     TIMELINE_WINDOW_SHOWN,
+    chart_frame,
     knob_changes,
     open_page,
     report,
     start_server,
 )
 
-# Milliseconds from the last mousedown to the first animation frame in which the timeline's
-# line at step t is drawn (in the page's pixels, where the time axis puts t), or false until then.
-STEP_SHOWN_MS = """t => {
-  const axis = document.getElementById('chart')._fullLayout.xaxis;
-  const x = axis._offset + axis.l2p(t);
-  const lines = [...document.querySelectorAll('.shapelayer path')].map(e => e.getAttribute('d'))
-    .filter(d => d.includes('L'));
-  const shown = lines.some(d => Math.abs(parseFloat(d.slice(1)) - x) < 0.5);
-  return shown ? performance.now() - window.__mousedown : false;
-}"""
+# Milliseconds from the last mousedown to the first animation frame in which the timeline
+# draws its line at step t, or false until then.
+STEP_SHOWN_MS = f"t => ({LINE_AT_STEP})(t) && performance.now() - window.__mousedown"
 MARK_MOUSEDOWN = """() => window.addEventListener(
   'mousedown', () => { window.__mousedown = performance.now(); }, true)"""
 
@@ -80,22 +75,10 @@ def os_threads(pid: int) -> str:
     return "?"
 
 
-def timeline_frame(page):
-    """The frame of the timeline, the chart with Plotly's own slider. app.live_chart draws it in
-    an iframe when it comes into view, so each chart is scrolled to in turn."""
-    for iframe in page.locator(LIVE_CHARTS).element_handles():
-        iframe.scroll_into_view_if_needed()
-        frame = iframe.content_frame()
-        frame.wait_for_selector(".main-svg", state="attached")  # drawn
-        if frame.locator(".slider-container").count():
-            return frame
-    raise SystemExit("no timeline on the page")
-
-
 def time_steps(page, n: int) -> list[float]:
     """Seconds per click on the timeline's own time-step slider (Plotly's, in the browser), from
     the mousedown to the first frame showing the new step; the clicks walk along the rail."""
-    frame = timeline_frame(page)
+    frame = chart_frame(page, ".slider-container")  # the timeline
     frame.locator(".slider-container").first.scroll_into_view_if_needed()
     rail = frame.locator(".slider-rail-rect").first.bounding_box()  # in the page's pixels
     label = frame.locator(".slider-container text").first

@@ -22,6 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from app_driver import (  # benchmarks/app_driver.py: one driver for the benchmarks and tests
+    CHART_DOCUMENTS,
+    CHROMIUM_ARGS,
+    LINE_AT_STEP,
+    LIVE_CHARTS,
+    chart_frame,
+    slider_thumb,
+)
 
 from larnn.checkpoint import shipped_checkpoints
 from larnn.data import make_probe
@@ -29,14 +37,6 @@ from larnn.data import make_probe
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_UCI_HAR = REPO_ROOT.parent / "shared" / "data" / "uci_har"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -148,17 +148,6 @@ def wait_idle(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_timeout(500)
 
 
-# The documents that hold charts, in page order: app.live_chart's iframes, then the page itself
-# (st.plotly_chart). The first of them with a heatmap is the attention heatmap's.
-CHART_DOCUMENTS = (
-    "[...[...document.querySelectorAll('iframe')].map(f => f.contentDocument), document]"
-    ".filter(d => d)"
-)
-
-
-LIVE_CHARTS = "iframe[src*='live_chart']"  # app.live_chart's iframes, in page order
-
-
 def wait_for_heatmap(page, timeout: float | None = None) -> None:
     """Wait until a heatmap is drawn (its layer holds an image)."""
     page.wait_for_function(
@@ -179,20 +168,6 @@ def heatmap_title(page) -> str:
     return next(iter(chart_texts(page, ".gtitle")), "")
 
 
-def chart_frame(page, selector: str):
-    """The frame (an app.live_chart iframe or the page) of the first chart with `selector`.
-    A live chart is drawn when it comes into view, so each is scrolled to in turn."""
-    for iframe in page.locator(LIVE_CHARTS).element_handles():
-        iframe.scroll_into_view_if_needed()
-        frame = iframe.content_frame()
-        frame.wait_for_selector(".main-svg", state="attached")  # drawn
-        if frame.locator(selector).count():
-            return frame
-    if page.main_frame.locator(selector).count():  # st.plotly_chart
-        return page.main_frame
-    raise AssertionError(f"no chart with {selector} on the page")
-
-
 @pytest.fixture
 def page(server):
     """A fresh page on the app's first screen, the heatmap drawn."""
@@ -207,10 +182,6 @@ def page(server):
             yield page
         finally:
             browser.close()
-
-
-def slider_thumb(page, label: str):
-    return page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
 
 
 def slider_value(page, label: str) -> str:
@@ -479,14 +450,6 @@ def test_time_step_moves_in_the_browser_without_a_rerun(page, tmp_path):
         == moved
     )
 
-
-# JavaScript: t => true once the timeline draws its line at step t (where its time axis puts t).
-LINE_AT_STEP = """t => {
-  const axis = document.getElementById('chart')._fullLayout.xaxis;
-  const x = axis._offset + axis.l2p(t);
-  return [...document.querySelectorAll('.shapelayer path')].map(e => e.getAttribute('d'))
-    .some(d => d.includes('L') && Math.abs(parseFloat(d.slice(1)) - x) < 0.5);
-}"""
 
 # JavaScript: what a timeline shows of its time step, as drawn: the shapes (the lines at t
 # and the window), the row titles, the attention bars, the lines and the axes' tick labels.
