@@ -163,44 +163,41 @@ void scatter_slot(const float* from, float* history, int64_t slot, int64_t R, in
   });
 }
 
+// s = sigmoid(z) on n contiguous values.
+inline void sigmoid_values(const float* z, float* s, int64_t n) {
+  #pragma omp simd
+  for (int64_t k = 0; k < n; ++k) s[k] = sigmoid(z[k]);
+}
+
+// The cell on n contiguous values of each gate's sigmoid: the reference's
+// c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g), its h_t before norm_h, sigmoid(o) tanh(c_t),
+// and act(c_t), the memory feature before kv_norm.
+inline void cell_values(const float* i, const float* f, const float* o, const float* g,
+                        const float* c_prev, float* c, float* h_raw, float* feature,
+                        int64_t kv_activation, int64_t n) {
+  #pragma omp simd
+  for (int64_t k = 0; k < n; ++k) {
+    c[k] = f[k] * c_prev[k] + i[k] * (2.0f * g[k] - 1.0f);
+    h_raw[k] = o[k] * tanh_approx(c[k]);
+    feature[k] = c[k];
+  }
+  activate(kv_activation, feature, n);
+}
+
 // Gates to the new c and raw h (before its norm), and the activation of c: the memory
 // feature before its norm. sig gets the four sigmoids (4H, B): of the reference's i, f, o
-// and of 2 g (its rows are doubled), so that tanh(g) = 2 sig_g - 1.
+// and of 2 g (its rows are doubled), so that tanh(g) = 2 sig_g - 1. The loops run along
+// contiguous values: each row's B columns, or for one column (B = 1) all H rows at once.
 void update_cell(const float* gates, const float* c_prev, float* sig, float* c, float* h_raw,
                  float* feature, int64_t kv_activation, int64_t H, int64_t B) {
-  if (B == 1) {  // one column: the same arithmetic, vectorised along the rows instead
-    #pragma omp simd
-    for (int64_t r = 0; r < 4 * H; ++r) sig[r] = sigmoid(gates[r]);
-    const float *i = sig, *f = sig + H, *o = sig + 2 * H, *g = sig + 3 * H;
-    #pragma omp simd
-    for (int64_t r = 0; r < H; ++r) {
-      c[r] = f[r] * c_prev[r] + i[r] * (2.0f * g[r] - 1.0f);
-      h_raw[r] = o[r] * tanh_approx(c[r]);
-      feature[r] = c[r];
-    }
-    activate(kv_activation, feature, H);
-    return;
-  }
-  for_each_row(H, [&](int64_t r) {
-    for (int64_t gate = 0; gate < 4; ++gate) {
-      const float* z = gates + (gate * H + r) * B;
-      float* s = sig + (gate * H + r) * B;
-      #pragma omp simd
-      for (int64_t b = 0; b < B; ++b) s[b] = sigmoid(z[b]);
-    }
-    const float *i = sig + r * B, *f = sig + (H + r) * B;
-    const float *o = sig + (2 * H + r) * B, *g = sig + (3 * H + r) * B;
-    const float* cp = c_prev + r * B;
-    float *cr = c + r * B, *hr = h_raw + r * B, *fr = feature + r * B;
-    // The reference's c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g), its h_t before norm_h,
-    // sigmoid(o) tanh(c_t), and act(c_t), the memory feature before kv_norm.
-    #pragma omp simd
-    for (int64_t b = 0; b < B; ++b) {
-      cr[b] = f[b] * cp[b] + i[b] * (2.0f * g[b] - 1.0f);
-      hr[b] = o[b] * tanh_approx(cr[b]);
-      fr[b] = cr[b];
-    }
-    activate(kv_activation, fr, B);
+  const int64_t runs = B == 1 ? 1 : H, width = B == 1 ? H : B, gate_size = H * B;
+  for_each_row(runs, [&](int64_t r) {
+    const int64_t at = r * width;
+    for (int64_t gate = 0; gate < 4; ++gate)
+      sigmoid_values(gates + gate * gate_size + at, sig + gate * gate_size + at, width);
+    cell_values(sig + at, sig + gate_size + at, sig + 2 * gate_size + at,
+                sig + 3 * gate_size + at, c_prev + at, c + at, h_raw + at, feature + at,
+                kv_activation, width);
   });
 }
 
@@ -273,6 +270,8 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   at::Tensor kv_new = at::empty({2 * H, B}, options);
   // One batch column: the three products by matvec, on transposed copies of the weights.
   const bool one_column = B == 1;
+  // The query's rows (H, B) in contiguous runs, as in update_cell.
+  const int64_t runs = one_column ? 1 : H, width = one_column ? H : B;
   at::Tensor w_xh_t, w_a_t, w_kv_t;
   if (one_column) {
     w_xh_t = w_xh.t().contiguous();  // (C + H + 1, 5H)
@@ -297,15 +296,10 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
       at::mm_out(z, w_xh, xh);
     float* const q_rows = step_rows(queries, q_scratch, H, t);  // (H, B)
     const float* const z_query = z.data_ptr<float>() + 4 * H * B;
-    if (one_column) {
-      std::memcpy(q_rows, z_query, H * sizeof(float));
-      activate(query_activation, q_rows, H);
-    } else {
-      for_each_row(H, [&](int64_t r) {
-        std::memcpy(q_rows + r * B, z_query + r * B, B * sizeof(float));
-        activate(query_activation, q_rows + r * B, B);
-      });
-    }
+    for_each_row(runs, [&](int64_t r) {
+      std::memcpy(q_rows + r * width, z_query + r * width, width * sizeof(float));
+      activate(query_activation, q_rows + r * width, width);
+    });
     const int64_t n = std::min(K, filled + t);
     if (n) {
       float* const a_rows = step_rows(attended, a_scratch, H, t);  // (H, B)
