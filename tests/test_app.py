@@ -1148,7 +1148,7 @@ def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
     _no_failure(at)
     heatmap, timeline = _chart(at, 0), _chart(at, 1)
     assert heatmap["layout"]["xaxis"]["range"] == [99.5, 100 + VIEW_STEPS - 0.5]
-    assert timeline["layout"]["sliders"][0]["steps"][0]["label"] == "100"
+    assert timeline["layout"]["sliders"][0]["steps"][0]["label"].startswith("100 · ")
     overview = next(c for c in at.get("plotly_chart") if c.proto.id and "overview" in c.key)
     shaded = json.loads(overview.proto.spec)["layout"]["shapes"][0]
     assert (shaded["x0"], shaded["x1"]) == (99.5, 100 + VIEW_STEPS - 0.5)
