@@ -602,7 +602,8 @@ def attention_sections(
                 "it moves in your browser, without rerunning the models. Top: the input. "
                 "Middle: how step t spreads its attention over the past steps j in its window"
                 + (" (red bars: ground-truth steps)" if relevant is not None else "")
-                + ". Bottom: each model's class probabilities if "
+                + ", on one scale for every t, so a step that looks at one place stands taller"
+                " than one that spreads its attention. Bottom: each model's class probabilities if "
                 "the sequence ended at that step."
                 if steps is not None
                 else "Drag the slider under the plot to move the time step t (the red dotted "
