@@ -36,9 +36,10 @@ SWEEP_LABEL_ROW = 18  # px between the sweep's two rows of window labels
 TIMELINE_MARGIN = {"l": 60, "r": 210, "t": 40, "b": 45, "autoexpand": False}
 SLIDER_HEIGHT = 100  # px under the time axis for the time-step slider and its text
 # How a timeline slider step is drawn: Plotly.animate with no transition and no redraw, which
-# recomputes and redraws only the bar traces, the shapes and the row title. Plotly.update
-# recomputed and redrew the whole timeline (a shape's or annotation's x0 and text are "calc"
-# edits to it): a median 202 ms a step against 107 ms in the browser, on the AVX2 VM.
+# redraws the traces and the shapes but not the rest of the layout (titles, axes, legends).
+# Plotly.update recomputed and redrew the whole timeline (a shape's x0 and an annotation's
+# text are "calc" edits to it): a median 172-209 ms a step against 110 ms in the timeline's
+# iframe, on the AVX2 VM (benchmarks/README.md).
 STEP_AT_ONCE = {
     "mode": "immediate",
     "frame": {"duration": 0, "redraw": False},

@@ -745,7 +745,8 @@ def _apply(animate: list, fig: dict) -> dict:
 @pytest.mark.parametrize("start", [0, 9])
 def test_timeline_slider_moves_t_in_the_browser_as_a_rebuild_would(inference, start):
     """Each slider position, applied as Plotly.animate applies it, gives the figure that the
-    server would build for that t: the lines, the window, the bars and the row title."""
+    server would build for that t: the lines, the window, the bars and the row titles; its
+    label names t and where t looks most."""
     result, relevant = inference
     T = len(relevant)
     X = np.zeros((T, 3))
