@@ -45,6 +45,7 @@ if "started" not in st.session_state:  # a session's first run: say what is goin
 
 import torch  # noqa: E402
 from streamlit.delta_generator import DeltaGenerator  # noqa: E402
+from streamlit.elements.lib.mutable_expander_container import ExpanderContainer  # noqa: E402
 from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: E402
 
 from app import describe, downsample, export, figures, memory_panels, resources  # noqa: E402
@@ -77,6 +78,20 @@ SUMMARY_STYLE = """<style>
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
 PREDICTION_CHUNK = 256
+
+# The sections under the predictions, each run only while it is open: a knob change reruns
+# the whole page, and drawn, these four cost each change 50-100 ms of the 2-core machine's
+# 300-420 ms (benchmarks/README.md, "The analyses open on demand").
+SWEEP = "Window sweep: accuracy against k'"
+FAITHFULNESS = "Faithfulness: does what a model attends to decide its prediction?"
+EXPORT = "Export: tables, numbers and figures"
+MODELS = "Models: configuration, data, classes and recorded metrics"
+SECTION_KEYS = {
+    SWEEP: "open_sweep",
+    FAITHFULNESS: "open_faithfulness",
+    EXPORT: "open_export",
+    MODELS: "open_models",
+}
 
 
 # --- sidebar: data, models, sequence, knobs ------------------------------------------------
@@ -722,7 +737,6 @@ def sweep_section(
     fits: dict[str, sel.Fit],
     choice: KnobChoice | None,
 ) -> dict[str, object]:
-    st.subheader("Window sweep: accuracy against k'")
     if (
         larnn_model is None
         or choice is None
@@ -733,7 +747,7 @@ def sweep_section(
         return {}
     windows = sel.sweep_windows(choice.trained.queue_size, choice.trained.window)
     left, right = st.columns([1, 3])
-    size = left.selectbox("Sample size", [50, 100, 200, 500], index=2, key="sweep_size")
+    size = memory_panels.sample_size(left, "sweep_size")
     sample = sel.sweep_sample(len(data), size)
     request = (larnn_model.key, data.key, size, replace(choice.knobs, window=None))
     requested = st.session_state.setdefault("sweeps", set())
@@ -788,7 +802,6 @@ def export_section(
     drawn: dict[str, object],
     numbers: MemoryNumbers,
 ) -> None:
-    st.subheader("Export")
     if not runs:
         st.info("Nothing to export yet.")
         return
@@ -828,7 +841,11 @@ def export_section(
         on_click="ignore",
     )
     memory_panels.export_buttons(numbers, context, stem)
-    st.caption("Figures as standalone HTML pages (plotly.js included, they open offline):")
+    st.caption(
+        "Figures drawn on the page now, as standalone HTML pages (plotly.js included, they "
+        "open offline). Open the window sweep or the faithfulness section above to add "
+        "their figures and numbers:"
+    )
     columns = st.columns(max(len(drawn), 1))
     for column, (name, fig) in zip(columns, drawn.items(), strict=False):
         column.download_button(
@@ -842,7 +859,9 @@ def export_section(
 
 
 def model_details(models: list[Loaded]) -> None:
-    with st.expander("Models: configuration, data, classes and recorded metrics"):
+    with on_demand(MODELS) as section:
+        if not section.open:
+            return
         if not models:
             st.write("No model loaded.")
             return
@@ -868,6 +887,12 @@ def model_details(models: list[Loaded]) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
+
+
+def on_demand(label: str) -> ExpanderContainer:
+    """A closed expander whose contents run only while it is open (its `.open`); opening or
+    closing it reruns the page."""
+    return st.expander(label, key=SECTION_KEYS[label], on_change="rerun")
 
 
 def main() -> None:
@@ -935,12 +960,18 @@ def main() -> None:
         drawn.update(edit_drawn)
     with st.container(), guard("Predictions"):
         drawn.update(predictions_section(data, index, runs, choice))
-    drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
-    with guard("Faithfulness"):
-        faith_drawn, numbers = memory_panels.faithfulness_section(data, index, runs, fits, numbers)
-        drawn.update(faith_drawn)
-    with guard("Export"):
-        export_section(data, index, runs, choice, drawn, numbers)
+    with on_demand(SWEEP) as section:
+        if section.open:
+            drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
+    with on_demand(FAITHFULNESS) as section, guard("Faithfulness"):
+        if section.open:
+            faith_drawn, numbers = memory_panels.faithfulness_section(
+                data, index, runs, fits, numbers
+            )
+            drawn.update(faith_drawn)
+    with on_demand(EXPORT) as section, guard("Export"):
+        if section.open:
+            export_section(data, index, runs, choice, drawn, numbers)
     model_details(models)
 
 

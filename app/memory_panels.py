@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app import describe, export, figures, memory, memory_figures, resources
 from app import selection as sel
@@ -25,7 +26,7 @@ from app.memory import EditedRun, MemoryNumbers
 from app.selection import KnobChoice, ModelRun
 from larnn.inference import step_attention
 
-SPLIT_SIZES = (50, 100, 200, 500)
+SAMPLE_SIZES = (50, 100, 200, 500)  # sequences of a split, for the sweep and the erasure test
 SPLIT_CHUNK = 25  # sequences per cached chunk of the split's erasure test (and per progress)
 
 
@@ -295,7 +296,6 @@ def faithfulness_section(
 ) -> tuple[dict[str, object], MemoryNumbers]:
     """The erasure test on the sequence shown and, on request, over a sample of the split
     with the head-importance table; the figures drawn and the numbers, added to `numbers`."""
-    st.subheader("Faithfulness: does what a model attends to decide its prediction?")
     if not runs:
         st.info("No model runs on this data.")
         return {}, numbers
@@ -333,6 +333,20 @@ def faithfulness_section(
     return {**drawn, **split_drawn}, numbers
 
 
+def sample_size(column: DeltaGenerator, key: str) -> int:
+    """The sample-size picker of a test over the split. Streamlit forgets a widget's value in a
+    run that does not draw it (its section closed), so the choice is also kept aside."""
+    kept = f"{key}_kept"
+    size = column.selectbox(
+        "Sample size",
+        SAMPLE_SIZES,
+        index=SAMPLE_SIZES.index(st.session_state.get(kept, 200)),
+        key=key,
+    )
+    st.session_state[kept] = size
+    return size
+
+
 def _over_the_split(
     data: sel.DataView,
     runs: dict[str, ModelRun],
@@ -354,7 +368,7 @@ def _over_the_split(
         )
         return {}, numbers
     left, right = st.columns([1, 3])
-    size = left.selectbox("Sample size", SPLIT_SIZES, index=2, key="faithfulness_size")
+    size = sample_size(left, "faithfulness_size")
     sample = sel.sweep_sample(len(data), size)
     request = (tuple(run.model.key for run in labelled.values()), data.key, size)
     requested = st.session_state.setdefault("faithfulness_runs", set())

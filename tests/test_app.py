@@ -176,6 +176,13 @@ def chart_specs(at: AppTest) -> list[dict]:
     ]
 
 
+def open_sections(at: AppTest, *names: str) -> AppTest:
+    """Open the on-demand sections (sweep, faithfulness, export, models) as a click would."""
+    for name in names:
+        at.session_state[f"open_{name}"] = True
+    return at.run()
+
+
 def _chart(at: AppTest, index: int = 0) -> dict:
     """The Plotly spec of the index-th chart on the page (0: the attention heatmap)."""
     return chart_specs(at)[index]
@@ -290,6 +297,7 @@ def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
     at = app.run()
     at.button_group(key=_key(at, at.button_group, "heads_")).set_value([1]).run()
     at.selectbox(key=_key(at, at.selectbox, "activation_")).set_value("tanh").run()
+    open_sections(at, "sweep", "faithfulness")
     at.selectbox(key="sweep_size").set_value(50).run()
     at.button(key="run_sweep").click().run()
     _no_failure(at)
@@ -356,10 +364,43 @@ def test_sequence_choice_modes(app):
 
 def test_window_sweep_runs_on_request(app):
     at = app.run()
+    with pytest.raises(KeyError):
+        at.selectbox(key="sweep_size")  # closed: its section does not run
+    open_sections(at, "sweep")
     at.selectbox(key="sweep_size").set_value(50).run()
     at.button(key="run_sweep").click().run()
     _no_failure(at)
     assert any("Results are kept" in c.value for c in at.caption)
+    assert any("against the window k'" in c["layout"]["title"]["text"] for c in chart_specs(at))
+
+
+def test_closed_sections_run_nothing_and_keep_their_results(app):
+    """The sections under the predictions run only while open (a knob change reruns the page:
+    issue 11's interaction speed); a sweep run before closing is there again on opening."""
+    at = app.run()
+    _no_failure(at)
+    labels = [e.label for e in at.expander]
+    assert labels[-4:] == [
+        "Window sweep: accuracy against k'",
+        "Faithfulness: does what a model attends to decide its prediction?",
+        "Export: tables, numbers and figures",
+        "Models: configuration, data, classes and recorded metrics",
+    ]
+    assert all(len(e.children) == 0 for e in at.expander[-4:])
+    assert not at.get("download_button")
+    open_sections(at, "sweep", "export", "models")
+    at.selectbox(key="sweep_size").set_value(50).run()
+    at.button(key="run_sweep").click().run()
+    _no_failure(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "window sweep (HTML)" in labels and "Attention (CSV)" in labels
+    assert "erasure (HTML)" not in labels  # faithfulness is closed: not drawn, not offered
+    assert any(m.value.startswith("Trained on **") for m in at.markdown)  # models' details
+    at.session_state["open_sweep"] = False
+    at.run()
+    assert "window sweep (HTML)" not in [b.proto.label for b in at.get("download_button")]
+    open_sections(at, "sweep")
+    assert "window sweep (HTML)" in [b.proto.label for b in at.get("download_button")]
 
 
 def test_uci_har_with_the_data_present(app, monkeypatch):
@@ -1153,6 +1194,7 @@ def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
     overview = next(c for c in at.get("plotly_chart") if c.proto.id and "overview" in c.key)
     shaded = json.loads(overview.proto.spec)["layout"]["shapes"][0]
     assert (shaded["x0"], shaded["x1"]) == (99.5, 100 + VIEW_STEPS - 0.5)
+    open_sections(at, "faithfulness")
     too_long = [i.value for i in at.info if f"up to {ANALYSIS_MAX_STEPS:,} steps" in i.value]
     assert len(too_long) == 2  # Integrated Gradients and the erasure test
     # Hiding steps: the sidebar's range is picked inside the stretch drawn, and the memory-edit

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from test_app import APP, RECALL, REPO_ROOT, chart_specs, make_checkpoints
+from test_app import APP, RECALL, REPO_ROOT, chart_specs, make_checkpoints, open_sections
 
 from app import export, figures, memory, memory_figures
 from app import selection as sel
@@ -70,7 +70,7 @@ def _hidden_caption(at: AppTest) -> str:
 
 
 def test_the_default_is_the_recall_probe_with_every_memory_section(app):
-    at = app.run()
+    at = open_sections(app.run(), "faithfulness")
     _no_failure(at)
     assert at.sidebar.radio(key="dataset").value == RECALL
     pickers = [s.value for s in at.sidebar.selectbox if s.key and s.key.startswith("model_")]
@@ -167,7 +167,7 @@ def test_clicked_steps_are_hidden_and_a_range_click_shows_a_step_again(app):
 
 
 def test_faithfulness_over_the_split_on_request(app):
-    at = app.run()
+    at = open_sections(app.run(), "faithfulness", "export")
     assert _frame(at, "class") is not None
     assert not any(
         c["layout"]["title"]["text"].startswith("Erasure test over") for c in _charts(at)

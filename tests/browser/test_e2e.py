@@ -244,7 +244,9 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             wait_idle(page)
             whole = save_screenshot(page, tmp_path, "app_window_1_whole_page.png")
 
-            # Export: the attention table downloads as CSV.
+            # Export, opened (it runs only while open): the attention table downloads as CSV.
+            page.get_by_text("Export: tables, numbers and figures").click()
+            wait_idle(page)
             with page.expect_download() as download:
                 page.get_by_role("button", name="Attention (CSV)").click()
             header = Path(download.value.path()).read_text().splitlines()[0]
