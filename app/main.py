@@ -846,9 +846,9 @@ def export_section(
         "open offline). Open the window sweep or the faithfulness section above to add "
         "their figures and numbers:"
     )
-    columns = st.columns(max(len(drawn), 1))
-    for column, (name, fig) in zip(columns, drawn.items(), strict=False):
-        column.download_button(
+    row = st.container(horizontal=True)  # buttons as wide as their names, wrapped
+    for name, fig in drawn.items():
+        row.download_button(
             f"{name.replace('_', ' ')} (HTML)",
             lambda fig=fig: figures.figure_html(fig),
             file_name=f"{stem}_{name}.html",
@@ -960,6 +960,8 @@ def main() -> None:
         drawn.update(edit_drawn)
     with st.container(), guard("Predictions"):
         drawn.update(predictions_section(data, index, runs, choice))
+    st.subheader("Analyses on demand")
+    st.caption("Each section runs while it is open; closed, a knob change does not redraw it.")
     with on_demand(SWEEP) as section:
         if section.open:
             drawn.update(sweep_section(data, larnn_model, lstm_model, fits, choice))
