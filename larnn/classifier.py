@@ -14,6 +14,9 @@ from larnn.errors import ConfigError
 from larnn.model import LARNN, AttentionRecord, InferenceKnobs, LARNNConfig
 
 ARCHITECTURES = ("larnn", "lstm")
+# What the linear head reads: "last", the hidden state at a series' last real step (the
+# paper's); "mean", the mean of the hidden states over its real steps.
+READOUTS = ("last", "mean")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class ClassifierConfig(JsonConfig):
     architecture: Literal["larnn", "lstm"]
     encoder: dict
     num_classes: int
+    readout: Literal["last", "mean"] = "last"
 
     def __post_init__(self) -> None:
         require(
@@ -37,6 +41,12 @@ class ClassifierConfig(JsonConfig):
             "num_classes",
             f"must be an integer >= 2, got {self.num_classes!r}",
         )
+        require(
+            self.readout in READOUTS,
+            "ClassifierConfig",
+            "readout",
+            f"must be one of {READOUTS}, got {self.readout!r}",
+        )
         self.encoder_config()  # validates the encoder's fields too
 
     def encoder_config(self) -> LARNNConfig | LSTMConfig:
@@ -48,9 +58,11 @@ class ClassifierConfig(JsonConfig):
         return int(self.encoder["input_size"])
 
     @classmethod
-    def build(cls, encoder: LARNNConfig | LSTMConfig, num_classes: int) -> ClassifierConfig:
+    def build(
+        cls, encoder: LARNNConfig | LSTMConfig, num_classes: int, readout: str = "last"
+    ) -> ClassifierConfig:
         architecture = "larnn" if isinstance(encoder, LARNNConfig) else "lstm"
-        return cls(architecture, encoder.to_dict(), num_classes)
+        return cls(architecture, encoder.to_dict(), num_classes, readout)
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,8 @@ class ClassifierOutput:
 
 
 class SequenceClassifier(nn.Module):
-    """Encoder (LARNN or LSTM, batch first) and a linear head on its hidden state.
+    """Encoder (LARNN or LSTM, batch first) and a linear head on its hidden state (the last
+    step's, or the mean up to it: `ClassifierConfig.readout`).
 
     Input: x (B, T, C) and optional lengths (B,): series right-padded to T, series b real for
     its first lengths[b] steps (None: all T). Output: ClassifierOutput with the class logits at
@@ -119,11 +132,14 @@ class SequenceClassifier(nn.Module):
             if return_attention or any(value is not None for value in knob_values):
                 raise ConfigError("the LSTM baseline has no attention: knobs do not apply")
             hidden, _ = self.encoder(x)  # (B, T, H)
+        if self.config.readout == "mean":  # the mean of steps 0..t, at every t
+            steps = torch.arange(1, T + 1, device=x.device, dtype=hidden.dtype)  # (T,)
+            hidden = hidden.cumsum(dim=1) / steps[:, None]  # (B, T, H)
         if lengths is None:
-            last = hidden[:, -1]  # (B, H)
+            summary = hidden[:, -1]  # (B, H)
         else:
-            last = hidden[torch.arange(B, device=x.device), lengths.to(x.device) - 1]  # (B, H)
-        logits = self.head(last)  # (B, classes)
+            summary = hidden[torch.arange(B, device=x.device), lengths.to(x.device) - 1]
+        logits = self.head(summary)  # (B, classes)
         step_logits = self.head(hidden) if all_steps else None  # (B, T, classes)
         return ClassifierOutput(logits, step_logits, attention)
 

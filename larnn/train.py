@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 import larnn
 from larnn.baseline import LSTMConfig
 from larnn.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
-from larnn.classifier import ClassifierConfig, SequenceClassifier
+from larnn.classifier import READOUTS, ClassifierConfig, SequenceClassifier
 from larnn.config_base import JsonConfig, require
 from larnn.data import Normalizer, SequenceDataset
 from larnn.data.augment import AugmentConfig, augment, vector_triples
@@ -61,6 +61,7 @@ class TrainConfig(JsonConfig):
     schedule: Literal["cosine", "constant"] = "cosine"  # per epoch
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform
+    readout: Literal["last", "mean"] = "last"  # what the head reads (ClassifierConfig.readout)
     # Exponential moving average of the weights, updated after every optimiser step with this
     # decay; the average is what is validated, selected and saved. 0 = off (the raw weights).
     ema_decay: float = 0.0
@@ -83,6 +84,7 @@ class TrainConfig(JsonConfig):
         require(self.grad_clip >= 0, owner, "grad_clip", "must be >= 0")
         require(0 <= self.label_smoothing < 1, owner, "label_smoothing", "must be in [0, 1)")
         require(0 <= self.ema_decay < 1, owner, "ema_decay", "must be in [0, 1); 0 = off")
+        require(self.readout in READOUTS, owner, "readout", f"one of {READOUTS}")
         self.augment_config()  # validates the augmentation fields now, not mid-run
         require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
         require(self.schedule in ("cosine", "constant"), owner, "schedule", "cosine or constant")
@@ -267,7 +269,8 @@ def train(
 
     torch.manual_seed(config.seed)
     encoder = config.encoder_config(input_size=task.train.X.shape[2])
-    model = SequenceClassifier(ClassifierConfig.build(encoder, task.train.n_classes)).to(device)
+    classifier = ClassifierConfig.build(encoder, task.train.n_classes, config.readout)
+    model = SequenceClassifier(classifier).to(device)
     optimizer_kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     average = weight_average(model, config.ema_decay)
