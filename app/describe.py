@@ -184,3 +184,24 @@ def summary_metrics(
             }
         )
     return metrics
+
+
+# What a classifier's head reads (ClassifierConfig.readout), in words.
+READOUTS = {
+    "last": "the last step's hidden state",
+    "mean": "the mean of every step's hidden state",
+}
+
+
+def prediction_step(readout: str) -> str:
+    """The end of the line on the last step's attention: whether that step alone predicts."""
+    if readout == "mean":
+        return (
+            ": the last step. This model predicts from the mean of every step's hidden state, "
+            "so the earlier steps' attention counts too (the slider moves the plot's t, not "
+            "this line)."
+        )
+    return (
+        ": the last step, the one that makes the prediction (the slider moves the plot's t, "
+        "not this line)."
+    )

@@ -633,8 +633,7 @@ def attention_sections(
             if len(last):
                 st.markdown(
                     describe.most_attended(last, T - 1)
-                    + ": the last step, the one that makes the prediction (the slider moves "
-                    "the plot's t, not this line)."
+                    + describe.prediction_step(larnn_run.model.checkpoint.config.readout)
                 )
     if T > sel.VIEW_STEPS:
         with guard("Overview of the whole series"):
@@ -881,6 +880,7 @@ def model_details(models: list[Loaded]) -> None:
                     )
                 )
                 st.markdown("Classes: " + ", ".join(f"`{c}`" for c in md.class_names))
+                st.markdown(f"Reads out: **{describe.READOUTS[model.checkpoint.config.readout]}**.")
                 st.dataframe(sel.metrics_table(md.metrics), hide_index=True)
                 st.caption("Full configuration (click to unfold):")
                 st.json(model.checkpoint.config.to_dict(), expanded=False)

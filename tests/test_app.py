@@ -63,9 +63,11 @@ UCI_SPLIT = make_split("uci_har")
 # --- tiny checkpoints ----------------------------------------------------------------------
 
 
-def _save(folder: Path, encoder, dataset_id, split, channels, units, classes, normalizer) -> None:
+def _save(
+    folder: Path, encoder, dataset_id, split, channels, units, classes, normalizer, readout="last"
+) -> None:
     torch.manual_seed(0)
-    model = SequenceClassifier(ClassifierConfig.build(encoder, len(classes))).eval()
+    model = SequenceClassifier(ClassifierConfig.build(encoder, len(classes), readout)).eval()
     metadata = CheckpointMetadata(
         dataset_id=dataset_id,
         split=split,
@@ -360,6 +362,24 @@ def test_sequence_choice_modes(app):
     at.selectbox(key=class_key).set_value(2).run()
     _no_failure(at)
     assert _metric(at, "True class") == "up_down"
+
+
+def test_a_mean_readout_model_is_not_said_to_predict_from_the_last_step(tmp_path, monkeypatch):
+    """A LARNN trained with readout 'mean' predicts from every step's hidden state: the line
+    under the timeline and the model details say so (the last step's attention alone does not
+    make its prediction)."""
+    probe = load_task(PROBE, PROBE_SPLIT)
+    args = (PROBE, PROBE_SPLIT, probe.train.channel_names, probe.channel_units)
+    args += (probe.train.class_names, Normalizer.fit(probe.train.X))
+    encoder = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=6, batch_first=True)
+    _save(tmp_path / "probe_cue_shape_larnn", encoder, *args, readout="mean")
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    at = open_sections(AppTest.from_file(str(APP), default_timeout=60).run(), "models")
+    _no_failure(at)
+    line = next(m.value for m in at.markdown if "attends most to" in m.value)
+    assert "the mean of every step's hidden state" in line and "makes the prediction" not in line
+    assert any("Reads out: **the mean" in m.value for m in at.markdown)
 
 
 def test_window_sweep_runs_on_request(app):
