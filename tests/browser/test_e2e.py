@@ -385,6 +385,9 @@ def test_a_chart_out_of_view_is_drawn_when_it_comes_into_view(page):
         TAKE_REACTS
         return {reacts, height: box.height, inView: box.bottom > 0 && box.top < innerHeight}; })
     """.replace("LIVE_CHARTS", LIVE_CHARTS).replace("TAKE_REACTS", TAKE_REACTS)
+    # 800 px tall: the timeline starts about 280 px below the view. At 1000 px it started 80 px
+    # below, and once in CI it was drawn during the knob changes (reacts 1): too thin a margin.
+    page.set_viewport_size({"width": 1500, "height": 800})
     page.wait_for_function(
         f'() => [...document.querySelectorAll("{LIVE_CHARTS}")].every(f => f.contentWindow.Plotly)'
     )
