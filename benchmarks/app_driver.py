@@ -40,9 +40,10 @@ CHART_DOCUMENTS = (
     "[...[...document.querySelectorAll('iframe')].map(f => f.contentDocument), document]"
     ".filter(d => d)"
 )
-HEATMAP_DRAWN = "() => CHART_DOCUMENTS.some(d => d.querySelector('.heatmaplayer image'))".replace(
-    "CHART_DOCUMENTS", CHART_DOCUMENTS
-)
+# The attention heatmap (its title names the window k') has drawn its image. Not any heatmap:
+# the attribution chart further down is one too, and may be drawn first.
+HEATMAP_DRAWN = f"""() => {CHART_DOCUMENTS}.some(d => d.querySelector('.heatmaplayer image')
+  && [...d.querySelectorAll('.gtitle')].some(e => e.textContent.includes("window k' = ")))"""
 
 
 def _window_named(selector: str, prefix: str, end: str) -> str:

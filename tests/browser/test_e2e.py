@@ -25,6 +25,7 @@ import pytest
 from app_driver import (  # benchmarks/app_driver.py: one driver for the benchmarks and tests
     CHART_DOCUMENTS,
     CHROMIUM_ARGS,
+    HEATMAP_DRAWN,
     LINE_AT_STEP,
     LIVE_CHARTS,
     chart_frame,
@@ -149,11 +150,8 @@ def wait_idle(page, timeout_ms: int = 90_000) -> None:
 
 
 def wait_for_heatmap(page, timeout: float | None = None) -> None:
-    """Wait until a heatmap is drawn (its layer holds an image)."""
-    page.wait_for_function(
-        f"() => {CHART_DOCUMENTS}.some(d => d.querySelector('.heatmaplayer image'))",
-        timeout=timeout,
-    )
+    """Wait until the attention heatmap is drawn (its layer holds an image)."""
+    page.wait_for_function(HEATMAP_DRAWN, timeout=timeout)
 
 
 def chart_texts(page, selector: str) -> list[str]:
