@@ -195,13 +195,10 @@ READOUTS = {
 
 def prediction_step(readout: str) -> str:
     """The end of the line on the last step's attention: whether that step alone predicts."""
-    if readout == "mean":
-        return (
-            ": the last step. This model predicts from the mean of every step's hidden state, "
-            "so the earlier steps' attention counts too (the slider moves the plot's t, not "
-            "this line)."
-        )
-    return (
-        ": the last step, the one that makes the prediction (the slider moves the plot's t, "
-        "not this line)."
+    role = (
+        f"the last step. This model predicts from {READOUTS['mean']}, so the earlier steps' "
+        "attention counts too"
+        if readout == "mean"
+        else "the last step, the one that makes the prediction"
     )
+    return f": {role} (the slider moves the plot's t, not this line)."

@@ -47,6 +47,7 @@ from app_driver import (
     CHART_DOCUMENTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    HEATMAP_DRAWN,
     REPO_ROOT,
     RUN_OVER,
     WINDOW_SHOWN,
@@ -62,11 +63,8 @@ from app import selection as sel  # noqa: E402
 CHECKPOINT = REPO_ROOT / "checkpoints" / "uci_har_larnn"
 UPLOADER = "[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']"
 
-# True once an attention heatmap is drawn and the run is over.
-HEATMAP_DRAWN = """() => {
-  const drawn = CHART_DOCUMENTS.some(d => d.querySelector('.heatmaplayer image'));
-  return drawn && RUN_OVER;
-}""".replace("RUN_OVER", RUN_OVER).replace("CHART_DOCUMENTS", CHART_DOCUMENTS)
+# True once the attention heatmap is drawn and the run is over.
+HEATMAP_DRAWN_AND_RUN_OVER = f"() => ({HEATMAP_DRAWN})() && {RUN_OVER}"
 
 # True once the heatmap's title names window k' = n and the run is over.
 WINDOW_IS = """n => {
@@ -180,7 +178,7 @@ def upload(watched: Watched, csv: Path) -> float:
     started = time.perf_counter()
     page.locator(UPLOADER).set_input_files(str(csv))
     page.wait_for_timeout(300)  # the upload starts a run; before it, the old page is "over"
-    watched.wait(HEATMAP_DRAWN)
+    watched.wait(HEATMAP_DRAWN_AND_RUN_OVER)
     return time.perf_counter() - started
 
 

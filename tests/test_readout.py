@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_checkpoint import make_metadata
 from test_variable_length import LENGTHS, ragged_batch
 
 from larnn.baseline import LSTMConfig
+from larnn.checkpoint import load_checkpoint, save_checkpoint
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.errors import ConfigError
 from larnn.model import LARNNConfig
@@ -67,10 +69,6 @@ def test_readout_is_checked_and_defaults_to_the_last_step():
 
 
 def test_a_mean_readout_checkpoint_loads_with_its_readout(tmp_path):
-    from test_checkpoint import make_metadata
-
-    from larnn.checkpoint import load_checkpoint, save_checkpoint
-
     torch.manual_seed(0)
     encoder = LSTMConfig(3, 8, batch_first=True)
     model = SequenceClassifier(ClassifierConfig.build(encoder, 4, "mean")).eval()
