@@ -57,6 +57,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from larnn.classifier import READOUTS
 from larnn.errors import ConfigError
 from larnn.tasks import load_task
 from larnn.train import TrainConfig, TrainResult, check_trainable, train
@@ -75,12 +76,13 @@ def suggest_config(trial: optuna.Trial, base: TrainConfig, *, ragged: bool = Fal
     """The search space: `base` with its architecture's hyperparameters drawn by `trial`.
 
     Training, for both: learning rate, its decay (cosine or none), weight decay, label
-    smoothing and the augmentation of the raw signals (`TRAINING_SPACE`, `AUGMENT_SPACE`;
-    no time warp where series differ in length). LARNN (the paper's meta-optimised knobs):
-    dropout, hidden size and heads, window, mode, positional encoding, activation on
-    keys/values, layers and residual stacking; the hidden size is drawn as heads * head_dim,
-    so every trial is a valid model. LSTM baseline, over the same range of sizes: dropout,
-    hidden size and layers. Fields set in `base.model` or `base.augment` are held fixed.
+    smoothing, what the head reads (the last step's state or the mean of the steps) and the
+    augmentation of the raw signals (`TRAINING_SPACE`, `AUGMENT_SPACE`; no time warp where
+    series differ in length). LARNN (the paper's meta-optimised knobs): dropout, hidden size
+    and heads, window, mode, positional encoding, activation on keys/values, layers and
+    residual stacking; the hidden size is drawn as heads * head_dim, so every trial is a
+    valid model. LSTM baseline, over the same range of sizes: dropout, hidden size and
+    layers. Fields set in `base.model` or `base.augment` are held fixed.
     """
     fixed = base.model
     space = LSTM_SPACE if base.architecture == "lstm" else LARNN_SPACE
@@ -113,6 +115,7 @@ TRAINING_SPACE: tuple[tuple[str, Draw], ...] = (
     ("schedule", lambda trial, name: trial.suggest_categorical(name, ["cosine", "constant"])),
     ("weight_decay", lambda trial, name: trial.suggest_float(name, 1e-6, 1e-2, log=True)),
     ("label_smoothing", lambda trial, name: trial.suggest_float(name, 0.0, 0.2)),
+    ("readout", lambda trial, name: trial.suggest_categorical(name, list(READOUTS))),
 )
 # In the signal's own units (see larnn.data.augment); fix a field with --set augment.<field>=...
 AUGMENT_SPACE: tuple[tuple[str, Draw], ...] = (
@@ -379,7 +382,8 @@ def format_report(study: optuna.Study, top: int = 10) -> str:
         lines.append(
             f"{'trial':>5} {'val acc':>7} {'val F1':>6} {'epochs':>6}  {'H':>3} {'L':>1} "
             f"{'NH':>2} {'K':>2} {'mode':<8} {'pe':<3} {'kv':<4} {'stack':<5} {'dropout':>7} "
-            f"{'lr':>8} {'schedule':<8} {'wd':>8} {'smooth':>6}  augment (rot/scale/jit/warp)"
+            f"{'lr':>8} {'schedule':<8} {'wd':>8} {'smooth':>6} {'readout':<7}  "
+            "augment (rot/scale/jit/warp)"
         )
         lines += [_format_trial(t) for t in complete[:top]]
         best = complete[0].user_attrs
@@ -406,7 +410,7 @@ def _format_trial(trial: FrozenTrial) -> str:
         f"{trial.number:>5} {trial.value:>7.4f} {attrs['val_macro_f1']:>6.4f} "
         f"{attrs['epochs_run']:>6}  {model.hidden_size:>3} {model.num_layers:>1} {larnn} "
         f"{model.dropout:>7.3f} {config.lr:>8.2e} {config.schedule:<8} "
-        f"{config.weight_decay:>8.1e} {config.label_smoothing:>6.3f}  "
+        f"{config.weight_decay:>8.1e} {config.label_smoothing:>6.3f} {config.readout:<7}  "
         f"{augment.rotation:.1f}/{augment.scale:.3f}/{augment.jitter:.3f}/{augment.time_warp:.3f}"
     )
 

@@ -15,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 import larnn.tune as tune_module
+from larnn.classifier import READOUTS
 from larnn.cli import main
 from larnn.errors import ConfigError
 from larnn.train import TrainConfig
@@ -81,6 +82,7 @@ def test_every_heads_and_head_dim_pair_is_a_valid_model():
             "schedule": "constant",
             "weight_decay": 1e-6,
             "label_smoothing": 0.1,
+            "readout": "mean",
             **{f"augment.{name}": 0.0 for name in ("rotation", "scale", "jitter", "time_warp")},
         }
         model = suggest_config(optuna.trial.FixedTrial(params), free).encoder_config(3)
@@ -103,8 +105,8 @@ def test_sampled_configs_validate_and_keep_fixed_fields(fixed):
 
 @pytest.mark.parametrize("ragged", [False, True])
 def test_training_and_augmentation_knobs_are_searched_unless_fixed(ragged):
-    """Label smoothing and every augmentation field are drawn (no time warp for series of
-    different lengths, which cannot be warped); a field set in the base stays fixed."""
+    """Label smoothing, the readout and every augmentation field are drawn (no time warp for
+    series of different lengths, which cannot be warped); a field set in the base stays fixed."""
     base = dataclasses.replace(BASE, augment={"rotation": 0.0})
     study = optuna.create_study(direction="maximize", sampler=TrialSeededSampler(0))
     configs = []
@@ -119,7 +121,9 @@ def test_training_and_augmentation_knobs_are_searched_unless_fixed(ragged):
         augment = config.augment_config()  # a valid AugmentConfig
         assert augment.rotation == 0.0 and (augment.time_warp == 0.0) == ragged
         assert config.label_smoothing == trial.params["label_smoothing"]
+        assert config.readout == trial.params["readout"]
     assert len({c.augment["jitter"] for c in configs}) == len(configs)
+    assert {c.readout for c in configs} == set(READOUTS)
 
 
 def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
@@ -263,6 +267,11 @@ def test_report_prints_the_best_trials_and_writes_the_plots(journal_study, capsy
     printed = capsys.readouterr().out
     assert "5 complete, 0 pruned, 0 failed, 0 running" in printed
     assert "best 5 by validation accuracy" in printed
+    rows = [line.split() for line in printed.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    complete = {t.number: t for t in open_study(journal_study, "journal").trials if t.value}
+    assert rows
+    for row in rows:  # the readout each trial drew, in its row
+        assert complete[int(row[0])].params["readout"] in row, row
     for name in ("history", "importance"):
         assert f"{name}: {journal_study / name}.html" in printed
         assert "plotly" in (journal_study / f"{name}.html").read_text()[:100_000].lower()
