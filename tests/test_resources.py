@@ -14,12 +14,13 @@ from larnn.checkpoint import load_checkpoint
 from larnn.inference import infer_sequence
 from larnn.model import InferenceKnobs
 
-UCI_HAR_LARNN = Path(__file__).resolve().parents[1] / "checkpoints" / "uci_har_larnn"
+# The shipped recall probe's LARNN: its queue holds 32 steps, so windows 2 .. 7 all apply.
+RECALL_LARNN = Path(__file__).resolve().parents[1] / "checkpoints" / "probe_recall_larnn"
 
 
 @pytest.fixture(scope="module")
 def larnn():
-    return load_checkpoint(UCI_HAR_LARNN)
+    return load_checkpoint(RECALL_LARNN)
 
 
 def long_series(checkpoint, T: int, seed: int = 0) -> np.ndarray:
@@ -38,15 +39,15 @@ def test_infer_hit_is_the_same_read_only_result_without_recomputing(larnn, monke
     x = long_series(larnn, 300)
     knobs = InferenceKnobs(window=4)
     try:
-        first = resources.infer("uci", larnn, x, knobs)
-        again = resources.infer("uci", larnn, x.copy(), InferenceKnobs(window=4))
+        first = resources.infer("recall", larnn, x, knobs)
+        again = resources.infer("recall", larnn, x.copy(), InferenceKnobs(window=4))
         assert again is first and len(calls) == 1
         assert not first.attention[0].flags.writeable
         assert not first.step_probabilities.flags.writeable
         with pytest.raises(ValueError, match="read-only"):
             first.step_probabilities[0, 0] = 1.0
-        resources.infer("uci", larnn, x, InferenceKnobs(window=5))  # another knob: a miss
-        resources.infer("uci", larnn, x[:-1], knobs)  # another sequence: a miss
+        resources.infer("recall", larnn, x, InferenceKnobs(window=5))  # another knob: a miss
+        resources.infer("recall", larnn, x[:-1], knobs)  # another sequence: a miss
         assert len(calls) == 3
     finally:
         resources.infer.clear()
@@ -58,7 +59,7 @@ def test_long_inferences_stay_within_the_budget(larnn):
     5,000-step inferences (windows 2 .. 7) keep the newest two."""
     x = long_series(larnn, 5000)
     sizes = [
-        nbytes(resources.infer.__wrapped__("uci", larnn, x, InferenceKnobs(window=w)))
+        nbytes(resources.infer.__wrapped__("recall", larnn, x, InferenceKnobs(window=w)))
         for w in range(2, 8)
     ]
     budget = int(2.5 * max(sizes))
@@ -67,12 +68,12 @@ def test_long_inferences_stay_within_the_budget(larnn):
     knobs = [InferenceKnobs(window=w) for w in range(2, 8)]
     results = []
     for knob in knobs:
-        results.append(infer("uci", larnn, x, knob))
+        results.append(infer("recall", larnn, x, knob))
         assert cache.current_bytes <= budget
     assert [nbytes(result) for result in results] == sizes
     kept = [dict(key[1:])["knobs"] for key in cache.keys()]
     assert sorted(k.window for k in kept) == [6, 7]  # the least recently used went first
-    assert infer("uci", larnn, x, knobs[-1]) is results[-1]  # a hit
+    assert infer("recall", larnn, x, knobs[-1]) is results[-1]  # a hit
 
 
 def test_user_series_is_read_once_per_file(monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +94,16 @@ def test_lstm_baseline_trains_through_the_same_path(tmp_path):
 def test_config_errors_name_the_field(change, field):
     with pytest.raises(ConfigError, match=field):
         TrainConfig.from_dict({**TINY.to_dict(), **change})
+
+
+CONFIG_FILES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=[path.name for path in CONFIG_FILES])
+def test_every_config_file_is_a_valid_train_config(path):
+    """The files the README and scripts train from: every field known and valid."""
+    config = TrainConfig.from_json(path.read_text())
+    assert config.to_dict() == {**TrainConfig().to_dict(), **json.loads(path.read_text())}
 
 
 def test_cli_train_then_evaluate(tmp_path, capsys):
