@@ -65,6 +65,11 @@ def _draw(study: optuna.Study, base: TrainConfig, n: int) -> list[TrainConfig]:
     return configs
 
 
+def report_rows(report: str, trials: tuple[int, ...]) -> list[str]:
+    """The report's rows of these trial numbers."""
+    return [line for line in report.splitlines() if line.split()[:1] in [[str(n)] for n in trials]]
+
+
 def test_every_heads_and_head_dim_pair_is_a_valid_model():
     free = dataclasses.replace(BASE, model={})
     for heads, head_dim in itertools.product(HEADS, HEAD_DIMS):
@@ -142,7 +147,7 @@ def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert all(t.params["hidden_size"] in LSTM_SIZES for t in trials)
     report = format_report(study)  # the LARNN's own columns read '-'
-    rows = [line for line in report.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    rows = report_rows(report, trials=(0, 1))
     assert len(rows) == 2 and all(" - " in row for row in rows), report
 
 
@@ -267,11 +272,11 @@ def test_report_prints_the_best_trials_and_writes_the_plots(journal_study, capsy
     printed = capsys.readouterr().out
     assert "5 complete, 0 pruned, 0 failed, 0 running" in printed
     assert "best 5 by validation accuracy" in printed
-    rows = [line.split() for line in printed.splitlines() if line.split()[:1] in (["0"], ["1"])]
-    complete = {t.number: t for t in open_study(journal_study, "journal").trials if t.value}
+    rows = report_rows(printed, trials=(0, 1))
+    trials = open_study(journal_study, "journal").trials
     assert rows
     for row in rows:  # the readout each trial drew, in its row
-        assert complete[int(row[0])].params["readout"] in row, row
+        assert trials[int(row.split()[0])].params["readout"] in row.split(), row
     for name in ("history", "importance"):
         assert f"{name}: {journal_study / name}.html" in printed
         assert "plotly" in (journal_study / f"{name}.html").read_text()[:100_000].lower()

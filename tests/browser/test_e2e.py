@@ -34,7 +34,7 @@ from app_driver import (  # benchmarks/app_driver.py: one driver for the benchma
 
 from larnn.checkpoint import shipped_checkpoints
 from larnn.data import make_probe
-from larnn.data.uci_har import uci_har_available
+from larnn.data.uci_har import cache_dir, uci_har_available
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,19 +71,27 @@ def checkpoint_dir(tmp_path_factory) -> Path | None:
     return module.make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
+def app_data_dir() -> str | None:
+    """The LARNN_DATA_DIR `running_app` gives the app: this process's, else the shared copy."""
+    if "LARNN_DATA_DIR" in os.environ:
+        return os.environ["LARNN_DATA_DIR"]
+    return str(SHARED_UCI_HAR) if (SHARED_UCI_HAR / "uci_har.npz").is_file() else None
+
+
 def app_finds_uci_har() -> bool:
-    """Whether the app `running_app` starts finds UCI HAR: where this process would look,
-    or in the shared copy it is pointed at."""
-    return uci_har_available() or (SHARED_UCI_HAR / "uci_har.npz").is_file()
+    """Whether that app finds UCI HAR: in its data folder or in the per-user cache."""
+    data_dir = app_data_dir()
+    in_data_dir = data_dir is not None and uci_har_available(Path(data_dir))
+    return in_data_dir or uci_har_available(cache_dir())
 
 
 @contextmanager
 def running_app(checkpoint_dir: Path | None, extra_env: dict[str, str]) -> Iterator[str]:
     """`streamlit run app/main.py` on a free port until the block ends; yields its URL."""
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra_env}
-    if (SHARED_UCI_HAR / "uci_har.npz").is_file() and "LARNN_DATA_DIR" not in env:
-        env["LARNN_DATA_DIR"] = str(SHARED_UCI_HAR)
+    data_dir = app_data_dir()
+    data = {"LARNN_DATA_DIR": data_dir} if data_dir else {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **data, **extra_env}
     if checkpoint_dir is not None:
         env["LARNN_CHECKPOINT_DIR"] = str(checkpoint_dir)
     command = [
