@@ -193,6 +193,16 @@ READOUTS = {
 }
 
 
+def encoder_inputs(asinh_scale: float) -> str:
+    """What the encoder reads at each step (ClassifierConfig.asinh_scale), in words."""
+    if asinh_scale <= 0:
+        return "the normalised channels"
+    return (
+        f"each normalised channel x and asinh(x / {asinh_scale:g}), which magnifies small "
+        "movements and compresses large ones"
+    )
+
+
 def prediction_step(readout: str) -> str:
     """The end of the line on the last step's attention: whether that step alone predicts."""
     role = (

@@ -881,6 +881,9 @@ def model_details(models: list[Loaded]) -> None:
                 )
                 st.markdown("Classes: " + ", ".join(f"`{c}`" for c in md.class_names))
                 st.markdown(f"Reads out: **{describe.READOUTS[model.checkpoint.config.readout]}**.")
+                st.markdown(
+                    f"Reads: {describe.encoder_inputs(model.checkpoint.config.asinh_scale)}."
+                )
                 st.dataframe(sel.metrics_table(md.metrics), hide_index=True)
                 st.caption("Full configuration (click to unfold):")
                 st.json(model.checkpoint.config.to_dict(), expanded=False)

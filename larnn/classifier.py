@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 from larnn.baseline import LSTMConfig, LSTMEncoder
 from larnn.config_base import JsonConfig, require
 from larnn.errors import ConfigError
+from larnn.input_features import data_channels, input_features
 from larnn.model import LARNN, AttentionRecord, InferenceKnobs, LARNNConfig
 
 ARCHITECTURES = ("larnn", "lstm")
@@ -27,6 +29,7 @@ class ClassifierConfig(JsonConfig):
     encoder: dict
     num_classes: int
     readout: Literal["last", "mean"] = "last"
+    asinh_scale: float = 0.0  # > 0: the encoder also reads asinh(x / scale) (input_features)
 
     def __post_init__(self) -> None:
         require(
@@ -47,7 +50,23 @@ class ClassifierConfig(JsonConfig):
             "readout",
             f"must be one of {READOUTS}, got {self.readout!r}",
         )
-        self.encoder_config()  # validates the encoder's fields too
+        require(
+            isinstance(self.asinh_scale, (int, float))
+            and not isinstance(self.asinh_scale, bool)
+            and math.isfinite(self.asinh_scale)
+            and self.asinh_scale >= 0,
+            "ClassifierConfig",
+            "asinh_scale",
+            f"must be a finite number >= 0 (0 = off), got {self.asinh_scale!r}",
+        )
+        encoder = self.encoder_config()  # validates the encoder's fields too
+        require(
+            self.asinh_scale == 0 or encoder.input_size % 2 == 0,
+            "ClassifierConfig",
+            "asinh_scale",
+            f"is on, so the encoder reads 2 values per channel: its input_size "
+            f"{encoder.input_size} must be even",
+        )
 
     def encoder_config(self) -> LARNNConfig | LSTMConfig:
         kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
@@ -55,14 +74,20 @@ class ClassifierConfig(JsonConfig):
 
     @property
     def input_size(self) -> int:
-        return int(self.encoder["input_size"])
+        """The number of data channels (C) the classifier takes."""
+        return data_channels(int(self.encoder["input_size"]), self.asinh_scale)
 
     @classmethod
     def build(
-        cls, encoder: LARNNConfig | LSTMConfig, num_classes: int, readout: str = "last"
+        cls,
+        encoder: LARNNConfig | LSTMConfig,
+        num_classes: int,
+        readout: str = "last",
+        asinh_scale: float = 0.0,
     ) -> ClassifierConfig:
+        """`encoder` reads `input_features.encoder_input_size(C, asinh_scale)` values a step."""
         architecture = "larnn" if isinstance(encoder, LARNNConfig) else "lstm"
-        return cls(architecture, encoder.to_dict(), num_classes, readout)
+        return cls(architecture, encoder.to_dict(), num_classes, readout, asinh_scale)
 
 
 @dataclass(frozen=True)
@@ -74,7 +99,8 @@ class ClassifierOutput:
 
 class SequenceClassifier(nn.Module):
     """Encoder (LARNN or LSTM, batch first) and a linear head on its hidden state (the last
-    step's, or the mean up to it: `ClassifierConfig.readout`).
+    step's, or the mean up to it: `ClassifierConfig.readout`). The encoder reads the series'
+    channels, and their asinh where `ClassifierConfig.asinh_scale` asks (input_features).
 
     Input: x (B, T, C) and optional lengths (B,): series right-padded to T, series b real for
     its first lengths[b] steps (None: all T). Output: ClassifierOutput with the class logits at
@@ -122,6 +148,7 @@ class SequenceClassifier(nn.Module):
         B, T, _ = x.shape
         if lengths is not None:
             self._check_lengths(lengths, B, T)
+        x = input_features(x, self.config.asinh_scale)  # (B, T, C) or (B, T, 2C)
         attention = None
         if self.architecture == "larnn":
             result = self.encoder(x, knobs=knobs, return_attention=return_attention)

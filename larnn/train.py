@@ -35,6 +35,7 @@ from larnn.config_base import JsonConfig, require
 from larnn.data import Normalizer, SequenceDataset
 from larnn.data.augment import AugmentConfig, augment, vector_triples
 from larnn.errors import ConfigError
+from larnn.input_features import encoder_input_size
 from larnn.metrics import ClassificationReport, classification_report
 from larnn.model import LARNNConfig
 from larnn.tasks import Task, load_task, make_split
@@ -62,6 +63,7 @@ class TrainConfig(JsonConfig):
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform
     readout: Literal["last", "mean"] = "last"  # what the head reads (ClassifierConfig.readout)
+    asinh_scale: float = 0.0  # > 0: the encoder also reads asinh(x / scale); see input_features
     # Exponential moving average of the weights, updated after every optimiser step with this
     # decay; the average is what is validated, selected and saved. 0 = off (the raw weights).
     ema_decay: float = 0.0
@@ -85,6 +87,7 @@ class TrainConfig(JsonConfig):
         require(0 <= self.label_smoothing < 1, owner, "label_smoothing", "must be in [0, 1)")
         require(0 <= self.ema_decay < 1, owner, "ema_decay", "must be in [0, 1); 0 = off")
         require(self.readout in READOUTS, owner, "readout", f"one of {READOUTS}")
+        require(self.asinh_scale >= 0, owner, "asinh_scale", "must be >= 0; 0 = off")
         self.augment_config()  # validates the augmentation fields now, not mid-run
         require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
         require(self.schedule in ("cosine", "constant"), owner, "schedule", "cosine or constant")
@@ -95,7 +98,7 @@ class TrainConfig(JsonConfig):
             f"must be three sizes >= 1 (train, val, test), got {self.probe_sizes!r}",
         )
         require("input_size" not in self.model, owner, "model", "input_size comes from the data")
-        self.encoder_config(input_size=1)  # validates the model fields now, not mid-run
+        self.encoder_config(channels=1)  # validates the model fields now, not mid-run
 
     def split_definition(self) -> dict[str, Any]:
         """How this run's data is split (see `larnn.tasks.make_split`)."""
@@ -114,8 +117,10 @@ class TrainConfig(JsonConfig):
         except ConfigError as error:
             raise ConfigError(f"TrainConfig.augment: {error}") from None
 
-    def encoder_config(self, input_size: int) -> LARNNConfig | LSTMConfig:
+    def encoder_config(self, channels: int) -> LARNNConfig | LSTMConfig:
+        """The encoder for data of `channels` channels (it reads their asinh too, if asked)."""
         kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
+        input_size = encoder_input_size(channels, self.asinh_scale)
         try:
             fields = {**DEFAULT_MODELS[self.architecture], **self.model}
             return kind.from_dict({**fields, "input_size": input_size, "batch_first": True})
@@ -209,7 +214,7 @@ def check_trainable(config: TrainConfig, data: SequenceDataset) -> None:
     series of different lengths with batch norm (see `SequenceClassifier`)."""
     if config.architecture != "larnn" or not data.is_ragged:
         return
-    encoder = config.encoder_config(input_size=data.X.shape[2])
+    encoder = config.encoder_config(channels=data.X.shape[2])
     norms = {name: getattr(encoder, name) for name in ("kv_norm", "hidden_norm")}
     batch = [name for name, kind in norms.items() if kind == "batch"]
     if batch:
@@ -268,8 +273,10 @@ def train(
     y_val = torch.from_numpy(task.val.y)
 
     torch.manual_seed(config.seed)
-    encoder = config.encoder_config(input_size=task.train.X.shape[2])
-    classifier = ClassifierConfig.build(encoder, task.train.n_classes, config.readout)
+    encoder = config.encoder_config(channels=task.train.X.shape[2])
+    classifier = ClassifierConfig.build(
+        encoder, task.train.n_classes, config.readout, config.asinh_scale
+    )
     model = SequenceClassifier(classifier).to(device)
     optimizer_kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

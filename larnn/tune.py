@@ -395,7 +395,7 @@ def format_report(study: optuna.Study, top: int = 10) -> str:
 def _format_trial(trial: FrozenTrial) -> str:
     """One report row; the LARNN's own columns read '-' for the LSTM baseline."""
     config = TrainConfig.from_dict(trial.user_attrs["config"])
-    model = config.encoder_config(input_size=1)
+    model = config.encoder_config(channels=1)
     attrs = trial.user_attrs
     if config.architecture == "larnn":
         larnn = (

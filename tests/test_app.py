@@ -64,10 +64,20 @@ UCI_SPLIT = make_split("uci_har")
 
 
 def _save(
-    folder: Path, encoder, dataset_id, split, channels, units, classes, normalizer, readout="last"
+    folder: Path,
+    encoder,
+    dataset_id,
+    split,
+    channels,
+    units,
+    classes,
+    normalizer,
+    readout="last",
+    asinh_scale=0.0,
 ) -> None:
     torch.manual_seed(0)
-    model = SequenceClassifier(ClassifierConfig.build(encoder, len(classes), readout)).eval()
+    config = ClassifierConfig.build(encoder, len(classes), readout, asinh_scale)
+    model = SequenceClassifier(config).eval()
     metadata = CheckpointMetadata(
         dataset_id=dataset_id,
         split=split,
@@ -380,6 +390,23 @@ def test_a_mean_readout_model_is_not_said_to_predict_from_the_last_step(tmp_path
     line = next(m.value for m in at.markdown if "attends most to" in m.value)
     assert "the mean of every step's hidden state" in line and "makes the prediction" not in line
     assert any("Reads out: **the mean" in m.value for m in at.markdown)
+
+
+def test_a_model_reading_asinh_channels_runs_and_says_so(tmp_path, monkeypatch):
+    """A LARNN whose encoder reads each channel and its asinh (asinh_scale) takes the
+    dataset's 3 channels in the app, draws its attention, and its details say what it reads."""
+    probe = load_task(PROBE, PROBE_SPLIT)
+    args = (PROBE, PROBE_SPLIT, probe.train.channel_names, probe.channel_units)
+    args += (probe.train.class_names, Normalizer.fit(probe.train.X))
+    encoder = LARNNConfig(input_size=6, hidden_size=8, heads=2, window=6, batch_first=True)
+    _save(tmp_path / "probe_cue_shape_larnn", encoder, *args, asinh_scale=0.05)
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    at = open_sections(AppTest.from_file(str(APP), default_timeout=60).run(), "models")
+    _no_failure(at)
+    assert any("attends most to" in m.value for m in at.markdown)
+    reads = [m.value for m in at.markdown if m.value.startswith("Reads: ")]
+    assert reads and all("each normalised channel x and asinh(x / 0.05)" in r for r in reads)
 
 
 def test_window_sweep_runs_on_request(app):

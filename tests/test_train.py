@@ -215,7 +215,7 @@ def test_the_weight_average_is_the_moving_average_of_every_steps_weights(tmp_pat
     normalizer = train_module.Normalizer.fit(task.train.X, task.train.lengths)
     x, y, lengths = train_module.as_tensors(task.train, normalizer, torch.device("cpu"))
     torch.manual_seed(0)
-    encoder = config.encoder_config(input_size=x.shape[2])
+    encoder = config.encoder_config(channels=x.shape[2])
     model = train_module.SequenceClassifier(
         train_module.ClassifierConfig.build(encoder, task.train.n_classes)
     )

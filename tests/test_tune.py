@@ -61,7 +61,7 @@ def _draw(study: optuna.Study, base: TrainConfig, n: int) -> list[TrainConfig]:
     for _ in range(n):
         trial = study.ask()
         configs.append(suggest_config(trial, base))
-        study.tell(trial, configs[-1].lr * configs[-1].encoder_config(input_size=3).hidden_size)
+        study.tell(trial, configs[-1].lr * configs[-1].encoder_config(channels=3).hidden_size)
     return configs
 
 
@@ -102,7 +102,7 @@ def test_sampled_configs_validate_and_keep_fixed_fields(fixed):
     study = optuna.create_study(direction="maximize", sampler=TrialSeededSampler(0))
     configs = _draw(study, base, 15)  # past TPE's 10 random start-up trials
     for trial, config in zip(study.trials, configs, strict=True):
-        model = config.encoder_config(input_size=3)
+        model = config.encoder_config(channels=3)
         assert model.hidden_size % model.heads == 0
         assert all(getattr(model, name) == value for name, value in fixed.items())
         assert not set(fixed) & set(trial.params)  # held fixed, not searched
@@ -139,7 +139,7 @@ def test_the_lstm_baseline_is_searched_over_its_own_space(tmp_path):
     configs = _draw(study, base, 12)
     for trial, config in zip(study.trials, configs, strict=True):
         assert set(trial.params) == {"dropout", "hidden_size", *TRAINING_KNOBS, *AUGMENT_KNOBS}
-        model = config.encoder_config(input_size=3)
+        model = config.encoder_config(channels=3)
         assert model.num_layers == 1 and model.hidden_size in LSTM_SIZES
     assert len({c.encoder_config(3).hidden_size for c in configs}) > 1
     study = run_study(base, tmp_path / "lstm", 2)
