@@ -1,10 +1,11 @@
 """What the encoder reads at each step, besides the normalised channels themselves.
 
 `asinh_scale` > 0 adds, for every channel c, asinh(x_c / asinh_scale) beside x_c. Standardised
-over a whole data set, quiet stretches (sitting, standing) move by about 1% of the channels'
-range, too little for the gates to tell apart; asinh(x / s) is about x / s for |x| << s, so
-it magnifies those small movements, and about sign(x) log(2|x| / s) beyond, so the large
-swings of walking stay in range. A pure per-step function: the classifier stays causal.
+over a whole data set, quiet stretches (UCI HAR's sitting, standing) move by a few percent of
+a channel's spread, too little for the gates to tell apart; asinh(x / s) is about x / s for
+|x| << s, so it magnifies those small movements, and about sign(x) log(2|x| / s) beyond, so
+the large swings of walking stay in range. A pure per-step function: the classifier stays
+causal.
 """
 
 from __future__ import annotations
