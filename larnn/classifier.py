@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -12,7 +11,7 @@ from torch import Tensor, nn
 from larnn.baseline import LSTMConfig, LSTMEncoder
 from larnn.config_base import JsonConfig, require
 from larnn.errors import ConfigError
-from larnn.input_features import data_channels, input_features
+from larnn.input_features import check_asinh_scale, data_channels, input_features
 from larnn.model import LARNN, AttentionRecord, InferenceKnobs, LARNNConfig
 
 ARCHITECTURES = ("larnn", "lstm")
@@ -50,15 +49,7 @@ class ClassifierConfig(JsonConfig):
             "readout",
             f"must be one of {READOUTS}, got {self.readout!r}",
         )
-        require(
-            isinstance(self.asinh_scale, (int, float))
-            and not isinstance(self.asinh_scale, bool)
-            and math.isfinite(self.asinh_scale)
-            and self.asinh_scale >= 0,
-            "ClassifierConfig",
-            "asinh_scale",
-            f"must be a finite number >= 0 (0 = off), got {self.asinh_scale!r}",
-        )
+        check_asinh_scale(self.asinh_scale, "ClassifierConfig")
         encoder = self.encoder_config()  # validates the encoder's fields too
         require(
             self.asinh_scale == 0 or encoder.input_size % 2 == 0,

@@ -10,8 +10,23 @@ causal.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+from larnn.config_base import require
+
+
+def check_asinh_scale(value: object, owner: str) -> None:
+    """ConfigError naming `owner.asinh_scale` unless `value` is a finite number >= 0 (0 = off)."""
+    valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+    require(
+        valid and math.isfinite(value) and value >= 0,
+        owner,
+        "asinh_scale",
+        f"must be a finite number >= 0 (0 = off), got {value!r}",
+    )
 
 
 def encoder_input_size(channels: int, asinh_scale: float) -> int:

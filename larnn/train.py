@@ -35,7 +35,7 @@ from larnn.config_base import JsonConfig, require
 from larnn.data import Normalizer, SequenceDataset
 from larnn.data.augment import AugmentConfig, augment, vector_triples
 from larnn.errors import ConfigError
-from larnn.input_features import encoder_input_size
+from larnn.input_features import check_asinh_scale, encoder_input_size
 from larnn.metrics import ClassificationReport, classification_report
 from larnn.model import LARNNConfig
 from larnn.tasks import Task, load_task, make_split
@@ -87,7 +87,7 @@ class TrainConfig(JsonConfig):
         require(0 <= self.label_smoothing < 1, owner, "label_smoothing", "must be in [0, 1)")
         require(0 <= self.ema_decay < 1, owner, "ema_decay", "must be in [0, 1); 0 = off")
         require(self.readout in READOUTS, owner, "readout", f"one of {READOUTS}")
-        require(self.asinh_scale >= 0, owner, "asinh_scale", "must be >= 0; 0 = off")
+        check_asinh_scale(self.asinh_scale, owner)
         self.augment_config()  # validates the augmentation fields now, not mid-run
         require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
         require(self.schedule in ("cosine", "constant"), owner, "schedule", "cosine or constant")

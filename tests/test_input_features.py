@@ -79,8 +79,10 @@ def test_the_classifier_refuses_the_encoders_width_as_its_input():
 @pytest.mark.parametrize("bad", [-0.1, math.inf, math.nan, True, "0.05"])
 def test_a_bad_asinh_scale_is_named(bad):
     encoder = LSTMConfig(2 * C, HIDDEN, batch_first=True)
-    with pytest.raises(ConfigError, match="asinh_scale"):
+    with pytest.raises(ConfigError, match="ClassifierConfig.asinh_scale"):
         ClassifierConfig.build(encoder, CLASSES, asinh_scale=bad)
+    with pytest.raises(ConfigError, match="TrainConfig.asinh_scale"):  # before any data loads
+        TrainConfig(asinh_scale=bad)
 
 
 def test_an_odd_encoder_width_cannot_hold_channel_pairs():
