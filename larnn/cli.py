@@ -1,4 +1,4 @@
-"""The `larnn` command: train, evaluate, data download (and tune, see larnn.tune)."""
+"""The `larnn` command: train, evaluate, summarize, refit-epochs, data download (and tune)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,25 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     print("| model | runs (seeds) | test accuracy % | test macro-F1 % | val accuracy % | min/run |")
     print("|---|---|---|---|---|---|")
     print(format_row(row))
+
+
+def cmd_refit_epochs(args: argparse.Namespace) -> None:
+    from larnn.refit_epochs import choose_refit_epochs
+
+    choice = choose_refit_epochs([Path(p) for p in args.runs])
+    if args.epochs_only:
+        print(choice.epochs)
+        return
+    seeds = ", ".join(str(seed) for seed in choice.seeds)
+    print(f"mean over {len(choice.runs)} runs (seeds {seeds}), validation part of each:")
+    print("epoch  val accuracy  val loss")
+    for epoch, (accuracy, loss) in enumerate(
+        zip(choice.mean_val_accuracy, choice.mean_val_loss, strict=True), start=1
+    ):
+        mark = "  <- chosen" if epoch == choice.epochs else ""
+        print(f"{epoch:5d}  {accuracy:12.4f}  {loss:8.4f}{mark}")
+    print(f"\nrefit for {choice.epochs} epochs on training + validation, e.g.:")
+    print(choice.refit_command(seed=0, out="REFIT_FOLDER"))
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
@@ -165,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     summarize = commands.add_parser("summarize", help="mean +- std over several runs")
     summarize.add_argument("checkpoints", nargs="+", help="checkpoint folders, one per seed")
     summarize.set_defaults(func=cmd_summarize)
+
+    refit_epochs = commands.add_parser(
+        "refit-epochs",
+        help="epochs for a refit: the best mean validation curve over runs of one config",
+    )
+    refit_epochs.add_argument(
+        "runs", nargs="+", help="finished run folders of one configuration, one per seed"
+    )
+    refit_epochs.add_argument(
+        "--epochs-only", action="store_true", help="print only the chosen count (for scripts)"
+    )
+    refit_epochs.set_defaults(func=cmd_refit_epochs)
 
     tune = commands.add_parser("tune", help="search LARNN hyperparameters with Optuna")
     tune.add_argument("--out", required=True, help="study folder: trial runs, SQLite study, plots")
