@@ -34,7 +34,11 @@ def test_recorded_metrics_reproduce(name, request):
     data_dir = None
     if checkpoint.metadata.dataset_id == "uci_har":
         data_dir = request.getfixturevalue("uci_har_dir")  # skips, with the reason, if absent
-    for split in ("val", "test"):
+    recorded_splits = set(checkpoint.metadata.metrics)
+    # A refit trains on its validation part and records no score for it.
+    expected = {"test"} if checkpoint.metadata.train_config.get("refit") else {"val", "test"}
+    assert recorded_splits == expected
+    for split in sorted(recorded_splits):
         recorded = checkpoint.metadata.metrics[split]
         report = evaluate_checkpoint(checkpoint, split, data_dir)
         assert report.accuracy == pytest.approx(recorded["accuracy"], abs=0.001), split
