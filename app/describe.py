@@ -203,6 +203,19 @@ def encoder_inputs(asinh_scale: float) -> str:
     )
 
 
+def training_protocol(train_config: dict) -> str:
+    """How the checkpoint's model was chosen, from its recorded training config ("" if none)."""
+    if not train_config:
+        return ""
+    if train_config.get("refit"):
+        return (
+            f"Refit: trained on the training and validation parts together for "
+            f"{train_config.get('epochs', '?')} epochs, so it has no validation score; the test "
+            "part was scored once."
+        )
+    return "Selected on the validation part (its best epoch); the test part was scored once."
+
+
 def prediction_step(readout: str) -> str:
     """The end of the line on the last step's attention: whether that step alone predicts."""
     role = (

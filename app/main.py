@@ -884,6 +884,9 @@ def model_details(models: list[Loaded]) -> None:
                 st.markdown(
                     f"Reads: {describe.encoder_inputs(model.checkpoint.config.asinh_scale)}."
                 )
+                protocol = describe.training_protocol(md.train_config)
+                if protocol:
+                    st.markdown(protocol)
                 st.dataframe(sel.metrics_table(md.metrics), hide_index=True)
                 st.caption("Full configuration (click to unfold):")
                 st.json(model.checkpoint.config.to_dict(), expanded=False)

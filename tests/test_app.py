@@ -74,6 +74,7 @@ def _save(
     normalizer,
     readout="last",
     asinh_scale=0.0,
+    train_config=None,
 ) -> None:
     torch.manual_seed(0)
     config = ClassifierConfig.build(encoder, len(classes), readout, asinh_scale)
@@ -85,13 +86,17 @@ def _save(
         channel_units=list(units),
         class_names=list(classes),
         normalizer=normalizer.to_dict(),
-        metrics={"val": {"accuracy": 0.5, "macro_f1": 0.4}, "test": {"accuracy": 0.5}},
+        metrics=(
+            {"test": {"accuracy": 0.5}}
+            if (train_config or {}).get("refit")
+            else {"val": {"accuracy": 0.5, "macro_f1": 0.4}, "test": {"accuracy": 0.5}}
+        ),
         seed=0,
         training_seconds=0.0,
         code_version=__version__,
         torch_version=torch.__version__,
         created="2025-01-01T00:00:00+00:00",
-        train_config={},
+        train_config=train_config or {},
     )
     save_checkpoint(folder, model, metadata)
 
@@ -407,6 +412,38 @@ def test_a_model_reading_asinh_channels_runs_and_says_so(tmp_path, monkeypatch):
     assert any("attends most to" in m.value for m in at.markdown)
     reads = [m.value for m in at.markdown if m.value.startswith("Reads: ")]
     assert reads and all("each normalised channel x and asinh(x / 0.05)" in r for r in reads)
+
+
+def test_model_details_say_how_each_model_was_chosen(tmp_path, monkeypatch):
+    """A refit (trained on training + validation, no validation score) says so; a selected
+    run says it was selected on validation; a checkpoint without a training record says
+    nothing about it."""
+    probe = load_task(PROBE, PROBE_SPLIT)
+    args = (PROBE, PROBE_SPLIT, probe.train.channel_names, probe.channel_units)
+    args += (probe.train.class_names, Normalizer.fit(probe.train.X))
+    larnn = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=6, batch_first=True)
+    refit = {"refit": True, "epochs": 38}
+    _save(tmp_path / "probe_cue_shape_larnn", larnn, *args, train_config=refit)
+    lstm = LSTMConfig(3, 8, batch_first=True)
+    _save(tmp_path / "probe_cue_shape_lstm", lstm, *args, train_config={"refit": False})
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    at = open_sections(AppTest.from_file(str(APP), default_timeout=60).run(), "models")
+    _no_failure(at)
+    said = [m.value for m in at.markdown]
+    assert (
+        sum(
+            m.startswith(
+                "Refit: trained on the training and validation parts together for 38 epochs"
+            )
+            for m in said
+        )
+        == 1
+    )
+    assert sum(m.startswith("Selected on the validation part") for m in said) == 1
+    splits = [list(t.value["split"]) for t in at.dataframe if "split" in t.value.columns]
+    assert ["test"] in splits and ["test", "validation"] in splits
+    assert describe.training_protocol({}) == ""
 
 
 def test_window_sweep_runs_on_request(app):
