@@ -32,7 +32,6 @@ class RefitChoice:
     epochs: int  # the chosen count: the highest mean validation accuracy, ties to lower loss
     mean_val_accuracy: list[float]  # (E,) per epoch, over the runs
     mean_val_loss: list[float]  # (E,)
-    config: TrainConfig  # the runs' shared configuration (seed of the first run)
     runs: list[Path]
     seeds: list[int]  # (R,) one per run
 
@@ -93,4 +92,4 @@ def choose_refit_epochs(runs: list[Path]) -> RefitChoice:
     mean_accuracy = [math.fsum(curve[e][0] for _, curve in read) / len(read) for e in epochs]
     mean_loss = [math.fsum(curve[e][1] for _, curve in read) / len(read) for e in epochs]
     best = max(epochs, key=lambda e: (mean_accuracy[e], -mean_loss[e]))
-    return RefitChoice(best + 1, mean_accuracy, mean_loss, configs[0], runs, seeds)
+    return RefitChoice(best + 1, mean_accuracy, mean_loss, runs, seeds)
