@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14's runs behind the README's "searched" rows: one `larnn tune` study per architecture
+# Issue 14's runs behind the "searched" rows of docs/uci_har_study.md: one `larnn tune` study per architecture
 # (16 trials each, the same budget), the selected configuration retrained on seeds 1 and 2
 # (seed 0 is the selected trial itself) and refit on training + validation subjects for the
 # trial's best epoch count, then the table with MiniRocket and the ensembles.
