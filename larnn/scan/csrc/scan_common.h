@@ -30,8 +30,13 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 
 namespace larnn {
+
+// The elementwise math below is called inside `omp simd` loops: a call the compiler does
+// not inline leaves the loop scalar, so these are always inlined.
+#define LARNN_INLINE [[gnu::always_inline]] inline
 
 constexpr int64_t kLanes = 16;  // batch columns per block: two AVX2 vectors
 constexpr float kLog2e = 1.4426950408889634f;
@@ -41,34 +46,69 @@ enum Activation : int64_t { kElu = 0, kRelu = 1, kTanh = 2, kNone = 3 };
 // No norm; nn.LayerNorm; nn.BatchNorm1d with batch statistics (training); with running ones.
 enum Norm : int64_t { kNoNorm = 0, kLayerNorm = 1, kBatchNorm = 2, kBatchNormEval = 3 };
 
+// One row of a block: kLanes batch columns as one vector value (GCC/Clang vector
+// extensions): one register with AVX-512, two with AVX2. Loops over a block's rows written
+// with it keep their partial sums in registers, where `omp simd` loops over kLanes would
+// load and store them at every step.
+using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+using IntLanes = int32_t __attribute__((vector_size(kLanes * sizeof(float))));
+
+LARNN_INLINE Lanes load(const float* from) {
+  Lanes v;
+  std::memcpy(&v, from, sizeof v);
+  return v;
+}
+
+LARNN_INLINE void store(float* to, Lanes v) { std::memcpy(to, &v, sizeof v); }
+
+// The first `count` columns of a row of (rows, B), zero beyond: a block's row of q or da.
+LARNN_INLINE Lanes load_columns(const float* from, int64_t count) {
+  if (count == kLanes) return load(from);
+  Lanes v = {};
+  for (int64_t l = 0; l < count; ++l) v[l] = from[l];
+  return v;
+}
+
+LARNN_INLINE void store_columns(float* to, Lanes v, int64_t count) {
+  if (count == kLanes) return store(to, v);
+  for (int64_t l = 0; l < count; ++l) to[l] = v[l];
+}
+
 // 2^x with relative error below 2e-7 (the Cephes exp2f polynomial on [-1/2, 1/2]), in
-// plain arithmetic so that loops calling it vectorise; x is clamped to [-126, 126].
-inline float exp2_approx(float x) {
-  x = std::min(std::max(x, -126.0f), 126.0f);
+// plain arithmetic, for a float or Lanes, so that loops calling it vectorise; x is clamped
+// to [-126, 126].
+template <typename T>
+LARNN_INLINE T exp2_approx(T x) {
+  x = x < -126.0f ? -126.0f : x;
+  x = x > 126.0f ? 126.0f : x;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding then subtracting it rounds x
-  const float whole = (x + magic) - magic;
-  const float f = x - whole;
-  float p = 1.535336188319500e-4f;
-  p = p * f + 1.339887440266574e-3f;
+  const T whole = (x + magic) - magic;
+  const T f = x - whole;
+  T p = 1.535336188319500e-4f * f + 1.339887440266574e-3f;
   p = p * f + 9.618437357674640e-3f;
   p = p * f + 5.550332471162809e-2f;
   p = p * f + 2.402264791363012e-1f;
   p = p * f + 6.931472028550421e-1f;
   p = p * f + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(whole) + 127) << 23;  // 2^whole
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
+  T scale;  // 2^whole, by its exponent bits
+  if constexpr (std::is_same_v<T, float>) {
+    const int32_t bits = (static_cast<int32_t>(whole) + 127) << 23;
+    std::memcpy(&scale, &bits, sizeof scale);
+  } else {
+    const IntLanes bits = (__builtin_convertvector(whole, IntLanes) + 127) << 23;
+    std::memcpy(&scale, &bits, sizeof scale);
+  }
   return p * scale;
 }
 
 // 1 / (1 + e^-x), with e^-x = 2^(-x log2 e).
-inline float sigmoid(float x) { return 1.0f / (1.0f + exp2_approx(-kLog2e * x)); }
+LARNN_INLINE float sigmoid(float x) { return 1.0f / (1.0f + exp2_approx(-kLog2e * x)); }
 
 // tanh(x) = 2 sigmoid(2x) - 1 (an identity; the reference's torch.tanh).
-inline float tanh_approx(float x) { return 2.0f * sigmoid(2.0f * x) - 1.0f; }
+LARNN_INLINE float tanh_approx(float x) { return 2.0f * sigmoid(2.0f * x) - 1.0f; }
 
 // The activation on `count` contiguous values, in place: the reference's ACT[kind].
-inline void activate(int64_t kind, float* x, int64_t count) {
+LARNN_INLINE void activate(int64_t kind, float* x, int64_t count) {
   switch (kind) {
     case kElu:  // F.elu: e^x - 1 for x <= 0, with e^x = 2^(x log2 e)
       #pragma omp simd
@@ -89,7 +129,7 @@ inline void activate(int64_t kind, float* x, int64_t count) {
 }
 
 // d activation / d input from the activation's output y, for `count` values: out = grad.
-inline void activation_grad(int64_t kind, const float* y, float* out, int64_t count) {
+LARNN_INLINE void activation_grad(int64_t kind, const float* y, float* out, int64_t count) {
   switch (kind) {
     case kElu:  // exp(x) = elu(x) + 1 for x <= 0, else 1
       #pragma omp simd

@@ -78,77 +78,100 @@ struct Window {
   }
 };
 
-// Attention of every head for the columns [b0, b0 + bw). The history is stored by block of
-// columns, so a block reads each filled slot as one contiguous run of 2H * kLanes values.
-// scores is scratch of n * NH * kLanes, acc of H * kLanes, shown of n * kLanes where steps
-// are hidden. In the reference: p, p times the head mask, and a = einsum(p, values), for
-// its slots j = 0 .. n - 1 (oldest first), which are window positions K - n + j here;
-// hidden slots are scored too but get p = 0, which leaves them out of a as the reference
-// leaves them out of `slots`; dropout (not in the reference) scales the weights.
-// kWidth: the block's columns where known when compiled (kLanes, a full block; 1, a single
-// column, B = 1), else 0 and `lanes`: a constant trip count where it can be.
-template <int64_t kWidth>
-void attend_block(const Window& w, int64_t b0, int64_t lanes, float* scores, float* acc,
-                  float* shown) {
-  const int64_t bw = kWidth ? kWidth : lanes;
+// A thread's scratch for attend_block, allocated once per scan: q of H rows, scores of
+// K * NH, best and total of NH, acc of H, all Lanes.
+struct AttendScratch {
+  std::vector<Lanes> q, scores, best, total, acc;
+  AttendScratch(int64_t H, int64_t K, int64_t NH)
+      : q(H), scores(K * NH), best(NH), total(NH), acc(H) {}
+};
+
+// Attention of every head for one block of kLanes batch columns, `bw` of them used. The
+// history is stored by block of columns, so a block reads each filled slot as one contiguous
+// run of 2H rows of kLanes values: its keys in a first pass, its values in a second, each
+// sum over a head's HD features held in a register. In the reference: p, p times the head
+// mask, and a = einsum(p, values), for its slots j = 0 .. n - 1 (oldest first), which are
+// window positions K - n + j here; hidden slots are scored too but get p = 0, which leaves
+// them out of a as the reference leaves them out of `slots`; dropout (not in the reference)
+// scales the weights. The softmax's division comes last, on a: with e_j = 2^(s_j - max s),
+// a = sum_j (e_j / sum e) m v_j = (sum_j e_j m v_j) / sum e, for head mask and dropout m.
+template <bool kHidden>
+void attend_block(const Window& w, int64_t block, int64_t bw, AttendScratch& scratch) {
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
-  const int64_t first = K - n;  // window position of the oldest filled slot
-  const auto key_of = [&](int64_t j) { return w.slot(b0 / kLanes, first + j); };
-  block_scores(key_of, w.q + b0, w.pos_k ? w.pos_k + first * H : nullptr, n, H, NH, B, bw,
-               scores);
-  if (w.visible.rows) {
-    block_shown(w.visible, first, n, b0, bw, shown);
-    block_softmax2_shown(scores, shown, n, NH, bw);
-  } else {
-    block_softmax2(scores, n, NH, bw);
-  }
-  for (int64_t head = 0; head < NH && (w.head_mask || w.drops || w.record); ++head) {
-    const float mask = w.head_mask ? w.head_mask[head] : 1.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = scores + (j * NH + head) * kLanes;
-      const int64_t at = ((first + j) * NH + head) * B + b0;
-      if (mask != 1.0f)
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) s[l] *= mask;
-      if (w.drops)
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) s[l] *= w.drops[at + l];
-      if (w.record) std::copy(s, s + bw, w.record + at);  // the weights, as applied: w_t
+  const int64_t first = K - n, b0 = block * kLanes;  // window position of the oldest filled slot
+  Lanes *q = scratch.q.data(), *scores = scratch.scores.data(), *acc = scratch.acc.data();
+  Lanes *best = scratch.best.data(), *total = scratch.total.data();
+  for (int64_t i = 0; i < H; ++i) q[i] = load_columns(w.q + i * B + b0, bw);
+  std::fill(best, best + NH, Lanes{} - INFINITY);
+  std::fill(total, total + NH, Lanes{});
+  std::fill(acc, acc + H, Lanes{});
+  // Where slots are hidden, shown(j) is 1 where column l may attend to slot j, else 0: the
+  // reference's `slots`, the filled slots whose step is not in hidden_steps, per sample.
+  const auto shown = [&](int64_t j) {
+    Lanes v = {};
+    const bool* row = w.visible.rows + (first + j) * w.visible.columns;
+    for (int64_t l = 0; l < bw; ++l) v[l] = row[w.visible.columns == 1 ? 0 : b0 + l];
+    return v;
+  };
+  // Scores: the reference's einsum(q, keys) / sqrt(HD), times log2(e) (the keys carry both
+  // factors); its keys project [kv_norm(act(c_j)), pe(lag)] in one matmul, here the first
+  // part's key, kept since c_j entered the queue, plus the lag's part pos_k.
+  for (int64_t j = 0; j < n; ++j) {
+    const float* key = w.slot(block, first + j);  // (H, kLanes)
+    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
+    const Lanes visible = kHidden ? shown(j) : Lanes{};
+    for (int64_t head = 0; head < NH; ++head) {
+      Lanes dot = {};
+      for (int64_t d = 0; d < HD; ++d) {
+        const int64_t i = d * NH + head;
+        dot += (pk ? load(key + i * kLanes) + pk[i] : load(key + i * kLanes)) * q[i];
+      }
+      scores[j * NH + head] = dot;
+      const Lanes larger = dot > best[head] ? dot : best[head];
+      best[head] = kHidden ? (visible != 0.0f ? larger : best[head]) : larger;
     }
   }
-  std::fill(acc, acc + H * kLanes, 0.0f);
-  for (int64_t j = 0; j < n; ++j) {  // a = sum_j w_j (v_j + pos_v_j), per head
-    const float* value = w.slot(b0 / kLanes, first + j) + H * kLanes;  // (H, kLanes)
+  // Base-2 softmax numerators e = 2^(s - max s) (0 on hidden slots), their sums, and the
+  // values weighted by e times head mask and dropout: a's numerator.
+  for (int64_t j = 0; j < n; ++j) {
+    const float* value = w.slot(block, first + j) + H * kLanes;  // (H, kLanes)
     const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
-    const float* s_j = scores + j * NH * kLanes;
-    for (int64_t d = 0; d < HD; ++d)
-      for (int64_t head = 0; head < NH; ++head) {
+    const Lanes visible = kHidden ? shown(j) : Lanes{};
+    for (int64_t head = 0; head < NH; ++head) {
+      Lanes e = exp2_approx(scores[j * NH + head] - best[head]);
+      // Where no slot is shown, best is -inf and s - best +inf, which exp2_approx clamps:
+      // finite, and not taken.
+      if (kHidden) e = visible != 0.0f ? e : 0.0f;
+      total[head] += e;
+      if (w.head_mask) e *= w.head_mask[head];
+      if (w.drops) e *= load_columns(w.drops + ((first + j) * NH + head) * B + b0, bw);
+      scores[j * NH + head] = e;
+      for (int64_t d = 0; d < HD; ++d) {
         const int64_t i = d * NH + head;
-        const float* v_row = value + i * kLanes;
-        const float pos = pv ? pv[i] : 0.0f;
-        const float* s = s_j + head * kLanes;
-        float* a = acc + i * kLanes;
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) a[l] += s[l] * (v_row[l] + pos);
+        acc[i] += e * (pv ? load(value + i * kLanes) + pv[i] : load(value + i * kLanes));
       }
+    }
   }
-  for (int64_t i = 0; i < H; ++i)
-    std::copy(acc + i * kLanes, acc + i * kLanes + bw, w.a + i * B + b0);
+  for (int64_t head = 0; head < NH; ++head)  // 1 / sum e; 0 where no slot is shown
+    total[head] = kHidden ? (total[head] > 0.0f ? 1.0f / total[head] : 0.0f) : 1.0f / total[head];
+  for (int64_t i = 0; i < H; ++i) store_columns(w.a + i * B + b0, acc[i] * total[i % NH], bw);
+  if (w.record)  // the weights, as applied: w_t
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t head = 0; head < NH; ++head)
+        store_columns(w.record + ((first + j) * NH + head) * B + b0,
+                      scores[j * NH + head] * total[head], bw);
 }
 
-void attend(const Window& w) {
+void attend(const Window& w, std::vector<AttendScratch>& scratch) {
   const int64_t blocks = (w.B + kLanes - 1) / kLanes;
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(w.n * w.NH * kLanes), acc(w.H * kLanes);
-    std::vector<float> shown(w.visible.rows ? w.n * kLanes : 0);
+    AttendScratch& mine = scratch[at::get_thread_num()];
     for (int64_t block = begin; block < end; ++block) {
-      const int64_t b0 = block * kLanes;
-      if (b0 + kLanes <= w.B)
-        attend_block<kLanes>(w, b0, kLanes, scores.data(), acc.data(), shown.data());
-      else if (w.B - b0 == 1)
-        attend_block<1>(w, b0, 1, scores.data(), acc.data(), shown.data());
+      const int64_t bw = std::min(kLanes, w.B - block * kLanes);
+      if (w.visible.rows)
+        attend_block<true>(w, block, bw, mine);
       else
-        attend_block<0>(w, b0, w.B - b0, scores.data(), acc.data(), shown.data());
+        attend_block<false>(w, block, bw, mine);
     }
   });
 }
@@ -268,6 +291,7 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   const at::Tensor q_scratch = at::empty({H, B}, options);
   const at::Tensor a_scratch = at::empty({H, B}, options);
   at::Tensor kv_new = at::empty({2 * H, B}, options);
+  std::vector<AttendScratch> scratch(at::get_num_threads(), AttendScratch(H, K, NH));
   // One batch column: the three products by matvec, on transposed copies of the weights.
   const bool one_column = B == 1;
   // The query's rows (H, B) in contiguous runs, as in update_cell.
@@ -319,7 +343,8 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
                     .visible = step_visibility(visible, t),
                     .drops = drops ? drops->data_ptr<float>() + step_offset : nullptr,
                     .record = recorded ? recorded->data_ptr<float>() + step_offset : nullptr,
-                    .a = a_rows});
+                    .a = a_rows},
+             scratch);
       // + Wa a_t (w_a's columns reordered as a's features)
       if (one_column)
         matvec(w_a_t.data_ptr<float>(), a_rows, gates.data_ptr<float>(), 4 * H, H, true);
