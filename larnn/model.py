@@ -43,6 +43,7 @@ from larnn.activations import ACTIVATIONS
 from larnn.config_base import JsonConfig, require
 from larnn.errors import ConfigError
 from larnn.scan.layer import run_layer
+from larnn.scan.types import LayerKnobs, LayerParameters
 
 NORMS = ("batch", "layer", "none")
 MODES = ("residual", "layer")
@@ -221,7 +222,33 @@ class LARNNCell(nn.Module):
             as is; h (B, H), c (B, H), memory (B, Kq, H), weights (B, T, NH, K) when
             `record`, else None.
         """
-        return run_layer(self, x, h, c, memory, steps, knobs, record)
+        return run_layer(self.scan_parameters(), x, h, c, memory, steps, knobs, record)
+
+    def scan_parameters(self) -> LayerParameters:
+        """The layer's parameters grouped as the reference applies them, for `larnn.scan`."""
+        C, H, cfg = self.input_size, self.config.hidden_size, self.config
+        if cfg.mode == "residual":
+            g_x, g_h = self.input_to_gates.weight, self.hidden_to_gates.weight
+            g_a, g_b = self.attention_to_gates.weight, self.input_to_gates.bias
+        else:  # one matrix over [x_t, h_{t-1}, a_t]
+            g_x, g_h, g_a = self.gates.weight.split([C, H, H], dim=1)
+            g_b = self.gates.bias
+        return LayerParameters(
+            query_weight=self.query.weight,
+            query_bias=self.query.bias,
+            gates_x=g_x,
+            gates_h=g_h,
+            gates_a=g_a,
+            gates_bias=g_b,
+            kv_weight=self.memory_to_kv.weight,
+            kv_bias=self.memory_to_kv.bias,
+            positions=self.positions if cfg.positional_encoding else None,
+            kv_norm=self.kv_norm,
+            hidden_norm=self.hidden_norm,
+            heads=cfg.heads,
+            query_activation=cfg.query_activation,
+            attention_dropout=cfg.attention_dropout if self.training else 0.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -353,16 +380,6 @@ class InferenceKnobs:
             object.__setattr__(self, "head_mask", _mask_tuple(self.head_mask))
         if self.hidden_steps is not None:
             object.__setattr__(self, "hidden_steps", _hidden_tuple(self.hidden_steps))
-
-
-@dataclass(frozen=True)
-class LayerKnobs:
-    """InferenceKnobs checked against a model, as one layer applies them to one call."""
-
-    window: int  # K
-    head_mask: Tensor | None  # (NH,): 0 switches a head off
-    kv_activation: str
-    visible: Tensor | None  # (T, K, B or 1) bool: False where a slot holds a hidden step
 
 
 def visible_slots(

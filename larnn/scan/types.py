@@ -1,4 +1,5 @@
-"""What a layer's scan takes and writes, shared by its Python and compiled loops."""
+"""What a layer's scan takes and writes: the contract between the model (larnn.model) and
+the scan, and between the scan's Python and compiled loops."""
 
 from __future__ import annotations
 
@@ -6,6 +7,38 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class LayerKnobs:
+    """InferenceKnobs checked against a model, as one layer applies them to one call."""
+
+    window: int  # K
+    head_mask: Tensor | None  # (NH,): 0 switches a head off
+    kv_activation: str
+    visible: Tensor | None  # (T, K, B or 1) bool: False where a slot holds a hidden step
+
+
+@dataclass(frozen=True)
+class LayerParameters:
+    """One LARNN layer as the scan takes it: its parameters grouped as the reference applies
+    them (larnn.model.LARNNCell.scan_parameters builds it), and its fixed options. Gate rows
+    are (i, f, o, g); `scan_weights` regroups all of them for the loops."""
+
+    query_weight: Tensor  # (H, C + H): Wq over [x_t, h_{t-1}]
+    query_bias: Tensor  # (H,)
+    gates_x: Tensor  # (4H, C): Wx
+    gates_h: Tensor  # (4H, H): Wh
+    gates_a: Tensor  # (4H, H): Wa
+    gates_bias: Tensor  # (4H,)
+    kv_weight: Tensor  # (2H, H + P): Wk then Wv over [f(c_j), pe(lag)]
+    kv_bias: Tensor  # (2H,)
+    positions: Tensor | None  # (Kq, P): pe(lag) for lag 1 .. Kq; None without pe
+    kv_norm: nn.Module  # on act(c) before the key/value projection
+    hidden_norm: nn.Module  # on h
+    heads: int  # NH
+    query_activation: str
+    attention_dropout: float  # on the attention weights; 0 outside training
 
 
 class ScanWeights(NamedTuple):
