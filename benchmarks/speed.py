@@ -66,6 +66,16 @@ def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
+def vector_units(device: torch.device) -> str:
+    """What the numbers depend on besides the cores: on the CPU, the vector instructions
+    ATen's kernels chose and those the LARNN's compiled loops were built with."""
+    if device.type != "cpu":
+        return f"device {device.type}"
+    flags = " ".join(compiled_scan.vector_flags()) or "none"
+    loops = f"compiled loops {flags}" if compiled_scan.enabled() else "Python loops"
+    return f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, LARNN {loops}"
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -137,6 +147,7 @@ def describe(config: dict) -> str:
 
 def main_table(args: argparse.Namespace, device: torch.device) -> None:
     print(f"\n1. UCI HAR shape B={B} T={T} C={C}: ms per batch (best of {args.repeats})")
+    print(vector_units(device))
     header = (
         f"{'config':<6} {'pass':<8} {'LSTM ms':>9} {'LARNN ms':>9} {'LARNN/LSTM':>10} "
         f"{'LSTM seq/s':>10} {'LARNN seq/s':>11} {'naive ms':>9} {'naive/LARNN':>11}"
@@ -183,6 +194,7 @@ def sweep(args: argparse.Namespace, device: torch.device) -> None:
         f"\n2. Forward over T and window k: B={SWEEP_BATCH}, {describe(config)} but k; "
         f"ms per call (ms per step), best of {args.sweep_repeats}"
     )
+    print(vector_units(device))
     print(f"{'T':>6} " + " ".join(f"{'k=' + str(k):>16}" for k in SWEEP_WINDOWS))
     models = {k: larnn(config, device, window=k) for k in SWEEP_WINDOWS}
     for length in steps:
@@ -206,7 +218,8 @@ def app_case(args: argparse.Namespace, device: torch.device) -> None:
     verdict = "within" if ms < APP_BUDGET_MS else "OVER"
     print(
         f"\n3. App: one {T}-step sequence (B=1), config (a), eval, return_attention=True: "
-        f"{ms:.1f} ms per call ({verdict} the {APP_BUDGET_MS:.0f} ms budget)"
+        f"{ms:.1f} ms per call ({verdict} the {APP_BUDGET_MS:.0f} ms budget); "
+        f"{vector_units(device)}"
     )
 
 

@@ -48,6 +48,11 @@ _loaded = False
 _build_lock = threading.Lock()  # app sessions are threads: one build, one registration
 
 
+def vector_flags() -> list[str]:
+    """The vector instruction flags the loops are built with on this CPU (VECTOR_FLAGS)."""
+    return VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])
+
+
 def build() -> None:
     """Compile (or load from the cache) and register torch.ops.larnn.scan_forward/backward."""
     global _loaded
@@ -57,7 +62,7 @@ def build() -> None:
         if _loaded:
             return
         flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
-        flags += VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])
+        flags += vector_flags()
         load(
             name="larnn_scan",
             sources=[str(source) for source in SOURCES],
