@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app.memory import steps_text
-from app.selection import DataView, Fit, KnobChoice, ModelRun
+from app.faithfulness import steps_text
+from app.values import DataView, Fit, KnobChoice, ModelRun
 from larnn.inference import truth_score
 
 ROLES_SHOWN = ("LARNN", "LSTM")  # the summary has a column for each, run or not

@@ -101,3 +101,25 @@ def max_pool_rows(
     size = _buckets(T, max_rows)
     first = np.arange(0, T, size)  # (R,)
     return first + start, np.maximum.reduceat(array, first, axis=0)  # (R, K)
+
+
+# --- a long series drawn a stretch at a time ------------------------------------------------------
+
+# The most steps the heatmaps, the timeline and the memory-edit figure draw at once. A head grid
+# over 256 steps on the time axis is 8 x 272 x 256 cells; a longer series is drawn a stretch at
+# a time (the page's "First of the 256 steps drawn" slider), with a thinned overview of the whole.
+VIEW_STEPS = 256
+
+
+def span_key(length: int) -> str:
+    """The session-state key of the first step drawn of a series of `length` steps."""
+    return f"span_{length}"
+
+
+def drawn_span(length: int, first: int | None) -> tuple[int, int]:
+    """(first, stop): the steps drawn of a series of `length` steps. All of a short one; of a
+    long one VIEW_STEPS from `first` (None: the last VIEW_STEPS), kept inside the series."""
+    if length <= VIEW_STEPS:
+        return 0, length
+    first = length - VIEW_STEPS if first is None else min(max(int(first), 0), length - VIEW_STEPS)
+    return first, first + VIEW_STEPS

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from app.selection import DataView, KnobChoice, ModelRun
+from app.values import DataView, KnobChoice, ModelRun
 from larnn.inference import SequenceInference, attention_frame, inference_to_dict
 
 

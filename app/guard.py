@@ -1,4 +1,5 @@
-"""Failures on the page as messages for people, never tracebacks."""
+"""Failures on the pages as messages for people, never tracebacks: `guard` around each panel,
+`last_resort` around a whole page."""
 
 from __future__ import annotations
 
@@ -22,4 +23,17 @@ def guard(what: str, retry: str = "Try another choice") -> Iterator[None]:
         st.error(
             f"**{what}** failed unexpectedly: {type(error).__name__}: {error}. "
             f"{retry} or reload the page; if it keeps happening, report this message."
+        )
+
+
+@contextmanager
+def last_resort() -> Iterator[None]:
+    """The last net around a page's `main()`: any failure `guard` did not catch as a message,
+    never a traceback (Streamlit's own rerun and stop signals are not Exceptions: they pass)."""
+    try:
+        yield
+    except Exception as error:
+        st.error(
+            f"The page failed: {type(error).__name__}: {error}. Reload the page; if it keeps "
+            "happening, report this message."
         )

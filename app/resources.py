@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.catalog import ShippedModel
 from app.result_cache import ResultCache, budget_bytes, cached
-from app.selection import ShippedModel, models_reading, read_series
+from app.uploads import models_reading, read_series
 from larnn import faithfulness, inference, jobs
 from larnn.checkpoint import (
     METADATA_FILE,
@@ -137,7 +138,7 @@ def series_readers(
 def user_series(
     digest: str, _contents: bytes, file_name: str, channels: tuple[str, ...]
 ) -> UserSeries:
-    """`selection.read_series` of an uploaded series file for a model's `channels`, cached
+    """`uploads.read_series` of an uploaded series file for a model's `channels`, cached
     under the hash of its contents (parsing a 9 MB CSV took seconds on every rerun).
     Read-only: its X is shared by every session that uploads the same file."""
     return read_series(_contents, file_name, channels)
@@ -206,7 +207,7 @@ def accuracy(
     )
 
 
-# --- memory tests (issue 13): as trained, keyed on the model and the sequence(s) ----------
+# --- faithfulness tests (issue 13): as trained, keyed on the model and the sequence(s) ------------
 
 
 @st.cache_data(show_spinner="Measuring the erasure curves ...", max_entries=256)

@@ -58,7 +58,7 @@ from app_driver import (
 from app_interaction import torch_threads
 
 sys.path.insert(0, str(REPO_ROOT))  # for the app's own example CSV
-from app import selection as sel  # noqa: E402
+from app import catalog, uploads  # noqa: E402
 
 CHECKPOINT = REPO_ROOT / "checkpoints" / "uci_har_larnn"
 UPLOADER = "[data-testid='stSidebar'] [data-testid='stFileUploaderDropzoneInput']"
@@ -91,9 +91,9 @@ class Gave(Exception):
 def write_series(steps: int, folder: Path) -> Path:
     """A (steps, 9) wide CSV in UCI HAR's channel layout, at its training data's scale."""
     metadata = json.loads((CHECKPOINT / "metadata.json").read_text())
-    X = sel.example_series(metadata["normalizer"], length=steps)  # (T, C)
+    X = uploads.example_series(metadata["normalizer"], length=steps)  # (T, C)
     path = folder / f"uci_har_{steps}_steps.csv"
-    path.write_bytes(sel.example_csv(X, metadata["channel_names"]))
+    path.write_bytes(uploads.example_csv(X, metadata["channel_names"]))
     return path
 
 
@@ -172,7 +172,9 @@ def upload(watched: Watched, csv: Path) -> float:
     first heatmap drawn."""
     page = watched.page
     watched.wait(f"() => {RUN_OVER} && document.querySelector('[data-testid=stSidebar]')")
-    page.locator("[data-testid='stSidebar']").get_by_text(sel.dataset_label(sel.UPLOAD)).click()
+    page.locator("[data-testid='stSidebar']").get_by_text(
+        catalog.dataset_label(catalog.UPLOAD)
+    ).click()
     wait_idle(page)
     page.wait_for_selector(UPLOADER, state="attached")
     started = time.perf_counter()

@@ -21,9 +21,19 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app import describe, export, figures
-from app import selection as sel
+from app import (
+    catalog,
+    compatibility,
+    data_views,
+    describe,
+    export,
+    figures,
+    knobs,
+    sequences,
+    uploads,
+)
 from app.live_chart import figure_of
+from app.values import DataView, KnobChoice, Loaded, ModelRun
 from larnn import __version__
 from larnn.baseline import LSTMConfig
 from larnn.checkpoint import (
@@ -55,12 +65,12 @@ APP = REPO_ROOT / "app" / "main.py"
 SHARED_UCI_HAR = REPO_ROOT.parent / "shared" / "data" / "uci_har"
 PROBE = "probe:cue_shape"
 PROBE_SPLIT = make_split(PROBE, probe_sizes=(48, 40, 40), probe_length=32)
-RECALL = "probe:recall"  # the app's default dataset (tests/test_app_memory.py)
+RECALL = "probe:recall"  # the app's default dataset (tests/test_app_faithfulness.py)
 RECALL_SPLIT = make_split(RECALL, probe_sizes=(48, 40, 40), probe_length=32)
 UCI_SPLIT = make_split("uci_har")
 
 
-# --- tiny checkpoints ----------------------------------------------------------------------
+# --- tiny checkpoints -----------------------------------------------------------------------------
 
 
 def _save(
@@ -143,9 +153,9 @@ def checkpoints(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(checkpoints, monkeypatch) -> AppTest:
     """The page on the cue-shape probe's tiny checkpoints: these tests take it as the default
-    dataset (the real default, probe:recall, is tested in tests/test_app_memory.py)."""
+    dataset (the real default, probe:recall, is tested in tests/test_app_faithfulness.py)."""
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(checkpoints))
-    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    monkeypatch.setattr(catalog, "DEFAULT_DATASET", PROBE)
     return AppTest.from_file(str(APP), default_timeout=60)
 
 
@@ -209,7 +219,7 @@ def _key(at: AppTest, widgets, prefix: str) -> str:
     return next(w.key for w in widgets if w.key and w.key.startswith(prefix))
 
 
-# --- the page ------------------------------------------------------------------------------
+# --- the page -------------------------------------------------------------------------------------
 
 
 def test_default_screen_shows_the_probe_with_both_models_and_attention(app):
@@ -320,7 +330,9 @@ def test_every_chart_and_export_says_what_it_shows(app, checkpoints):
     _no_failure(at)
     charts = chart_specs(at)
     as_trained = [c for c in charts if "(as trained)" in c["layout"]["title"]["subtitle"]["text"]]
-    assert len(as_trained) == 2  # attribution and erasure test: no knobs (tests/test_app_memory)
+    assert (
+        len(as_trained) == 2
+    )  # attribution and erasure test: no knobs (tests/test_app_faithfulness)
     charts = [c for c in charts if c not in as_trained]
     assert len(charts) == 5  # heatmap, timeline, head grid, probabilities, sweep
     for chart in charts:
@@ -389,7 +401,7 @@ def test_a_mean_readout_model_is_not_said_to_predict_from_the_last_step(tmp_path
     encoder = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=6, batch_first=True)
     _save(tmp_path / "probe_cue_shape_larnn", encoder, *args, readout="mean")
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    monkeypatch.setattr(catalog, "DEFAULT_DATASET", PROBE)
     at = open_sections(AppTest.from_file(str(APP), default_timeout=60).run(), "models")
     _no_failure(at)
     line = next(m.value for m in at.markdown if "attends most to" in m.value)
@@ -406,7 +418,7 @@ def test_a_model_reading_asinh_channels_runs_and_says_so(tmp_path, monkeypatch):
     encoder = LARNNConfig(input_size=6, hidden_size=8, heads=2, window=6, batch_first=True)
     _save(tmp_path / "probe_cue_shape_larnn", encoder, *args, asinh_scale=0.05)
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    monkeypatch.setattr(catalog, "DEFAULT_DATASET", PROBE)
     at = open_sections(AppTest.from_file(str(APP), default_timeout=60).run(), "models")
     _no_failure(at)
     assert any("attends most to" in m.value for m in at.markdown)
@@ -427,7 +439,7 @@ def test_model_details_say_how_each_model_was_chosen(tmp_path, monkeypatch):
     lstm = LSTMConfig(3, 8, batch_first=True)
     _save(tmp_path / "probe_cue_shape_lstm", lstm, *args, train_config={"refit": False})
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setattr(sel, "DEFAULT_DATASET", PROBE)
+    monkeypatch.setattr(catalog, "DEFAULT_DATASET", PROBE)
     at = open_sections(AppTest.from_file(str(APP), default_timeout=60).run(), "models")
     _no_failure(at)
     said = [m.value for m in at.markdown]
@@ -675,7 +687,9 @@ def test_inputs_far_from_the_training_data_are_warned_about(app, checkpoints):
         "probe_cue_shape_larnn"
     ).run()
     normalizer = load_checkpoint(checkpoints / "probe_cue_shape_larnn").metadata.normalizer
-    usual = sel.example_csv(sel.example_series(normalizer, length=40), "xyz")  # its own scale
+    usual = uploads.example_csv(
+        uploads.example_series(normalizer, length=40), "xyz"
+    )  # its own scale
     at.file_uploader(key="series_upload").set_value(("usual.csv", usual, "text/csv")).run()
     _no_failure(at)
     assert not any("far outside" in w.value for w in at.warning)
@@ -693,14 +707,14 @@ def test_distribution_note_names_each_channel_out_of_range():
     normalizer = {"mean": [0.0, 1.0, 2.0], "std": [1.0, 1.0, 0.5]}
     rng = np.random.default_rng(0)
     X = rng.normal([0.0, 1.0, 2.0], [1.0, 1.0, 0.5], size=(4, 50, 3))
-    assert sel.distribution_note("LSTM", X, normalizer, "abc") is None
+    assert compatibility.distribution_note("LSTM", X, normalizer, "abc") is None
     X[..., 1] += 10  # 10 stds off
     X[..., 2] = 2.0  # flat, at the training mean
-    note = sel.distribution_note("LSTM", X, normalizer, "abc")
+    note = compatibility.distribution_note("LSTM", X, normalizer, "abc")
     assert "b is centred 10" in note and "c spreads 0" in note and "a " not in note
 
 
-# --- pure helpers: inference views, checked against the long attention table ---------------
+# --- pure helpers: inference views, checked against the long attention table ----------------------
 
 
 @pytest.fixture(scope="module")
@@ -743,7 +757,7 @@ def test_step_attention_and_truth_score(inference):
     assert math.isnan(truth_score(result, 0, relevant, []))
 
 
-# --- figure builders ---------------------------------------------------------------------
+# --- figure builders ------------------------------------------------------------------------------
 
 
 def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
@@ -1012,31 +1026,31 @@ def test_sweep_window_labels_do_not_overlap():
             assert note.xanchor == ("right" if note.x > 24.5 else "left")
 
 
-# --- selection, checks and export ----------------------------------------------------------
+# --- uploads, checks and export -------------------------------------------------------------------
 
 
 def test_candidate_indices_and_modes():
     y = np.array([0, 1, 1, 2])
     a = np.array([0, 1, 2, 2])
     b = np.array([1, 1, 2, 0])
-    assert sel.candidate_indices("index", y).tolist() == [0, 1, 2, 3]
-    assert sel.candidate_indices("class", y, true_class=1).tolist() == [1, 2]
-    assert sel.candidate_indices("larnn_wrong", y, a, b).tolist() == [2]
-    assert sel.candidate_indices("lstm_wrong", y, a, b).tolist() == [0, 2, 3]
-    assert sel.candidate_indices("disagree", y, a, b).tolist() == [0, 3]
-    assert sel.choose_modes(True, False) == ["index", "class", "larnn_wrong"]
-    caption = sel.sequence_caption(2, y, ["p", "q", "r"], a, b)
+    assert sequences.candidate_indices("index", y).tolist() == [0, 1, 2, 3]
+    assert sequences.candidate_indices("class", y, true_class=1).tolist() == [1, 2]
+    assert sequences.candidate_indices("larnn_wrong", y, a, b).tolist() == [2]
+    assert sequences.candidate_indices("lstm_wrong", y, a, b).tolist() == [0, 2, 3]
+    assert sequences.candidate_indices("disagree", y, a, b).tolist() == [0, 3]
+    assert sequences.choose_modes(True, False) == ["index", "class", "larnn_wrong"]
+    caption = sequences.sequence_caption(2, y, ["p", "q", "r"], a, b)
     assert caption == "#2 · true q · LARNN r · LSTM r"
 
 
 def test_knob_choice_reads_the_knobs_it_was_built_from():
     trained = LARNNConfig(input_size=3, hidden_size=8, heads=4, window=5, max_window=8)
-    as_trained = sel.KnobChoice(sel.make_knobs(5, [0, 1, 2, 3], 4, "elu"), 0, trained)
+    as_trained = KnobChoice(knobs.make_knobs(5, [0, 1, 2, 3], 4, "elu"), 0, trained)
     assert as_trained.heads_on == (0, 1, 2, 3) and as_trained.window == 5
     assert not as_trained.changed
-    choice = sel.KnobChoice(sel.make_knobs(3, [3, 1], 4, "elu"), 1, trained)
+    choice = KnobChoice(knobs.make_knobs(3, [3, 1], 4, "elu"), 1, trained)
     assert choice.heads_on == (1, 3) and choice.window == 3 and choice.changed
-    assert sel.KnobChoice(sel.make_knobs(5, range(4), 4, "tanh"), 0, trained).changed
+    assert KnobChoice(knobs.make_knobs(5, range(4), 4, "tanh"), 0, trained).changed
     assert describe.heads_text(choice) == "heads 1, 3"
     assert "window k' = 3" in describe.heatmap_title(choice)
 
@@ -1057,7 +1071,7 @@ def test_cached_inference_keys_on_the_knobs_value(checkpoints, monkeypatch):
     checkpoint = load_checkpoint(checkpoints / "probe_cue_shape_larnn")
     x = np.zeros((12, 3), dtype=np.float32)
     try:
-        first = resources.infer("m", checkpoint, x, sel.make_knobs(3, [1], 2, "tanh"))
+        first = resources.infer("m", checkpoint, x, knobs.make_knobs(3, [1], 2, "tanh"))
         again = resources.infer("m", checkpoint, x, InferenceKnobs(3, [0, 1.0], "tanh"))
         assert len(calls) == 1 and again is not None
         np.testing.assert_array_equal(first.attention[0], again.attention[0])
@@ -1083,53 +1097,56 @@ def test_window_sweep_is_the_accuracy_at_each_window(checkpoints):
 
 
 def test_knobs_windows_and_sample():
-    assert sel.make_knobs(4, [0, 1], 2, "elu").head_mask is None
-    assert sel.make_knobs(4, [1], 2, "relu").head_mask == (0.0, 1.0)
-    assert sel.sweep_windows(6, 4) == [1, 2, 3, 4, 5, 6]
-    windows = sel.sweep_windows(48, 16)
+    assert knobs.make_knobs(4, [0, 1], 2, "elu").head_mask is None
+    assert knobs.make_knobs(4, [1], 2, "relu").head_mask == (0.0, 1.0)
+    assert knobs.sweep_windows(6, 4) == [1, 2, 3, 4, 5, 6]
+    windows = knobs.sweep_windows(48, 16)
     assert windows[0] == 1 and windows[-1] == 48 and 16 in windows and len(windows) <= 13
-    sample = sel.sweep_sample(1000, 200)
+    sample = knobs.sweep_sample(1000, 200)
     assert len(sample) == 200 and (np.diff(sample) > 0).all()
-    assert (sel.sweep_sample(1000, 200) == sample).all()
+    assert (knobs.sweep_sample(1000, 200) == sample).all()
 
 
 def test_model_fit_messages():
-    fit = sel.model_fit("LARNN", CHANNELS, CLASS_NAMES, "uci_har", "xyz", ["up"], PROBE)
+    fit = compatibility.model_fit("LARNN", CHANNELS, CLASS_NAMES, "uci_har", "xyz", ["up"], PROBE)
     assert not fit.usable and "reads 9 channels" in fit.problems[0]
-    fit = sel.model_fit("LARNN", ["a", "b", "c"], ["p"], PROBE, "xyz", ["p"], PROBE)
+    fit = compatibility.model_fit("LARNN", ["a", "b", "c"], ["p"], PROBE, "xyz", ["p"], PROBE)
     assert fit.usable and fit.labels_comparable and "matched by position" in fit.notes[0]
-    fit = sel.model_fit("LSTM", "xyz", ["p"], "probe:which_first", "xyz", ["q"], PROBE)
+    fit = compatibility.model_fit("LSTM", "xyz", ["p"], "probe:which_first", "xyz", ["q"], PROBE)
     assert not fit.labels_comparable and len(fit.notes) == 2
 
 
 def test_checkpoint_payload_from_uploads(checkpoints):
     folder = checkpoints / "probe_cue_shape_lstm"
     files = [(p.name, p.read_bytes()) for p in sorted(folder.iterdir())]
-    payload = sel.checkpoint_payload(files)
+    payload = uploads.checkpoint_payload(files)
     assert load_checkpoint(payload).architecture == "lstm"
     renamed = [("weights.safetensors" if n.endswith(".safetensors") else n, b) for n, b in files]
-    assert set(sel.checkpoint_payload(renamed)) == set(payload)
+    assert set(uploads.checkpoint_payload(renamed)) == set(payload)
     with pytest.raises(CheckpointError, match="missing metadata.json"):
-        sel.checkpoint_payload([f for f in files if f[0] != "metadata.json"])
+        uploads.checkpoint_payload([f for f in files if f[0] != "metadata.json"])
     with pytest.raises(CheckpointError, match="not both"):
-        sel.checkpoint_payload([("a.zip", b"PK"), files[0]])
+        uploads.checkpoint_payload([("a.zip", b"PK"), files[0]])
     with pytest.raises(CheckpointError, match="notes.txt: not a checkpoint file"):
-        sel.checkpoint_payload([*files, ("notes.txt", b"")])
-    assert sel.upload_digest(files) == sel.upload_digest(list(reversed(files)))
+        uploads.checkpoint_payload([*files, ("notes.txt", b"")])
+    assert uploads.upload_digest(files) == uploads.upload_digest(list(reversed(files)))
 
 
 def test_split_definition_prefers_the_recorded_one():
     recorded = [("m", {"dataset_id": PROBE, "split": PROBE_SPLIT})]
-    assert sel.split_definition(PROBE, recorded) == (PROBE_SPLIT, "as recorded in checkpoint m")
-    definition, origin = sel.split_definition("uci_har", recorded)
+    assert data_views.split_definition(PROBE, recorded) == (
+        PROBE_SPLIT,
+        "as recorded in checkpoint m",
+    )
+    definition, origin = data_views.split_definition("uci_har", recorded)
     assert definition == make_split("uci_har") and "default" in origin
 
 
 def test_example_csv_reads_back():
     from larnn.data import read_user_series
 
-    X = sel.example_series({"mean": [0.0, 1.0], "std": [1.0, 2.0]}, length=10)
-    series = read_user_series(sel.example_csv(X, ["a", "b"]), "example.csv", ["a", "b"])
+    X = uploads.example_series({"mean": [0.0, 1.0], "std": [1.0, 2.0]}, length=10)
+    series = read_user_series(uploads.example_csv(X, ["a", "b"]), "example.csv", ["a", "b"])
     np.testing.assert_allclose(series.X[0], X, rtol=1e-5)
 
 
@@ -1151,7 +1168,7 @@ def test_exports(inference):
 
 def test_exported_tables_carry_the_context(inference):
     result, _ = inference
-    data = sel.DataView(
+    data = DataView(
         X=np.zeros((3, 32, 3)),
         labels=np.zeros(3, dtype=int),
         class_names=("up", "down", "up_down", "down_up"),
@@ -1164,9 +1181,9 @@ def test_exported_tables_carry_the_context(inference):
         name="Synthetic probe: cue shape, test split",
     )
     trained = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=5, max_window=8)
-    choice = sel.KnobChoice(sel.make_knobs(7, [1], 2, "tanh"), 0, trained)
-    model = sel.Loaded(None, "key", "m1", "LARNN")
-    context = export.export_context(data, 2, {"LARNN": sel.ModelRun(model, result)}, choice)
+    choice = KnobChoice(knobs.make_knobs(7, [1], 2, "tanh"), 0, trained)
+    model = Loaded(None, "key", "m1", "LARNN")
+    context = export.export_context(data, 2, {"LARNN": ModelRun(model, result)}, choice)
     table = export.with_context(export.attention_table(result), context)
     assert list(table.columns[:7]) == ["layer", "t", "head", "slot", "j", "lag", "weight"]
     row = table.iloc[-1]
@@ -1180,7 +1197,7 @@ def test_exported_tables_carry_the_context(inference):
 def test_zip_upload_helper_round_trip(checkpoints):
     data = checkpoint_to_zip_bytes(checkpoints / "probe_cue_shape_larnn")
     assert zipfile.is_zipfile(io.BytesIO(data))
-    assert sel.checkpoint_payload([("x.zip", data)]) == data
+    assert uploads.checkpoint_payload([("x.zip", data)]) == data
 
 
 def test_padded_series_are_read_at_their_own_end(checkpoints):
@@ -1213,7 +1230,7 @@ def test_padded_series_are_read_at_their_own_end(checkpoints):
             ]
         )
         assert accuracy == pytest.approx(float((p.argmax(-1) == data.y).mean()))
-    view = sel.DataView(
+    view = DataView(
         X=X,
         labels=data.y,
         class_names=data.class_names,
@@ -1254,8 +1271,8 @@ def test_a_long_upload_is_drawn_a_stretch_at_a_time(app):
     and ran Integrated Gradients over the whole series. Now the models run the whole series,
     the heatmaps and the timeline draw VIEW_STEPS of it, chosen with a slider, and the
     per-sequence attribution and erasure test say they need a shorter sequence."""
-    from app.memory import ANALYSIS_MAX_STEPS
-    from app.selection import VIEW_STEPS
+    from app.downsample import VIEW_STEPS
+    from app.faithfulness import ANALYSIS_MAX_STEPS
 
     T = ANALYSIS_MAX_STEPS + 500
     at = app.run()

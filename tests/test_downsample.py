@@ -1,10 +1,12 @@
-"""app.downsample against brute force: per-bucket minima and maxima, found one by one."""
+"""app.downsample against brute force: per-bucket minima and maxima, found one by one; the
+stretch of a long series drawn."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from app import downsample
 from app.downsample import max_pool_rows, min_max
 
 
@@ -78,3 +80,15 @@ def test_max_pool_rows_is_the_largest_per_bucket(T, max_rows):
     for r, first in enumerate(range(0, T, size)):
         assert steps[r] == 3 + first
         np.testing.assert_array_equal(pooled[r], values[first : first + size].max(axis=0))
+
+
+def test_drawn_span_keeps_a_stretch_of_view_steps_inside_the_series():
+    assert downsample.drawn_span(100, None) == (0, 100)  # short: all of it, whatever was asked
+    assert downsample.drawn_span(100, 40) == (0, 100)
+    T = downsample.VIEW_STEPS + 1000
+    assert downsample.drawn_span(T, None) == (1000, T)  # the last stretch by default
+    assert downsample.drawn_span(T, 10) == (10, 10 + downsample.VIEW_STEPS)
+    assert downsample.drawn_span(T, T) == (1000, T) and downsample.drawn_span(T, -5) == (
+        0,
+        downsample.VIEW_STEPS,
+    )

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import resources
-from app import selection as sel
+from app import resources, uploads
 from app.result_cache import ResultCache, cached, nbytes
 from larnn.checkpoint import load_checkpoint
 from larnn.inference import infer_sequence
@@ -24,7 +23,7 @@ def larnn():
 
 
 def long_series(checkpoint, T: int, seed: int = 0) -> np.ndarray:
-    return sel.example_series(checkpoint.metadata.normalizer, length=T, seed=seed)  # (T, C)
+    return uploads.example_series(checkpoint.metadata.normalizer, length=T, seed=seed)  # (T, C)
 
 
 def test_infer_hit_is_the_same_read_only_result_without_recomputing(larnn, monkeypatch):
@@ -81,11 +80,11 @@ def test_user_series_is_read_once_per_file(monkeypatch):
 
     def counted(*args):
         calls.append(1)
-        return sel.read_series(*args)
+        return uploads.read_series(*args)
 
     monkeypatch.setattr(resources, "read_series", counted)
     resources.user_series.clear()
-    contents = sel.example_csv(np.zeros((50, 3), np.float32), ["a", "b", "c"])
+    contents = uploads.example_csv(np.zeros((50, 3), np.float32), ["a", "b", "c"])
     try:
         first = resources.user_series("d1", contents, "s.csv", ("a", "b", "c"))
         again = resources.user_series("d1", contents, "s.csv", ("a", "b", "c"))

@@ -22,7 +22,7 @@ import streamlit as st  # noqa: E402
 st.set_option("client.showErrorDetails", "none")  # never a traceback on the page
 
 from app import training  # noqa: E402
-from app.guard import guard  # noqa: E402
+from app.guard import guard, last_resort  # noqa: E402
 from larnn import jobs  # noqa: E402
 
 UPLOAD_MB = training.UPLOAD_LIMITS.max_bytes // 1_000_000
@@ -192,10 +192,5 @@ def main() -> None:
             show_result(last, last.status())
 
 
-try:
+with last_resort():
     main()
-except Exception as error:  # the last net: a message, never a traceback
-    st.error(
-        f"The page failed: {type(error).__name__}: {error}. Reload the page; if it keeps "
-        "happening, report this message."
-    )

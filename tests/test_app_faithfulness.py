@@ -1,5 +1,5 @@
-"""The app's memory sections (issue 13): the page under AppTest, and app.memory and
-app.memory_figures alone.
+"""The app's faithfulness sections (issue 13): the page under AppTest, and app.faithfulness and
+app.faithfulness_figures alone.
 
 The page tests run on tiny untrained checkpoints (the recall probe's pair and the cue-shape
 probe's) in a tmp folder; one test reads the shipped recall pair to check that the default
@@ -19,8 +19,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 from test_app import APP, RECALL, REPO_ROOT, chart_specs, make_checkpoints, open_sections
 
-from app import export, figures, memory, memory_figures
-from app import selection as sel
+from app import export, faithfulness, faithfulness_figures, figures, knobs
+from app.values import KnobChoice
 from larnn.checkpoint import shipped_checkpoints
 from larnn.data import Normalizer
 from larnn.faithfulness import ErasureCurve, erasure_curves
@@ -66,10 +66,10 @@ def _hidden_caption(at: AppTest) -> str:
     return next(c.value for c in at.sidebar.caption if c.value.startswith("Hidden: j = "))
 
 
-# --- the page ------------------------------------------------------------------------------
+# --- the page -------------------------------------------------------------------------------------
 
 
-def test_the_default_is_the_recall_probe_with_every_memory_section(app):
+def test_the_default_is_the_recall_probe_with_every_faithfulness_section(app):
     at = open_sections(app.run(), "faithfulness")
     _no_failure(at)
     assert at.sidebar.radio(key="dataset").value == RECALL
@@ -186,16 +186,16 @@ def test_faithfulness_over_the_split_on_request(app):
     assert "split erasure (HTML)" in labels and "attribution (HTML)" in labels
 
 
-# --- app.memory ----------------------------------------------------------------------------
+# --- app.faithfulness -----------------------------------------------------------------------------
 
 
 def test_hidden_steps_from_a_range_and_clicks():
-    assert memory.hidden_steps(None, []) == ()
-    assert memory.hidden_steps((3, 6), []) == (3, 4, 5, 6)
-    assert memory.hidden_steps((3, 6), [5, 9]) == (3, 4, 6, 9)  # a click in the range shows
-    assert memory.toggled(frozenset({1, 2}), [2, 3]) == {1, 3}
-    assert memory.steps_text([40, 41, 42, 43, 44, 45, 57]) == "40-45, 57"
-    assert memory.steps_text([]) == "none"
+    assert faithfulness.hidden_steps(None, []) == ()
+    assert faithfulness.hidden_steps((3, 6), []) == (3, 4, 5, 6)
+    assert faithfulness.hidden_steps((3, 6), [5, 9]) == (3, 4, 6, 9)  # a click in the range shows
+    assert faithfulness.toggled(frozenset({1, 2}), [2, 3]) == {1, 3}
+    assert faithfulness.steps_text([40, 41, 42, 43, 44, 45, 57]) == "40-45, 57"
+    assert faithfulness.steps_text([]) == "none"
 
 
 def test_clicked_steps_read_the_cells_clicked():
@@ -205,13 +205,13 @@ def test_clicked_steps_read_the_cells_clicked():
         {"x": 1, "y": 5, "customdata": [-1, -1]},  # no past step there
         {"x": 1, "y": 5, "customdata": None},
     ]
-    assert memory.clicked_steps(points) == [6, 7]
+    assert faithfulness.clicked_steps(points) == [6, 7]
 
 
 def test_occluded_steps_are_zero_after_normalisation():
     normalizer = Normalizer((1.0, -2.0), (0.5, 3.0))
     raw = np.arange(10, dtype=np.float32).reshape(5, 2)
-    shown = normalizer.apply(memory.occluded(raw, [1, 3], normalizer))
+    shown = normalizer.apply(faithfulness.occluded(raw, [1, 3], normalizer))
     assert np.allclose(shown[[1, 3]], 0.0)
     assert np.allclose(shown[[0, 2, 4]], normalizer.apply(raw)[[0, 2, 4]])
 
@@ -228,30 +228,30 @@ def test_oldest_slot_share_on_a_hand_made_map():
     weights = np.array(
         [[0, 0, 0], [0, 0, 1.0], [0, 0.8, 0.2], [0.1, 0.3, 0.6]]
     )  # slots oldest first: at t = 2 slots 1, 2 hold j = 0, 1; at t = 3 slots 0..2 hold 0..2
-    oldest = memory.oldest_slot_share(_hand_made(weights), 0)
+    oldest = faithfulness.oldest_slot_share(_hand_made(weights), 0)
     assert np.isnan(oldest.share[:2]).all()  # fewer than two filled slots
     assert np.allclose(oldest.share[2:], [0.8, 0.1])
     assert np.allclose(oldest.uniform[2:], [1 / 2, 1 / 3])
     assert oldest.piled == (2,)
     assert np.isclose(oldest.mean, 0.45)
-    text = memory.oldest_slot_text(oldest, 0)
+    text = faithfulness.oldest_slot_text(oldest, 0)
     assert "45% of the attention" in text and "t = 2" in text
     hidden = weights.copy()
     hidden[3] = [0.0, 0.5, 0.5]  # j = 0 hidden at t = 3: its slot counts as empty
-    assert np.allclose(memory.oldest_slot_share(_hand_made(hidden), 0).share[3], 0.5)
-    part = memory.oldest_slot_share(_hand_made(weights), 0, span=(2, 4))  # the steps drawn
+    assert np.allclose(faithfulness.oldest_slot_share(_hand_made(hidden), 0).share[3], 0.5)
+    part = faithfulness.oldest_slot_share(_hand_made(weights), 0, span=(2, 4))  # the steps drawn
     assert np.allclose(part.share, [0.8, 0.1]) and part.piled == (2,)
 
 
 def test_last_step_retrieval_on_a_hand_made_map():
     weights = np.array([[0, 0, 0], [0, 0, 1.0], [0, 0.8, 0.2], [0.1, 0.3, 0.6]])
     relevant = np.array([False, True, False, False])  # j = 1: slot 1 at t = 3
-    retrieval = memory.last_step_retrieval(_hand_made(weights), 0, relevant)
+    retrieval = faithfulness.last_step_retrieval(_hand_made(weights), 0, relevant)
     assert retrieval.t == 3 and retrieval.steps == (1,)
     assert np.isclose(retrieval.share, 0.3) and np.isclose(retrieval.score, 0.3 / (1 / 3))
-    text = memory.retrieval_text(retrieval)
+    text = faithfulness.retrieval_text(retrieval)
     assert "30% of its attention" in text and "j = 1, 0.9x" in text
-    assert memory.last_step_retrieval(_hand_made(weights), 0, ~relevant & False) is None
+    assert faithfulness.last_step_retrieval(_hand_made(weights), 0, ~relevant & False) is None
 
 
 def test_mean_curves_weigh_chunks_by_size():
@@ -266,7 +266,7 @@ def test_mean_curves_weigh_chunks_by_size():
         (3, erasure_curves(model, x[:3], (1, 2), ("attention", "saliency"))),
         (2, erasure_curves(model, x[3:], (1, 2), ("attention", "saliency"))),
     ]
-    merged = memory.mean_curves(parts)
+    merged = faithfulness.mean_curves(parts)
     for a, b in zip(whole, merged, strict=True):
         assert a.ranking == b.ranking and a.ns == b.ns
         assert np.allclose(a.comprehensiveness, b.comprehensiveness, atol=1e-6)
@@ -281,8 +281,8 @@ def _curves() -> dict[str, list[ErasureCurve]]:
     }
 
 
-def test_memory_exports_carry_the_knobs_and_the_numbers():
-    frame = memory.erasure_table(_curves(), "sequence #0")
+def test_faithfulness_exports_carry_the_knobs_and_the_numbers():
+    frame = faithfulness.erasure_table(_curves(), "sequence #0")
     assert frame.columns.tolist() == [
         "scope",
         "model",
@@ -292,8 +292,10 @@ def test_memory_exports_carry_the_knobs_and_the_numbers():
         "sufficiency",
     ]
     assert len(frame) == 4
-    numbers = memory.MemoryNumbers(hidden_steps=(3, 4), erasure=frame, notes={"erasure": "x"})
-    document = json.loads(export.json_bytes(memory.memory_document(numbers)))
+    numbers = faithfulness.FaithfulnessNumbers(
+        hidden_steps=(3, 4), erasure=frame, notes={"erasure": "x"}
+    )
+    document = json.loads(export.json_bytes(faithfulness.faithfulness_document(numbers)))
     assert document["hidden_steps"] == [3, 4]
     assert document["erasure"][0] == {
         "scope": "sequence #0",
@@ -317,13 +319,13 @@ def test_memory_exports_carry_the_knobs_and_the_numbers():
 
 def test_knobs_with_hidden_steps():
     trained = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=6, batch_first=True)
-    knobs = sel.make_knobs(6, [0, 1], 2, "elu", (7, 3))
-    assert knobs == InferenceKnobs(window=6, kv_activation="elu", hidden_steps=(3, 7))
-    assert sel.make_knobs(6, [0, 1], 2, "elu").hidden_steps is None
-    assert sel.KnobChoice(knobs, 0, trained).changed
+    chosen = knobs.make_knobs(6, [0, 1], 2, "elu", (7, 3))
+    assert chosen == InferenceKnobs(window=6, kv_activation="elu", hidden_steps=(3, 7))
+    assert knobs.make_knobs(6, [0, 1], 2, "elu").hidden_steps is None
+    assert KnobChoice(chosen, 0, trained).changed
 
 
-# --- app.memory_figures ----------------------------------------------------------------------
+# --- app.faithfulness_figures ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -344,25 +346,25 @@ def test_the_clickable_heatmap_marks_each_cell_of_a_hidden_step(recall_inference
     X, _, hidden = recall_inference
     grid = attention_grid(hidden, 0, None, axis)
     fig = figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
-    memory_figures.clickable(fig, (4,))
+    faithfulness_figures.clickable(fig, (4,))
     go.Figure(fig.to_dict())  # passes Plotly's validation
     heat, marks = fig.data[0], fig.data[-1]
-    assert heat.hovertemplate.endswith(memory_figures.CLICK_HINT + "<extra></extra>")
+    assert heat.hovertemplate.endswith(faithfulness_figures.CLICK_HINT + "<extra></extra>")
     assert np.asarray(heat.customdata)[..., 0].tolist() == grid.j.tolist()  # a click's j
     assert marks.name == "hidden step" and len(marks.x) == (grid.j == 4).sum()
     rows = {float(y): r for r, y in enumerate(grid.y)}
     assert all(grid.j[rows[float(y)], x] == 4 for x, y in zip(marks.x, marks.y, strict=True))
     assert np.allclose(grid.z[grid.j == 4], 0.0)  # the hidden step gets no attention
     unmarked = figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
-    assert len(memory_figures.clickable(unmarked).data) == len(unmarked.data)  # none hidden
+    assert len(faithfulness_figures.clickable(unmarked).data) == len(unmarked.data)  # none hidden
 
 
 def test_edits_erasure_and_attribution_figures(recall_inference):
     X, before, after = recall_inference
-    run = memory.EditedRun("LARNN", before, after, ("a", "b"), "hidden from attention")
+    run = faithfulness.EditedRun("LARNN", before, after, ("a", "b"), "hidden from attention")
     from larnn.inference import step_attention
 
-    fig = memory_figures.edits_figure(
+    fig = faithfulness_figures.edits_figure(
         [run],
         (4,),
         6,
@@ -373,14 +375,14 @@ def test_edits_erasure_and_attribution_figures(recall_inference):
     every, hidden = (d for d in fig.data if d.type == "bar")
     assert list(every.x) == list(hidden.x) == [1, 2, 3, 4, 5]
     assert every.y[3] > 0 and hidden.y[3] == 0  # no attention reaches the hidden step
-    drawn = memory_figures.edits_figure([run], (4,), 6, span=(3, 9))  # a long series' stretch
+    drawn = faithfulness_figures.edits_figure([run], (4,), 6, span=(3, 9))  # a long series' stretch
     assert [list(d.x) for d in drawn.data] == [list(range(3, 9))] * 2
     assert np.allclose(drawn.data[0].y, before.step_probabilities[3:9, before.predicted])
     assert list(drawn.layout.xaxis.range) == [2.5, 8.5]
-    erasure = memory_figures.erasure_figure(memory.erasure_table(_curves(), "s"), "E")
+    erasure = faithfulness_figures.erasure_figure(faithfulness.erasure_table(_curves(), "s"), "E")
     assert len(erasure.data) == 4  # 2 curves x (comprehensiveness, sufficiency)
     attributions = {"LARNN": np.ones((12, 3)) * 4.0, "LSTM": -np.eye(12, 3)}
-    fig = memory_figures.attribution_figure(
+    fig = faithfulness_figures.attribution_figure(
         X, attributions, channel_names=("a", "b", "c"), t=11, truth_steps=[2]
     )
     assert len(fig.data) == 3

@@ -1,4 +1,4 @@
-"""Figures of the memory sections (issue 13): data in, Plotly figure out. No Streamlit.
+"""Figures of the faithfulness sections (issue 13): data in, Plotly figure out. No Streamlit.
 
 The attention heatmap gets a hover line saying that a click hides or shows a step (the click
 itself is reported by app.live_chart) and marks on the cells of hidden steps. The others:
@@ -17,8 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.faithfulness import EditedRun, steps_text
 from app.figures import FONT, MODEL_COLORS, STEP_COLOR, TIMELINE_MARGIN, TRUTH_COLOR
-from app.memory import EditedRun, steps_text
 
 # The timeline's margins, but free to grow: channel names and legends here are wider, and
 # these figures are not redrawn on every knob change.
@@ -42,7 +42,7 @@ ATTRIBUTION_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
 CLICK_HINT = "<br><i>click: hide or show step j</i>"
 
 
-# --- the attention heatmap: clicks and hidden steps -----------------------------------------
+# --- the attention heatmap: clicks and hidden steps -----------------------------------------------
 
 
 def clickable(fig: go.Figure, hidden_steps: Sequence[int] = ()) -> go.Figure:
@@ -75,7 +75,7 @@ def clickable(fig: go.Figure, hidden_steps: Sequence[int] = ()) -> go.Figure:
     return fig
 
 
-# --- what hiding steps changes ---------------------------------------------------------------
+# --- what hiding steps changes --------------------------------------------------------------------
 
 
 def _shade_steps(fig: go.Figure, steps: Sequence[int], row: int) -> None:
@@ -182,11 +182,11 @@ def edits_figure(
     return fig
 
 
-# --- faithfulness ---------------------------------------------------------------------------
+# --- faithfulness ---------------------------------------------------------------------------------
 
 
 def erasure_figure(frame: pd.DataFrame, title: str) -> go.Figure:
-    """Erasure curves from an `app.memory.erasure_table` frame: the drop in the predicted
+    """Erasure curves from an `app.faithfulness.erasure_table` frame: the drop in the predicted
     class's probability against n when the top-n steps of each ranking are hidden
     (comprehensiveness, left: higher = those steps mattered) or all but them are
     (sufficiency, right: lower = those steps suffice). Colour: ranking; line: model."""

@@ -3,8 +3,8 @@
 Nothing here imports Streamlit: which steps a set of widget values and heatmap clicks hide,
 the LSTM baseline's input with the same steps occluded, where attention piles onto the
 oldest slot, what changes when steps are hidden, and the tables and JSON record the
-Export section hands out. The figures are in `app.memory_figures`, the widgets in
-`app.memory_panels`.
+Export section hands out. The figures are in `app.faithfulness_figures`, the widgets in
+`app.sections.faithfulness`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ANALYSIS_MAX_STEPS = 2_000
 PILED = 0.5  # a query step "piles onto the oldest slot" when that slot gets at least this
 
 
-# --- which steps are hidden ----------------------------------------------------------------
+# --- which steps are hidden -----------------------------------------------------------------------
 
 
 def hidden_steps(hide_range: tuple[int, int] | None, clicked: Iterable[int]) -> tuple[int, ...]:
@@ -72,7 +72,7 @@ def occluded(raw: np.ndarray, steps: Sequence[int], normalizer: Normalizer) -> n
     return result
 
 
-# --- where attention piles onto the oldest slot ---------------------------------------------
+# --- where attention piles onto the oldest slot ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def retrieval_text(retrieval: Retrieval) -> str:
     )
 
 
-# --- what hiding steps changes --------------------------------------------------------------
+# --- what hiding steps changes --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def edits_table(runs: Sequence[EditedRun]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# --- faithfulness numbers -------------------------------------------------------------------
+# --- faithfulness numbers -------------------------------------------------------------------------
 
 
 def erasure_table(curves: dict[str, Sequence[ErasureCurve]], scope: str) -> pd.DataFrame:
@@ -247,8 +247,8 @@ def mean_curves(chunks: Sequence[tuple[int, Sequence[ErasureCurve]]]) -> list[Er
 
 
 @dataclass
-class MemoryNumbers:
-    """What the memory sections measured on the page, for the exports."""
+class FaithfulnessNumbers:
+    """What the faithfulness sections measured on the page, for the exports."""
 
     hidden_steps: tuple[int, ...] = ()
     edits: pd.DataFrame | None = None  # `edits_table`
@@ -268,8 +268,8 @@ class MemoryNumbers:
         return {name: frame for name, frame in named.items() if frame is not None}
 
 
-def memory_document(numbers: MemoryNumbers) -> dict:
-    """The JSON-ready part of the export document that the memory sections add."""
+def faithfulness_document(numbers: FaithfulnessNumbers) -> dict:
+    """The JSON-ready part of the export document that the faithfulness sections add."""
     return {
         "hidden_steps": list(numbers.hidden_steps),
         **{name: frame.to_dict(orient="records") for name, frame in numbers.tables().items()},

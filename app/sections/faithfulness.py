@@ -1,9 +1,9 @@
-"""The page's memory sections (issue 13): widgets and plots only, called from `app.main`.
+"""The faithfulness sections (issue 13): widgets and plots only, called from `app.main`.
 
-Hide past steps (a range in the sidebar, or a click on the attention heatmap) and see what
-changes; Captum attribution beside the input for both models; the erasure test and head
-importance. What they show comes from pure functions: `app.memory` (steps, tables),
-`app.memory_figures` (figures) and `larnn.faithfulness` through `app.resources` (cached).
+What hiding past steps changes (they are picked in `app.sidebar`, or by a click on the
+attention heatmap); Captum attribution beside the input for both models; the erasure test and head
+importance. What they show comes from pure functions: `app.faithfulness` (steps, tables),
+`app.faithfulness_figures` (figures) and `larnn.faithfulness` through `app.resources` (cached).
 The faithfulness numbers are measured on the models as trained: the sidebar's knobs do not
 apply to them (the hidden steps are what the erasure test varies).
 """
@@ -11,7 +11,6 @@ apply to them (the hidden steps are what the erasure test varies).
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -19,113 +18,33 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from app import describe, export, figures, memory, memory_figures, resources
-from app import selection as sel
-from app.live_chart import live_chart
-from app.memory import EditedRun, MemoryNumbers
-from app.selection import KnobChoice, ModelRun
+from app import (
+    describe,
+    export,
+    faithfulness,
+    faithfulness_figures,
+    figures,
+    knobs,
+    resources,
+)
+from app.faithfulness import EditedRun, FaithfulnessNumbers
+from app.sidebar import span_drawn
+from app.values import DataView, Fit, KnobChoice, ModelRun
 from larnn.inference import step_attention
 
 SAMPLE_SIZES = (50, 100, 200, 500)  # sequences of a split, for the sweep and the erasure test
 SPLIT_CHUNK = 25  # sequences per cached chunk of the split's erasure test (and per progress)
 
 
-# --- hiding steps: the sidebar and the heatmap's clicks -------------------------------------
-
-
-def _clicked_key(model_key: str) -> str:
-    return f"hidden_clicked_{model_key}"
-
-
-def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
-    """Sidebar widgets for the steps to hide; returns them (the heatmap's clicks included)."""
-    st.header("5 · Memory edits")
-    st.caption(
-        "Hide past steps from attention in every layer: a hidden step's slot is treated as "
-        "empty. The LSTM baseline gets the same steps' input occluded instead."
-    )
-    last = max(length - 2, 0)  # step T - 1 is in no query step's window
-    hide_range = None
-    if st.toggle("Hide a range of past steps", key=f"hide_on_{model_key}"):
-        # A long series: the range is picked inside the stretch drawn (a slider over 100,000
-        # steps moves hundreds of steps a pixel), and starts afresh when that stretch moves.
-        first, stop = _span_drawn(length)
-        low, high = min(first, last), min(stop - 1, last)
-        label, key = "Past steps j hidden (from, to)", f"hide_range_{model_key}_{length}"
-        if length > sel.VIEW_STEPS:
-            label += f", inside the steps drawn ({low}-{high}; moving them resets it)"
-            key += f"_{first}"
-        hide_range = st.slider(
-            label,
-            min_value=low,
-            max_value=high,
-            value=(max(high - 7, low), high),
-            key=key,
-        )
-    clicked = st.session_state.get(_clicked_key(model_key), frozenset())
-    hidden = memory.hidden_steps(hide_range, (s for s in clicked if s <= last))
-    st.caption(
-        f"Hidden: j = {memory.steps_text(hidden)}. Click a cell of the attention heatmap to "
-        "hide its step j; click a hidden step's cell to show it again."
-    )
-    if hidden:
-        st.button("Show every step again", on_click=show_every_step, args=(model_key,))
-    return hidden
-
-
-def _span_drawn(length: int) -> tuple[int, int]:
-    """(first, stop): the stretch the page's span slider draws (it is set further down)."""
-    return sel.drawn_span(length, st.session_state.get(sel.span_key(length)))
-
-
-def show_every_step(model_key: str) -> None:
-    """Forget the clicked steps and switch the range off (a button's callback)."""
-    st.session_state[_clicked_key(model_key)] = frozenset()
-    st.session_state[f"hide_on_{model_key}"] = False
-
-
-def heatmap_chart(fig, hidden_steps: tuple[int, ...] | None, model_key: str) -> None:
-    """Draw the attention heatmap; a click on a cell toggles its step j (hidden or shown)."""
-    memory_figures.clickable(fig, hidden_steps or ())
-    key = f"heatmap_{model_key}"
-    live_chart(fig, key=key, on_click=partial(_on_click, key, model_key))
-
-
-def _on_click(chart_key: str, model_key: str) -> None:
-    steps = memory.clicked_steps(st.session_state[chart_key]["points"])
-    if steps:
-        clicked = st.session_state.get(_clicked_key(model_key), frozenset())
-        st.session_state[_clicked_key(model_key)] = memory.toggled(clicked, steps)
-
-
-def attention_notes(
-    run: ModelRun,
-    choice: KnobChoice,
-    relevant: np.ndarray | None,
-    span: tuple[int, int] | None = None,
-) -> None:
-    """Lines under the heatmap: the last step's attention on the ground-truth steps (when
-    known and in its window), and where attention piles onto the oldest filled slot over
-    the query steps drawn (`span`, all when None)."""
-    if relevant is not None:
-        retrieval = memory.last_step_retrieval(
-            run.inference, choice.layer, relevant, choice.heads_on
-        )
-        if retrieval is not None:
-            st.markdown(memory.retrieval_text(retrieval))
-    oldest = memory.oldest_slot_share(run.inference, choice.layer, choice.heads_on, span)
-    st.markdown(memory.oldest_slot_text(oldest, choice.layer))
-
-
-# --- what hiding changes, and attribution beside the input ----------------------------------
+# --- what hiding changes, and attribution beside the input ----------------------------------------
 
 
 def edit_sections(
-    data: sel.DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
-) -> tuple[dict[str, object], MemoryNumbers]:
+    data: DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
+) -> tuple[dict[str, object], FaithfulnessNumbers]:
     """The memory-edit comparison and the attribution view; the figures drawn and numbers."""
     drawn: dict[str, object] = {}
-    numbers = MemoryNumbers()
+    numbers = FaithfulnessNumbers()
     hidden = () if choice is None else tuple(choice.knobs.hidden_steps or ())
     st.subheader("Memory edits: what hiding past steps changes")
     if "LARNN" not in runs or choice is None:
@@ -144,12 +63,12 @@ def edit_sections(
 
 
 def _edits(
-    data: sel.DataView,
+    data: DataView,
     index: int,
     runs: dict[str, ModelRun],
     choice: KnobChoice,
     hidden: tuple[int, ...],
-) -> tuple[object, MemoryNumbers]:
+) -> tuple[object, FaithfulnessNumbers]:
     x = data.sequence(index)  # (T, C), without padding
     T = len(x)
     larnn = runs["LARNN"]
@@ -162,42 +81,42 @@ def _edits(
     ]
     if "LSTM" in runs:
         lstm = runs["LSTM"]
-        occluded = memory.occluded(x, hidden, resources.normalizer(lstm.model.checkpoint))
+        occluded = faithfulness.occluded(x, hidden, resources.normalizer(lstm.model.checkpoint))
         after = resources.infer(lstm.model.key, lstm.model.checkpoint, occluded)
         edited.append(
             EditedRun("LSTM", lstm.inference, after, lstm.model.class_names, "input occluded")
         )
-    table = memory.edits_table(edited)
-    span = _span_drawn(T)
+    table = faithfulness.edits_table(edited)
+    span = span_drawn(T)
     t = span[1] - 1  # the bars' step: the series' last, or the last of the stretch drawn
     step_before = step_after = None
     if choice.heads_on:
         step_before = step_attention(before, choice.layer, t, choice.heads_on)
         step_after = step_attention(larnn.inference, choice.layer, t, choice.heads_on)
-    fig = memory_figures.edits_figure(
+    fig = faithfulness_figures.edits_figure(
         edited, hidden, t, step_before=step_before, step_after=step_after, span=span
     )
     figures.titled(fig, describe.context_line(data, index, runs, choice))
     st.plotly_chart(fig, key="memory_edits")  # full width: its time axis lines up above
     st.dataframe(table.round(3), hide_index=True)
     st.caption(
-        f"Steps j = {memory.steps_text(hidden)} hidden. LARNN: no layer may attend to them "
+        f"Steps j = {faithfulness.steps_text(hidden)} hidden. LARNN: no layer may attend to them "
         "(the other knobs as set). LSTM: their input set to the training mean (0 after "
         "standardisation), since it has no attention to hide them from. 'drop': how much "
         "probability the class predicted with every step loses after the last step "
         f"(t = {T - 1}), where the prediction is made. Grey bands: the hidden steps."
     )
-    notes = {"edits": f"steps {memory.steps_text(hidden)} hidden; LARNN knobs as in 'knobs'"}
-    return fig, MemoryNumbers(hidden_steps=hidden, edits=table, notes=notes)
+    notes = {"edits": f"steps {faithfulness.steps_text(hidden)} hidden; LARNN knobs as in 'knobs'"}
+    return fig, FaithfulnessNumbers(hidden_steps=hidden, edits=table, notes=notes)
 
 
-def _attribution(data: sel.DataView, index: int, runs: dict[str, ModelRun]) -> object | None:
+def _attribution(data: DataView, index: int, runs: dict[str, ModelRun]) -> object | None:
     st.subheader("Attribution beside attention: Integrated Gradients over (time, channel)")
     if not runs:
         st.info("No model runs on this data.")
         return None
     x = data.sequence(index)  # (T, C), without padding
-    if len(x) > memory.ANALYSIS_MAX_STEPS:
+    if len(x) > faithfulness.ANALYSIS_MAX_STEPS:
         st.info(too_long_text("Integrated Gradients", len(x)))
         return None
     attributions, titles, sums = {}, {}, []
@@ -252,7 +171,7 @@ def _attribution_chart(
     _attributions: dict[str, np.ndarray],
 ) -> go.Figure:
     """The Integrated Gradients figure of `raw` (T, C); `_shown` is it standardised."""
-    fig = memory_figures.attribution_figure(
+    fig = faithfulness_figures.attribution_figure(
         _shown,
         _attributions,
         channel_names=channel_names,
@@ -272,43 +191,44 @@ def _erasure_chart(
     *,
     _frame: pd.DataFrame,
 ) -> go.Figure:
-    """The erasure curves of the sequence `raw` (1, T, C), from their `memory.erasure_table`."""
-    fig = memory_figures.erasure_figure(_frame, "Erasure test on this sequence")
+    """The erasure curves of the sequence `raw` (1, T, C), from their
+    `faithfulness.erasure_table`."""
+    fig = faithfulness_figures.erasure_figure(_frame, "Erasure test on this sequence")
     return figures.titled(fig, subtitle)
 
 
 def too_long_text(analysis: str, length: int) -> str:
     return (
-        f"{analysis} runs on sequences of up to {memory.ANALYSIS_MAX_STEPS:,} steps; this one "
-        f"has {length:,}. Crop the series to the stretch that matters and upload that."
+        f"{analysis} runs on sequences of up to {faithfulness.ANALYSIS_MAX_STEPS:,} steps; "
+        f"this one has {length:,}. Crop the series to the stretch that matters and upload that."
     )
 
 
-# --- faithfulness ---------------------------------------------------------------------------
+# --- faithfulness ---------------------------------------------------------------------------------
 
 
 def faithfulness_section(
-    data: sel.DataView,
+    data: DataView,
     index: int,
     runs: dict[str, ModelRun],
-    fits: dict[str, sel.Fit],
-    numbers: MemoryNumbers,
-) -> tuple[dict[str, object], MemoryNumbers]:
+    fits: dict[str, Fit],
+    numbers: FaithfulnessNumbers,
+) -> tuple[dict[str, object], FaithfulnessNumbers]:
     """The erasure test on the sequence shown and, on request, over a sample of the split
     with the head-importance table; the figures drawn and the numbers, added to `numbers`."""
     if not runs:
         st.info("No model runs on this data.")
         return {}, numbers
-    ns = memory.ERASURE_NS
+    ns = faithfulness.ERASURE_NS
     raw = data.sequence(index)[None]  # (1, T, C), without padding
-    if raw.shape[1] > memory.ANALYSIS_MAX_STEPS:
+    if raw.shape[1] > faithfulness.ANALYSIS_MAX_STEPS:
         st.info(too_long_text("The erasure test", raw.shape[1]))
         return {}, numbers
     curves = {
         role: resources.erasure_curves(run.model.key, run.model.checkpoint, raw, ns)
         for role, run in runs.items()
     }
-    frame = memory.erasure_table(curves, f"{data.sequence_name(index)}, models as trained")
+    frame = faithfulness.erasure_table(curves, f"{data.sequence_name(index)}, models as trained")
     names = " · ".join(f"{role} {run.model.name}" for role, run in runs.items())
     fig = _erasure_chart(
         tuple(run.model.key for run in runs.values()),
@@ -348,11 +268,11 @@ def sample_size(column: DeltaGenerator, key: str) -> int:
 
 
 def _over_the_split(
-    data: sel.DataView,
+    data: DataView,
     runs: dict[str, ModelRun],
-    fits: dict[str, sel.Fit],
-    numbers: MemoryNumbers,
-) -> tuple[dict[str, object], MemoryNumbers]:
+    fits: dict[str, Fit],
+    numbers: FaithfulnessNumbers,
+) -> tuple[dict[str, object], FaithfulnessNumbers]:
     labelled = {
         role: run for role, run in runs.items() if fits.get(role) and fits[role].labels_comparable
     }
@@ -369,7 +289,7 @@ def _over_the_split(
         return {}, numbers
     left, right = st.columns([1, 3])
     size = sample_size(left, "faithfulness_size")
-    sample = sel.sweep_sample(len(data), size)
+    sample = knobs.sweep_sample(len(data), size)
     request = (tuple(run.model.key for run in labelled.values()), data.key, size)
     requested = st.session_state.setdefault("faithfulness_runs", set())
     if left.button("Run over the split", type="primary", key="run_faithfulness"):
@@ -384,8 +304,8 @@ def _over_the_split(
         return {}, numbers
     curves = _split_curves(data, labelled, sample)
     scope = f"{data.name}, a fixed sample of {len(sample)} sequences"
-    frame = memory.erasure_table(curves, f"{scope}, models as trained")
-    fig = memory_figures.erasure_figure(frame, f"Erasure test over {len(sample)} sequences")
+    frame = faithfulness.erasure_table(curves, f"{scope}, models as trained")
+    fig = faithfulness_figures.erasure_figure(frame, f"Erasure test over {len(sample)} sequences")
     names = " · ".join(f"{role} {run.model.name}" for role, run in labelled.items())
     figures.titled(fig, f"{names} (as trained) · {scope}")
     st.plotly_chart(fig, key="split_erasure")
@@ -411,9 +331,7 @@ def _over_the_split(
     return {"split_erasure": fig}, numbers
 
 
-def _split_curves(
-    data: sel.DataView, runs: dict[str, ModelRun], sample: np.ndarray
-) -> dict[str, list]:
+def _split_curves(data: DataView, runs: dict[str, ModelRun], sample: np.ndarray) -> dict[str, list]:
     """The erasure curves of each model over the sample, in cached chunks, with progress."""
     bar = st.progress(0.0, text="Starting the erasure test ...")
     chunks = [
@@ -428,7 +346,12 @@ def _split_curves(
                 (
                     len(chunk),
                     resources.erasure_chunk(
-                        model.key, model.checkpoint, data.key, chunk, data.X, memory.ERASURE_NS
+                        model.key,
+                        model.checkpoint,
+                        data.key,
+                        chunk,
+                        data.X,
+                        faithfulness.ERASURE_NS,
                     ),
                 )
             )
@@ -437,7 +360,7 @@ def _split_curves(
             bar.progress(
                 done / total, text=f"{role}: erasure test on {seen} of {len(sample)} sequences"
             )
-        curves[role] = memory.mean_curves(parts)
+        curves[role] = faithfulness.mean_curves(parts)
     bar.empty()
     return curves
 
@@ -452,11 +375,11 @@ def _heads_shown(heads: pd.DataFrame) -> pd.DataFrame:
     ).round(3)
 
 
-# --- exports --------------------------------------------------------------------------------
+# --- exports --------------------------------------------------------------------------------------
 
 
-def export_buttons(numbers: MemoryNumbers, context: dict, stem: str) -> None:
-    """CSV downloads of the memory numbers measured, each with what it shows as columns."""
+def export_buttons(numbers: FaithfulnessNumbers, context: dict, stem: str) -> None:
+    """CSV downloads of the faithfulness numbers measured, each with what it shows as columns."""
     tables = numbers.tables()
     if not tables:
         return

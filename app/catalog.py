@@ -1,0 +1,121 @@
+"""What the pickers offer: the datasets and the checkpoint folders, described from their JSON.
+
+Pure (no Streamlit): dataset names and labels, which shipped checkpoint was trained on what,
+the default model of an architecture for a dataset, and a checkpoint's recorded metrics as a
+table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from larnn.checkpoint import CONFIG_FILE, METADATA_FILE
+
+# --- datasets -------------------------------------------------------------------------------------
+
+UPLOAD = "upload"  # the dataset choice "my own series"
+DEFAULT_DATASET = "probe:recall"  # the showcase: a LARNN retrieves, a same-size LSTM cannot
+DATASET_LABELS = {
+    "probe:recall": "Synthetic probe: recall (needs memory)",
+    "probe:cue_shape": "Synthetic probe: cue shape",
+    "probe:which_first": "Synthetic probe: which first",
+    "uci_har": "UCI HAR (smartphone activity)",
+    UPLOAD: "My own series (upload)",
+}
+SPLIT_LABELS = {"test": "test", "val": "validation", "train": "train"}
+
+
+def dataset_label(dataset_id: str) -> str:
+    return DATASET_LABELS.get(dataset_id, dataset_id)
+
+
+def offered_datasets(shipped: Sequence[ShippedModel]) -> list[str]:
+    """The datasets the picker offers: those a shipped checkpoint was trained on, so that no
+    choice is a dead end, and always the default (the page's first screen) and the upload."""
+    trained_on = {m.dataset_id for m in shipped}
+    return [d for d in DATASET_LABELS if d in trained_on or d in (DEFAULT_DATASET, UPLOAD)]
+
+
+# --- shipped checkpoints --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A checkpoint folder, described from its JSON files without loading the weights."""
+
+    name: str
+    path: Path
+    architecture: str | None  # None when config.json cannot be read
+    dataset_id: str | None  # None when metadata.json cannot be read
+    channel_names: tuple[str, ...] | None = None  # None when metadata.json cannot be read
+
+    @property
+    def label(self) -> str:
+        trained_on = dataset_label(self.dataset_id) if self.dataset_id else "unknown data"
+        return f"{self.name} (trained on {trained_on})"
+
+
+def describe_shipped(folders: dict[str, Path]) -> list[ShippedModel]:
+    """Architecture and training data of each checkpoint folder (unreadable fields -> None)."""
+    return [
+        ShippedModel(
+            name,
+            Path(path),
+            _json_field(Path(path) / CONFIG_FILE, "architecture"),
+            _json_field(Path(path) / METADATA_FILE, "dataset_id"),
+            _json_strings(Path(path) / METADATA_FILE, "channel_names"),
+        )
+        for name, path in folders.items()
+    ]
+
+
+def _json_value(path: Path, key: str) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _json_field(path: Path, key: str) -> str | None:
+    value = _json_value(path, key)
+    return value if isinstance(value, str) else None
+
+
+def _json_strings(path: Path, key: str) -> tuple[str, ...] | None:
+    value = _json_value(path, key)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def models_for(models: list[ShippedModel], architecture: str) -> list[ShippedModel]:
+    """Shipped models of one architecture, those of unknown architecture too (they will say)."""
+    return [m for m in models if m.architecture in (architecture, None)]
+
+
+def default_model(
+    models: list[ShippedModel], architecture: str, dataset_id: str
+) -> ShippedModel | None:
+    """The first shipped model of `architecture` trained on `dataset_id`, else None."""
+    return next(
+        (m for m in models if m.architecture == architecture and m.dataset_id == dataset_id), None
+    )
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """Recorded metrics as rows per split: accuracy and macro-F1 (missing values left empty)."""
+    rows = [
+        {
+            "split": SPLIT_LABELS.get(split, split),
+            "accuracy": values.get("accuracy"),
+            "macro-F1": values.get("macro_f1"),
+        }
+        for split, values in metrics.items()
+        if isinstance(values, dict)
+    ]
+    return pd.DataFrame(rows, columns=["split", "accuracy", "macro-F1"])

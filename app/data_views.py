@@ -1,0 +1,65 @@
+"""The data a page shows, as one `DataView`: a split of a dataset or an uploaded series (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.catalog import SPLIT_LABELS, dataset_label
+from app.values import DataView
+from larnn.data import UserSeries
+from larnn.tasks import Task, make_split
+
+
+def split_view(task: Task, split: str, split_json: str, origin: str) -> DataView:
+    """One split of a dataset as the page shows it; split_json and origin say which split
+    definition built `task` and where it came from (see `split_definition`)."""
+    part = task.part(split)
+    return DataView(
+        X=part.X,
+        labels=part.y,
+        class_names=tuple(part.class_names),
+        channel_names=tuple(part.channel_names),
+        channel_units=tuple(task.channel_units),
+        relevant_steps=part.relevant_steps,
+        dataset_id=task.dataset_id,
+        lengths=part.lengths if part.is_ragged else None,
+        key=f"{task.dataset_id}|{split}|{split_json}",
+        name=f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split",
+        description=(
+            f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split: {len(part)} "
+            f"sequences of {part.X.shape[1]} steps, {part.X.shape[2]} channels "
+            f"(split {origin})."
+        ),
+    )
+
+
+def upload_view(
+    series: UserSeries, file_name: str, digest: str, channel_units: Sequence[str]
+) -> DataView:
+    """A user's uploaded series as the page shows it, read for a model's channels (the
+    series' own names) in that model's units; `digest` (of the file) keys it in caches."""
+    n, length, _ = series.X.shape
+    return DataView(
+        X=series.X,
+        labels=None,
+        class_names=None,
+        channel_names=tuple(series.channel_names),
+        channel_units=tuple(channel_units),
+        relevant_steps=None,
+        dataset_id=None,
+        key=f"upload|{digest}",
+        description=f"Uploaded {file_name}: {n} case(s) of {length} steps.",
+        name=f"uploaded {file_name}",
+        case_names=tuple(series.case_ids),
+    )
+
+
+def split_definition(dataset_id: str, recorded: Sequence[tuple[str, dict]]) -> tuple[dict, str]:
+    """The split to rebuild: the first checkpoint's recorded one for this dataset, else default.
+
+    recorded: (checkpoint name, metadata) pairs, LARNN first. Returns (definition, where from).
+    """
+    for name, metadata in recorded:
+        if metadata.get("dataset_id") == dataset_id and isinstance(metadata.get("split"), dict):
+            return metadata["split"], f"as recorded in checkpoint {name}"
+    return make_split(dataset_id), "the default split (no checkpoint here records one)"

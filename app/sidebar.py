@@ -1,0 +1,366 @@
+"""The explorer's sidebar: the pickers for data, models, sequence, knobs and hidden steps.
+
+Widgets only (Streamlit); what they offer and the values they build come from pure modules:
+`app.catalog` (datasets, checkpoints), `app.uploads`, `app.sequences`, `app.knobs` (one
+`InferenceKnobs`, built here and passed whole) and `app.faithfulness` (the steps hidden).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from app import catalog, downsample, knobs, resources, sequences, uploads
+from app.faithfulness import clicked_steps, hidden_steps, steps_text, toggled
+from app.guard import guard
+from app.values import ROLES, DataView, KnobChoice, Loaded
+from larnn.checkpoint import CHECKPOINT_FILES
+from larnn.errors import ConfigError
+from larnn.model import ACTIVATIONS, LARNNConfig
+
+UPLOAD_MODEL = "Upload a checkpoint ..."
+NO_MODEL = "(none)"
+PREDICTION_CHUNK = 256
+
+
+# --- 1 · data, 2 · models -------------------------------------------------------------------------
+
+
+def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
+    st.header("1 · Data")
+    options = catalog.offered_datasets(shipped) + resources.trained_datasets()  # files trained on
+    dataset = st.radio(
+        "Dataset",
+        options,
+        index=options.index(catalog.DEFAULT_DATASET),
+        format_func=catalog.dataset_label,
+        key="dataset",
+    )
+    split = "test"
+    if dataset != catalog.UPLOAD:
+        split = st.radio(
+            "Split",
+            list(catalog.SPLIT_LABELS),
+            format_func=catalog.SPLIT_LABELS.get,
+            horizontal=True,
+            key="split",
+        )
+    return dataset, split
+
+
+def pick_series_file() -> UploadedFile | None:
+    """The series uploader, in section 1: its channels choose the models of section 2."""
+    return st.file_uploader(
+        "Series file (.csv, .tsv, .npy or .npz)",
+        type=["csv", "tsv", "npy", "npz"],
+        key="series_upload",
+        max_upload_size=uploads.upload_megabytes(uploads.SERIES_MAX_BYTES),
+        help=uploads.SERIES_UPLOAD_HELP,
+    )
+
+
+def series_readers(
+    file: UploadedFile, shipped: list[catalog.ShippedModel]
+) -> list[catalog.ShippedModel] | None:
+    """The shipped models that read the uploaded series' channels, said under section 2;
+    None when none does (the pickers then offer their usual defaults)."""
+    contents = file.getvalue()
+    digest = hashlib.sha256(contents).hexdigest()[:16]
+    readers = resources.series_readers(digest, contents, file.name, tuple(shipped))
+    if not readers:
+        st.caption(
+            f"No shipped checkpoint reads the channels of {file.name}: upload one below, or "
+            "see the expected channels under the preview."
+        )
+        return None
+    st.caption(
+        f"Chosen for the {len(readers[0].channel_names)} channels of {file.name}: the "
+        "checkpoints below read them (any other is still yours to pick)."
+    )
+    return readers
+
+
+def pick_model(
+    architecture: str,
+    dataset: str,
+    shipped: list[catalog.ShippedModel],
+    readers: list[catalog.ShippedModel] | None = None,
+) -> Loaded | None:
+    """The checkpoint picker of one architecture. readers: for an uploaded series, the
+    shipped models that read its channels; the first of this architecture is the default."""
+    role = ROLES[architecture]
+    wanted = dataset if dataset != catalog.UPLOAD else catalog.DEFAULT_DATASET
+    offered = catalog.models_for(shipped, architecture)
+    picker_key = f"model_{architecture}_{dataset}"
+    if readers:
+        default = next((m for m in readers if m.architecture == architecture), None)
+        picker_key += f"_{len(readers[0].channel_names)}ch"  # a new default for new channels
+    else:
+        default = catalog.default_model(shipped, architecture, wanted)
+    options = (
+        [m.name for m in offered] + [UPLOAD_MODEL] + ([NO_MODEL] if architecture == "lstm" else [])
+    )
+    labels = {m.name: m.label for m in offered}
+    choice = st.selectbox(
+        f"{role} checkpoint" if architecture == "larnn" else "LSTM baseline checkpoint",
+        options,
+        index=options.index(default.name) if default else options.index(UPLOAD_MODEL),
+        format_func=lambda name: labels.get(name, name),
+        key=picker_key,
+    )
+    if default is None and readers and choice != NO_MODEL:
+        st.caption(f"No shipped {role} checkpoint reads these channels; upload one.")
+    elif default is None and choice != NO_MODEL:
+        name = f"{wanted.replace(':', '_')}_{architecture}"
+        st.caption(
+            f"No shipped {role} checkpoint was trained on {catalog.dataset_label(wanted)}. Upload "
+            f"one, or train one with `larnn train --dataset {wanted} --architecture "
+            f"{architecture} --out runs/{name}` and copy `runs/{name}/checkpoint` to "
+            f"`checkpoints/{name}`."
+        )
+    if choice == NO_MODEL:
+        return None
+    loaded = None
+    with guard(f"{role} checkpoint"):
+        if choice == UPLOAD_MODEL:
+            loaded = upload_model(architecture)
+        else:
+            path = next(m.path for m in offered if m.name == choice)
+            key = resources.folder_key(path)
+            loaded = Loaded(resources.load_shipped(key, str(path)), key, choice, role)
+    if loaded is not None and loaded.checkpoint.architecture != architecture:
+        picker = "LARNN" if loaded.checkpoint.architecture == "larnn" else "LSTM baseline"
+        st.error(
+            f"{loaded.name} holds a {ROLES[loaded.checkpoint.architecture]} model, not a {role}; "
+            f"choose it in the {picker} picker instead."
+        )
+        return None
+    return loaded
+
+
+def upload_model(architecture: str) -> Loaded | None:
+    files = st.file_uploader(
+        f"{ROLES[architecture]} checkpoint: a folder as .zip, or its three files",
+        type=["zip", "safetensors", "json"],
+        accept_multiple_files=True,
+        key=f"upload_{architecture}",
+        help=f"A checkpoint folder holds {', '.join(CHECKPOINT_FILES)}. Nothing is unpickled.",
+        max_upload_size=uploads.upload_megabytes(uploads.CHECKPOINT_MAX_BYTES),
+    )
+    if not files:
+        st.info("Upload a checkpoint to use it here.")
+        return None
+    pairs = [(f.name, f.getvalue()) for f in files]
+    payload = uploads.checkpoint_payload(pairs)
+    digest = uploads.upload_digest(pairs)
+    name = files[0].name if len(files) == 1 else "uploaded files"
+    return Loaded(
+        resources.load_uploaded(digest, payload), f"upload:{digest}", name, ROLES[architecture]
+    )
+
+
+# --- 3 · sequence ---------------------------------------------------------------------------------
+
+
+def pick_sequence(data: DataView, larnn_model: Loaded | None, lstm_model: Loaded | None) -> int:
+    st.header("3 · Sequence")
+    if data.labels is None:
+        names = data.case_names or tuple(str(i) for i in range(len(data)))
+        if len(data) == 1:
+            st.caption(f"Case: {names[0]}")
+            return 0
+        return st.selectbox(
+            "Case", range(len(data)), format_func=lambda i: names[i], key=f"case_{data.key}"
+        )
+    modes = sequences.choose_modes(larnn_model is not None, lstm_model is not None)
+    if st.session_state.get("choose_by") not in modes:
+        st.session_state["choose_by"] = "index"  # a mode the models at hand no longer allow
+    mode = st.radio("Choose by", modes, format_func=sequences.CHOOSE_BY.get, key="choose_by")
+    n = len(data)
+    if mode == "index":
+        return int(
+            st.number_input(
+                f"Sequence index (0 to {n - 1})",
+                min_value=0,
+                max_value=n - 1,
+                value=0,
+                step=1,
+                key=f"index_{data.key}",
+            )
+        )
+    larnn_predicted = lstm_predicted = None
+    if larnn_model is not None and mode in ("larnn_wrong", "disagree"):
+        larnn_predicted = split_predictions(larnn_model, data).argmax(-1)
+    if lstm_model is not None and mode in ("lstm_wrong", "disagree"):
+        lstm_predicted = split_predictions(lstm_model, data).argmax(-1)
+    true_class = None
+    if mode == "class":
+        true_class = st.selectbox(
+            "True class",
+            range(len(data.class_names)),
+            format_func=lambda k: data.class_names[k],
+            key=f"class_{data.key}",
+        )
+    candidates = sequences.candidate_indices(
+        mode, data.labels, larnn_predicted, lstm_predicted, true_class
+    ).tolist()
+    if mode != "class":
+        st.caption(
+            f"{len(candidates)} of {n} sequences. Predictions over the split use each model's "
+            "trained settings (no knobs)."
+        )
+    if not candidates:
+        st.info("No sequence of this split fits this choice; showing sequence #0.")
+        return 0
+
+    def caption(i: int) -> str:
+        return sequences.sequence_caption(
+            i, data.labels, data.class_names, larnn_predicted, lstm_predicted
+        )
+
+    index = st.selectbox(
+        "Sequence", candidates, format_func=caption, key=f"pick_{mode}_{true_class}_{data.key}"
+    )
+    st.caption(f"Shown: {caption(index)}")  # whole: the box cuts long class names
+    return index
+
+
+def split_predictions(model: Loaded, data: DataView) -> np.ndarray:
+    """Class probabilities (N, classes) of the whole split, in cached chunks, with progress."""
+    n, parts = len(data), []
+    started, bar = time.perf_counter(), st.empty()
+    for start in range(0, n, PREDICTION_CHUNK):
+        stop = min(start + PREDICTION_CHUNK, n)
+        parts.append(
+            resources.probabilities_chunk(
+                model.key, model.checkpoint, data.key, start, stop, data.X, data.lengths
+            )
+        )
+        if time.perf_counter() - started > 0.3:
+            bar.progress(stop / n, text=f"{model.role}: predicting {stop} of {n} sequences")
+    bar.empty()
+    return np.concatenate(parts)
+
+
+# --- 4 · knobs ------------------------------------------------------------------------------------
+
+
+def pick_knobs(larnn_model: Loaded, length: int) -> KnobChoice:
+    st.header("4 · LARNN knobs")
+    st.caption("Applied at inference only; the trained weights are not changed.")
+    config = larnn_model.checkpoint.config.encoder_config()
+    if not isinstance(config, LARNNConfig):
+        raise ConfigError(f"{larnn_model.name} is not a LARNN: it has no knobs")
+    key = larnn_model.key
+    for name, value in knobs.trained_widget_values(config).items():
+        st.session_state.setdefault(f"{name}_{key}", value)  # the widgets take no default
+    layer = 0
+    if config.num_layers > 1:
+        layer = st.selectbox(
+            "Layer shown (the knobs act on every layer)",
+            range(config.num_layers),
+            format_func=lambda i: f"layer {i}",
+            key=f"layer_{key}",
+        )
+    window = 1
+    if config.queue_size > 1:
+        window = st.slider(
+            "Window k': past steps each step may attend to",
+            min_value=1,
+            max_value=config.queue_size,
+            key=f"window_{key}",
+            help=f"Trained with k = {config.window}; the queue holds {config.queue_size} "
+            "steps, the most any k' can reach (a model trained with a larger max_window "
+            "can look further back).",
+        )
+    activation = st.selectbox(
+        "Activation on keys/values",
+        ACTIVATIONS,
+        format_func=lambda a: f"{a} (trained)" if a == config.kv_activation else a,
+        key=f"activation_{key}",
+    )
+    heads_on = st.pills(
+        "Heads switched on (click to switch off)",
+        list(range(config.heads)),
+        selection_mode="multi",
+        format_func=lambda h: f"head {h}",
+        key=f"heads_{key}",
+    )
+    st.button("Reset knobs", on_click=reset_knobs, args=(key, config))
+    hidden = pick_hidden_steps(key, length)
+    chosen = knobs.make_knobs(window, heads_on or (), config.heads, activation, hidden)
+    return KnobChoice(chosen, layer, config)
+
+
+def reset_knobs(key: str, trained: LARNNConfig) -> None:
+    """Set the knob widgets to the trained settings. Setting their values (not deleting their
+    keys) is what makes the browser show them and send them back on the next interaction."""
+    for name, value in knobs.trained_widget_values(trained).items():
+        st.session_state[f"{name}_{key}"] = value
+    show_every_step(key)
+
+
+# --- 5 · hidden steps: a range here, or clicks on the attention heatmap ---------------------------
+
+
+def _clicked_key(model_key: str) -> str:
+    return f"hidden_clicked_{model_key}"
+
+
+def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
+    """Sidebar widgets for the steps to hide; returns them (the heatmap's clicks included)."""
+    st.header("5 · Memory edits")
+    st.caption(
+        "Hide past steps from attention in every layer: a hidden step's slot is treated as "
+        "empty. The LSTM baseline gets the same steps' input occluded instead."
+    )
+    last = max(length - 2, 0)  # step T - 1 is in no query step's window
+    hide_range = None
+    if st.toggle("Hide a range of past steps", key=f"hide_on_{model_key}"):
+        # A long series: the range is picked inside the stretch drawn (a slider over 100,000
+        # steps moves hundreds of steps a pixel), and starts afresh when that stretch moves.
+        first, stop = span_drawn(length)
+        low, high = min(first, last), min(stop - 1, last)
+        label, key = "Past steps j hidden (from, to)", f"hide_range_{model_key}_{length}"
+        if length > downsample.VIEW_STEPS:
+            label += f", inside the steps drawn ({low}-{high}; moving them resets it)"
+            key += f"_{first}"
+        hide_range = st.slider(
+            label,
+            min_value=low,
+            max_value=high,
+            value=(max(high - 7, low), high),
+            key=key,
+        )
+    clicked = st.session_state.get(_clicked_key(model_key), frozenset())
+    hidden = hidden_steps(hide_range, (s for s in clicked if s <= last))
+    st.caption(
+        f"Hidden: j = {steps_text(hidden)}. Click a cell of the attention heatmap to "
+        "hide its step j; click a hidden step's cell to show it again."
+    )
+    if hidden:
+        st.button("Show every step again", on_click=show_every_step, args=(model_key,))
+    return hidden
+
+
+def span_drawn(length: int) -> tuple[int, int]:
+    """(first, stop): the stretch the page's span slider draws (it is set further down)."""
+    return downsample.drawn_span(length, st.session_state.get(downsample.span_key(length)))
+
+
+def show_every_step(model_key: str) -> None:
+    """Forget the clicked steps and switch the range off (a button's callback)."""
+    st.session_state[_clicked_key(model_key)] = frozenset()
+    st.session_state[f"hide_on_{model_key}"] = False
+
+
+def toggle_clicked(chart_key: str, model_key: str) -> None:
+    """Hide or show the steps of the heatmap cells clicked (the heatmap's click callback)."""
+    steps = clicked_steps(st.session_state[chart_key]["points"])
+    if steps:
+        clicked = st.session_state.get(_clicked_key(model_key), frozenset())
+        st.session_state[_clicked_key(model_key)] = toggled(clicked, steps)
