@@ -3,7 +3,7 @@
 A checkpoint folder holds three files:
 
     model.safetensors   the SequenceClassifier's state_dict (parameters and persistent buffers)
-    config.json         {"format_version": 1, "architecture": ..., "classifier": {...}}
+    config.json         {"format_version": 2, "architecture": ..., "classifier": {...}}
     metadata.json       CheckpointMetadata: data, split, channels, classes, metrics, provenance
 
 `load_checkpoint` also reads a `.zip` of that folder (a path or bytes, for uploads) or the three
@@ -37,8 +37,8 @@ from larnn.classifier import ARCHITECTURES, ClassifierConfig, SequenceClassifier
 from larnn.config_base import JsonConfig, require
 from larnn.errors import CheckpointError, ConfigError
 
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # 1: migrated on load (`from_format_1`)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -454,7 +454,8 @@ def _parse_config(data: Any) -> ClassifierConfig:
             f"{', '.join(ARCHITECTURES)}"
         )
     try:
-        config = ClassifierConfig.from_dict(data["classifier"])
+        fields = data["classifier"]
+        config = ClassifierConfig.from_dict(fields if version == 2 else from_format_1(fields))
     except ConfigError as error:
         raise CheckpointError(f"{CONFIG_FILE}: {error}") from None
     if config.architecture != architecture:
@@ -463,6 +464,25 @@ def _parse_config(data: Any) -> ClassifierConfig:
             f"classifier.architecture {config.architecture!r}"
         )
     return config
+
+
+def from_format_1(fields: Any) -> Any:
+    """A format-1 classifier config in format 2: its encoder's input_size was what the encoder
+    read (2C with asinh channels); format 2 stores the data's channels C and derives it."""
+    if not isinstance(fields, dict) or not isinstance(fields.get("encoder"), dict):
+        return fields  # from_dict names what is wrong
+    encoder = {k: v for k, v in fields["encoder"].items() if k not in ("input_size", "batch_first")}
+    reads = fields["encoder"].get("input_size")
+    asinh = fields.get("asinh_scale", 0.0)
+    if not isinstance(reads, int) or not isinstance(asinh, (int, float)):
+        raise ConfigError("ClassifierConfig.encoder: input_size must be an integer (format 1)")
+    if asinh > 0 and reads % 2:
+        raise ConfigError(
+            f"ClassifierConfig.encoder: input_size {reads} must be even with asinh_scale on "
+            "(format 1: the encoder read 2 values per channel)"
+        )
+    channels = reads // 2 if asinh > 0 else reads
+    return {**fields, "encoder": encoder, "channels": channels}
 
 
 def _check_fits(config: ClassifierConfig, metadata: CheckpointMetadata, where: str) -> None:

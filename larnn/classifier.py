@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -11,8 +11,9 @@ from torch import Tensor, nn
 from larnn.baseline import LSTMConfig, LSTMEncoder
 from larnn.config_base import JsonConfig, require
 from larnn.errors import ConfigError
-from larnn.input_features import check_asinh_scale, data_channels, input_features
+from larnn.input_features import check_asinh_scale, encoder_input_size, input_features
 from larnn.model import LARNN, AttentionRecord, InferenceKnobs, LARNNConfig
+from larnn.stem import ConvStem, StemConfig
 
 ARCHITECTURES = ("larnn", "lstm")
 # What the linear head reads: "last", the hidden state at a series' last real step (the
@@ -22,51 +23,69 @@ READOUTS = ("last", "mean")
 
 @dataclass(frozen=True)
 class ClassifierConfig(JsonConfig):
-    """Architecture, its encoder's configuration (as a dict) and the number of classes."""
+    """Architecture, its encoder's fields, the data's channels and the number of classes.
+
+    What the encoder reads per step is derived here only (`encoder_input_size`): the stem's
+    width where there is a stem, else the C channels and, with `asinh_scale`, their asinh.
+    """
 
     architecture: Literal["larnn", "lstm"]
-    encoder: dict
+    encoder: dict  # the encoder's fields but input_size (derived: `encoder_input_size`)
     num_classes: int
+    channels: int  # C: the data's channels
     readout: Literal["last", "mean"] = "last"
     asinh_scale: float = 0.0  # > 0: the encoder also reads asinh(x / scale) (input_features)
+    stem: dict = field(default_factory=dict)  # StemConfig fields; {} = no stem
 
     def __post_init__(self) -> None:
+        owner = "ClassifierConfig"
         require(
             self.architecture in ARCHITECTURES,
-            "ClassifierConfig",
+            owner,
             "architecture",
             f"must be one of {ARCHITECTURES}, got {self.architecture!r}",
         )
-        require(
-            isinstance(self.num_classes, int) and self.num_classes >= 2,
-            "ClassifierConfig",
-            "num_classes",
-            f"must be an integer >= 2, got {self.num_classes!r}",
-        )
+        for name, low in (("num_classes", 2), ("channels", 1)):
+            value = getattr(self, name)
+            valid = isinstance(value, int) and not isinstance(value, bool) and value >= low
+            require(valid, owner, name, f"must be an integer >= {low}, got {value!r}")
         require(
             self.readout in READOUTS,
-            "ClassifierConfig",
+            owner,
             "readout",
             f"must be one of {READOUTS}, got {self.readout!r}",
         )
-        check_asinh_scale(self.asinh_scale, "ClassifierConfig")
-        encoder = self.encoder_config()  # validates the encoder's fields too
-        require(
-            self.asinh_scale == 0 or encoder.input_size % 2 == 0,
-            "ClassifierConfig",
-            "asinh_scale",
-            f"is on, so the encoder reads 2 values per channel: its input_size "
-            f"{encoder.input_size} must be even",
-        )
+        check_asinh_scale(self.asinh_scale, owner)
+        require("input_size" not in self.encoder, owner, "encoder", "input_size is derived")
+        self.stem_config()  # validates the stem's fields
+        self.encoder_config()  # validates the encoder's fields too
+
+    def stem_config(self) -> StemConfig | None:
+        try:
+            return StemConfig.from_dict(self.stem) if self.stem else None
+        except ConfigError as error:
+            raise ConfigError(f"ClassifierConfig.stem: {error}") from None
+
+    @property
+    def patch(self) -> int:
+        """Samples per encoder step (1 without a stem)."""
+        stem = self.stem_config()
+        return stem.patch if stem else 1
+
+    @property
+    def encoder_input_size(self) -> int:
+        stem = self.stem_config()
+        return stem.width if stem else encoder_input_size(self.channels, self.asinh_scale)
 
     def encoder_config(self) -> LARNNConfig | LSTMConfig:
         kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
-        return replace(kind.from_dict(self.encoder), batch_first=True)
+        fields = {**self.encoder, "input_size": self.encoder_input_size, "batch_first": True}
+        return kind.from_dict(fields)
 
     @property
     def input_size(self) -> int:
         """The number of data channels (C) the classifier takes."""
-        return data_channels(int(self.encoder["input_size"]), self.asinh_scale)
+        return self.channels
 
     @classmethod
     def build(
@@ -75,10 +94,18 @@ class ClassifierConfig(JsonConfig):
         num_classes: int,
         readout: str = "last",
         asinh_scale: float = 0.0,
+        stem: StemConfig | None = None,
     ) -> ClassifierConfig:
-        """`encoder` reads `input_features.encoder_input_size(C, asinh_scale)` values a step."""
+        """`encoder.input_size` is the data's channel count C; what the encoder really reads
+        (C, 2C with asinh, the stem's width) is derived from it."""
         architecture = "larnn" if isinstance(encoder, LARNNConfig) else "lstm"
-        return cls(architecture, encoder.to_dict(), num_classes, readout, asinh_scale)
+        fields = {
+            k: v for k, v in encoder.to_dict().items() if k not in ("input_size", "batch_first")
+        }
+        stem_fields = stem.to_dict() if stem else {}
+        return cls(
+            architecture, fields, num_classes, encoder.input_size, readout, asinh_scale, stem_fields
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +118,10 @@ class ClassifierOutput:
 class SequenceClassifier(nn.Module):
     """Encoder (LARNN or LSTM, batch first) and a linear head on its hidden state (the last
     step's, or the mean up to it: `ClassifierConfig.readout`). The encoder reads the series'
-    channels, and their asinh where `ClassifierConfig.asinh_scale` asks (input_features).
+    channels, and their asinh where `ClassifierConfig.asinh_scale` asks (input_features), or
+    the output of a convolutional stem (larnn.stem) that gives it one step per `patch` samples.
+    With a stem, the encoder's steps (attention record, per-step logits, `knobs.hidden_steps`)
+    are patches: step j covers samples `larnn.stem.patch_span(j, patch, length)`.
 
     Input: x (B, T, C) and optional lengths (B,): series right-padded to T, series b real for
     its first lengths[b] steps (None: all T). Output: ClassifierOutput with the class logits at
@@ -112,6 +142,9 @@ class SequenceClassifier(nn.Module):
             if isinstance(encoder_config, LARNNConfig)
             else LSTMEncoder(encoder_config)
         )
+        stem = config.stem_config()
+        features = encoder_input_size(config.channels, config.asinh_scale)  # what the stem reads
+        self.stem = ConvStem(features, stem) if stem else None
         self.head = nn.Linear(encoder_config.hidden_size, config.num_classes)
 
     @property
@@ -140,6 +173,9 @@ class SequenceClassifier(nn.Module):
         if lengths is not None:
             self._check_lengths(lengths, B, T)
         x = input_features(x, self.config.asinh_scale)  # (B, T, C) or (B, T, 2C)
+        if self.stem is not None:
+            x, lengths = self.stem(x, lengths)  # (B, S, W): S = ceil(T / patch) steps
+            T = x.shape[1]
         attention = None
         if self.architecture == "larnn":
             result = self.encoder(x, knobs=knobs, return_attention=return_attention)

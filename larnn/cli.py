@@ -30,29 +30,97 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def _config_from_args(args: argparse.Namespace, flag_names: tuple[str, ...]):
     """The TrainConfig from --config (else defaults), then the given flags, then --set."""
+    return _config_and_given(args, flag_names)[0]
+
+
+def _config_and_given(args: argparse.Namespace, flag_names: tuple[str, ...]):
+    """The TrainConfig (see `_config_from_args`) and the names of the settings the user gave
+    (every field of a --config file, the flags, the --set keys)."""
     from larnn.train import TrainConfig, with_overrides
 
     flags = {name: getattr(args, name) for name in flag_names}
     overrides = {name: value for name, value in flags.items() if value is not None}
     overrides.update(_parse_overrides(args.set))
-    config = TrainConfig.from_json(Path(args.config).read_text()) if args.config else TrainConfig()
-    return with_overrides(config, overrides)
+    given = set(overrides)
+    if args.config:
+        config = TrainConfig.from_json(Path(args.config).read_text())
+        given |= {name for name, value in config.to_dict().items() if not isinstance(value, dict)}
+        given |= {
+            f"{name}.{key}"
+            for name, value in config.to_dict().items()
+            if isinstance(value, dict)
+            for key in value
+        }
+    else:
+        config = TrainConfig()
+    return with_overrides(config, overrides), given
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from larnn.tasks import is_file_dataset
     from larnn.train import train
 
-    config = _config_from_args(
+    config, given = _config_and_given(
         args, ("architecture", "dataset", "test", "epochs", "seed", "device")
     )
+    protocol = args.protocol or ("default" if is_file_dataset(config.dataset) else "single")
+    if protocol == "default":
+        _train_by_protocol(config, given, args)
+        return
     print(config.to_json())
     result = train(config, Path(args.out), data_dir=args.data_dir, resume=args.resume)
     print(
         f"\ncheckpoint: {result.checkpoint}  ({result.epochs_run} epochs, "
         f"{result.training_seconds:.0f} s of training)"
     )
-    print(f"validation: accuracy {result.val.accuracy:.4f}  macro-F1 {result.val.macro_f1:.4f}")
+    if not config.refit:  # a refit trained on its validation part: no score there
+        print(f"validation: accuracy {result.val.accuracy:.4f}  macro-F1 {result.val.macro_f1:.4f}")
     print(f"test:       accuracy {result.test.accuracy:.4f}  macro-F1 {result.test.macro_f1:.4f}")
+    _print_judgement(result.checkpoint)
+
+
+def _train_by_protocol(config, given: set[str], args: argparse.Namespace) -> None:
+    """`larnn train` on a labelled file: larnn.protocol (settings from the data, epochs chosen
+    over folds, a refit), MiniRocket beside it where aeon is installed."""
+    from larnn.protocol import DataShape, fit_reference, plan, run_protocol
+    from larnn.tasks import load_task
+
+    if args.resume:
+        raise LarnnError("--resume applies to --protocol single; rerun the default protocol whole")
+    task = load_task(config.dataset, config.split_definition(), args.data_dir)
+    planned = plan(config, DataShape.of(task.train.concatenate(task.val)), given)
+    print("settings, and how each was chosen:")
+    for name, reason in sorted(planned.choices.items()):
+        print(f"  {name}: {reason}")
+    reference = fit_reference(planned, args.data_dir)
+    result = run_protocol(
+        planned, Path(args.out), budget_s=args.budget, reference=reference, data_dir=args.data_dir
+    )
+    print(
+        f"\ncheckpoint: {result.checkpoint}  (refit for {result.epochs} epochs, chosen over "
+        f"{planned.folds} folds; {result.seconds:.0f} s in all)"
+    )
+    print(f"test:       accuracy {result.test.accuracy:.4f}  macro-F1 {result.test.macro_f1:.4f}")
+    _print_judgement(result.checkpoint)
+
+
+def _print_judgement(checkpoint: Path) -> None:
+    """The majority-class rate, the reference's score and whether the model learned."""
+    from larnn.checkpoint import load_checkpoint
+    from larnn.rocket import REFERENCE
+    from larnn.verdict import LEARNING, MAJORITY
+
+    metrics = load_checkpoint(checkpoint).metadata.metrics
+    majority = metrics[MAJORITY]["accuracy"]
+    print(f"majority:   accuracy {majority:.4f}  (always the most frequent class)")
+    if REFERENCE in metrics:
+        reference = metrics[REFERENCE]
+        print(
+            f"reference:  accuracy {reference['accuracy']:.4f}  ({reference['method']}, same parts)"
+        )
+    if LEARNING in metrics:
+        learning = metrics[LEARNING]
+        print(("" if learning["learned"] else "WARNING: the model ") + learning["reason"])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -167,6 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    train.add_argument(
+        "--protocol",
+        choices=["default", "single"],
+        help="default (for labelled files): settings from the data, epochs chosen over "
+        "validation folds, a refit on every training case; single (else): one run, the epoch "
+        "with the best validation accuracy",
+    )
+    train.add_argument(
+        "--budget",
+        type=float,
+        default=300.0,
+        help="seconds the default protocol may spend on one model (folds and refit)",
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score a checkpoint on a split")

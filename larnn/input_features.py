@@ -34,11 +34,6 @@ def encoder_input_size(channels: int, asinh_scale: float) -> int:
     return 2 * channels if asinh_scale > 0 else channels
 
 
-def data_channels(encoder_input_size: int, asinh_scale: float) -> int:
-    """The inverse of `encoder_input_size`: the number of data channels."""
-    return encoder_input_size // 2 if asinh_scale > 0 else encoder_input_size
-
-
 def input_features(x: Tensor, asinh_scale: float) -> Tensor:
     """x (B, T, C) normalised -> (B, T, C) unchanged, or (B, T, 2C): [x, asinh(x / scale)]."""
     if asinh_scale <= 0:

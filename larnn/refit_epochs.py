@@ -22,9 +22,9 @@ from pathlib import Path
 from larnn.errors import ConfigError
 from larnn.train import TrainConfig
 
-# Fields the runs may differ in: the seed (it picks the split), and what cannot change a curve
-# that covers every epoch (when to stop; where it ran).
-NOT_COMPARED = {"seed": 0, "patience": 1, "device": "auto"}
+# Fields the runs may differ in: the seed and the fold (they pick the split), and what cannot
+# change a curve that covers every epoch (when to stop; where it ran).
+NOT_COMPARED = {"seed": 0, "fold": 0, "patience": 1, "device": "auto"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def _read_run(folder: Path) -> tuple[TrainConfig, list[tuple[float, float]]]:
 def choose_refit_epochs(runs: list[Path]) -> RefitChoice:
     """The epoch count with the best mean validation accuracy over `runs` (ties: lower loss).
 
-    The runs must share one configuration (but for NOT_COMPARED), and their seeds must differ.
+    The runs must share one configuration (but for NOT_COMPARED), and each hold out another
+    split: another seed, or another fold of a k-fold.
     """
     if len(runs) < 2:
         raise ConfigError(f"choosing epochs over splits needs at least 2 runs, got {len(runs)}")
@@ -78,8 +79,11 @@ def choose_refit_epochs(runs: list[Path]) -> RefitChoice:
     read = [_read_run(run) for run in runs]
     configs = [config for config, _ in read]
     seeds = [config.seed for config in configs]
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"the runs repeat a seed ({seeds}): each must hold out another split")
+    splits = [(config.seed, config.fold) for config in configs]
+    if len(set(splits)) != len(splits):
+        raise ConfigError(
+            f"the runs repeat a seed and fold ({splits}): each must hold out another split"
+        )
     first = dataclasses.replace(configs[0], **NOT_COMPARED)
     for run, config in zip(runs[1:], configs[1:], strict=True):
         other = dataclasses.replace(config, **NOT_COMPARED)

@@ -27,7 +27,7 @@ from larnn.data.labelled import (
     read_labelled,
     sha256_of,
 )
-from larnn.data.splits import group_cases, stratified_cases
+from larnn.data.splits import group_cases, group_fold, stratified_cases, stratified_fold
 from larnn.data.synthetic import PROBES
 from larnn.errors import ConfigError, DataError
 
@@ -69,6 +69,7 @@ def make_split(
     probe_length: int = 64,
     test_file: str | None = None,
     test_fraction: float = 0.2,
+    folds: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """The split definition for a new training run.
 
@@ -78,8 +79,11 @@ def make_split(
     """
     if dataset_id == UCI_HAR:
         return {"kind": "subjects", "val_fraction": val_fraction, "seed": seed}
-    if test_file is not None or _is_file_dataset(dataset_id):
-        return _file_split(dataset_id, test_file, seed, val_fraction, test_fraction)
+    if test_file is not None or is_file_dataset(dataset_id):
+        split = _file_split(dataset_id, test_file, seed, val_fraction, test_fraction)
+        return {**split, "folds": folds[0], "fold": folds[1]} if folds[0] else split
+    if folds[0]:
+        raise ConfigError(f"validation folds apply to labelled files, not to {dataset_id!r}")
     probe = _probe_name(dataset_id)
     seeds = (10_000 + seed, 20_000 + seed, 30_000 + seed)  # disjoint streams per part
     return {
@@ -136,7 +140,8 @@ def _probe_name(dataset_id: str) -> str:
 # --- labelled files --------------------------------------------------------------------
 
 
-def _is_file_dataset(dataset_id: str) -> bool:
+def is_file_dataset(dataset_id: str) -> bool:
+    """True for the path of a labelled file (.ts, .csv, .npz)."""
     return Path(dataset_id).suffix.lower() in FORMATS and not dataset_id.startswith(PROBE_PREFIX)
 
 
@@ -230,7 +235,10 @@ def _load_file_task(split: dict[str, Any], data_dir: Path | None) -> Task:
         definition["files"]["test"] = test_file.record(test_path)
         remaining = everything
     val_cases = _cases(split, "val_cases", len(full))
-    if val_cases is None:
+    if val_cases is None and split.get("folds"):
+        fold_of = group_fold if by == "group" else stratified_fold
+        val_cases = remaining[fold_of(labels[remaining], split["folds"], split["fold"], seed)]
+    elif val_cases is None:
         picked = held_out(labels[remaining], val_fraction, seed)
         val_cases = remaining[picked]
     definition["val_cases"] = val_cases.tolist()

@@ -35,10 +35,11 @@ from larnn.config_base import JsonConfig, require
 from larnn.data import Normalizer, SequenceDataset
 from larnn.data.augment import AugmentConfig, augment, vector_triples
 from larnn.errors import ConfigError
-from larnn.input_features import check_asinh_scale, encoder_input_size
+from larnn.input_features import check_asinh_scale
 from larnn.metrics import ClassificationReport, classification_report
 from larnn.model import LARNNConfig
 from larnn.tasks import Task, load_task, make_split
+from larnn.verdict import LEARNING, MAJORITY, Verdict, judge, majority_rate
 
 DEFAULT_MODELS = {
     "larnn": {"hidden_size": 64, "num_layers": 2, "heads": 8, "window": 16},
@@ -64,11 +65,17 @@ class TrainConfig(JsonConfig):
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform
     readout: Literal["last", "mean"] = "last"  # what the head reads (ClassifierConfig.readout)
     asinh_scale: float = 0.0  # > 0: the encoder also reads asinh(x / scale); see input_features
+    stem: dict = field(default_factory=dict)  # StemConfig fields (larnn.stem); {} = no stem
     # Exponential moving average of the weights, updated after every optimiser step with this
     # decay; the average is what is validated, selected and saved. 0 = off (the raw weights).
     ema_decay: float = 0.0
     augment: dict = field(default_factory=dict)  # AugmentConfig fields; {} = no augmentation
     refit: bool = False  # train on training + validation parts for exactly `epochs`, no selection
+    # A labelled file's validation part: 0, a seeded `val_fraction` of the training cases; k >= 2,
+    # fold `fold` of a seeded k-fold of them (stratified, or by group). See larnn.protocol.
+    folds: int = 0
+    fold: int = 0
+    choices: dict = field(default_factory=dict)  # setting -> how it was chosen (larnn.protocol)
     patience: int = 10  # epochs without a better validation score (accuracy, then loss): stop
     seed: int = 0
     val_fraction: float = 0.2  # share of training subjects (UCI HAR), groups or cases held out
@@ -87,6 +94,13 @@ class TrainConfig(JsonConfig):
         require(0 <= self.label_smoothing < 1, owner, "label_smoothing", "must be in [0, 1)")
         require(0 <= self.ema_decay < 1, owner, "ema_decay", "must be in [0, 1); 0 = off")
         require(self.readout in READOUTS, owner, "readout", f"one of {READOUTS}")
+        require(
+            self.folds == 0 or (self.folds >= 2 and 0 <= self.fold < self.folds),
+            owner,
+            "folds",
+            f"must be 0 (a held-out fraction) or >= 2 with 0 <= fold < folds, got fold "
+            f"{self.fold} of {self.folds}",
+        )
         check_asinh_scale(self.asinh_scale, owner)
         self.augment_config()  # validates the augmentation fields now, not mid-run
         require(self.optimizer in ("adamw", "adam"), owner, "optimizer", "adamw or adam")
@@ -109,6 +123,7 @@ class TrainConfig(JsonConfig):
             probe_sizes=tuple(self.probe_sizes),
             probe_length=self.probe_length,
             test_file=self.test,
+            folds=(self.folds, self.fold),
         )
 
     def augment_config(self) -> AugmentConfig:
@@ -117,15 +132,25 @@ class TrainConfig(JsonConfig):
         except ConfigError as error:
             raise ConfigError(f"TrainConfig.augment: {error}") from None
 
-    def encoder_config(self, channels: int) -> LARNNConfig | LSTMConfig:
-        """The encoder for data of `channels` channels (it reads their asinh too, if asked)."""
-        kind = LARNNConfig if self.architecture == "larnn" else LSTMConfig
-        input_size = encoder_input_size(channels, self.asinh_scale)
+    def classifier_config(self, channels: int, num_classes: int) -> ClassifierConfig:
+        """The model for data of `channels` channels and `num_classes` classes."""
+        fields = {**DEFAULT_MODELS[self.architecture], **self.model}
         try:
-            fields = {**DEFAULT_MODELS[self.architecture], **self.model}
-            return kind.from_dict({**fields, "input_size": input_size, "batch_first": True})
+            return ClassifierConfig(
+                self.architecture,
+                fields,
+                num_classes,
+                channels,
+                self.readout,
+                self.asinh_scale,
+                dict(self.stem),
+            )
         except ConfigError as error:
-            raise ConfigError(f"TrainConfig.model: {error}") from None
+            raise ConfigError(f"TrainConfig: {error}") from None
+
+    def encoder_config(self, channels: int) -> LARNNConfig | LSTMConfig:
+        """The encoder for data of `channels` channels."""
+        return self.classifier_config(channels, num_classes=2).encoder_config()
 
 
 @dataclass(frozen=True)
@@ -236,8 +261,14 @@ def train(
     resume: bool = False,
     progress: bool = True,
     on_epoch: Callable[[int, float], None] | None = None,
+    extra_metrics: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, select on validation, test once; returns where the final checkpoint is.
+
+    The checkpoint's metrics hold the validation and test reports, the majority-class rate on
+    the test part and, for a run that selects on validation, whether the model learned
+    (larnn.verdict); `extra_metrics` adds entries (a refit's verdict from its folds, a
+    reference classifier's score).
 
     `on_epoch(epoch, val_accuracy)` is called after each epoch's validation, once the epoch is
     saved for resuming; an exception it raises (e.g. `optuna.TrialPruned`) ends the run there.
@@ -273,10 +304,7 @@ def train(
     y_val = torch.from_numpy(task.val.y)
 
     torch.manual_seed(config.seed)
-    encoder = config.encoder_config(channels=task.train.X.shape[2])
-    classifier = ClassifierConfig.build(
-        encoder, task.train.n_classes, config.readout, config.asinh_scale
-    )
+    classifier = config.classifier_config(task.train.X.shape[2], task.train.n_classes)
     model = SequenceClassifier(classifier).to(device)
     optimizer_kind = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -325,8 +353,14 @@ def train(
     best = load_checkpoint(out_dir / "best").model.to(device)
     val_report = evaluate_model(best, task.val, normalizer)
     test_report = evaluate_model(best, task.test, normalizer)  # reported once, never selected on
-    metrics = {"test": test_report} if config.refit else {"val": val_report, "test": test_report}
-    metadata = _metadata(task, normalizer, config, progress_state, metrics)
+    metrics: dict[str, Any] = {"test": test_report.to_dict()}
+    if not config.refit:
+        metrics["val"] = val_report.to_dict()
+        metrics[LEARNING] = learning_verdict(task, progress_state["history"]).to_dict()
+    metrics[MAJORITY] = {"accuracy": majority_rate(fit_part.y, task.test.y)}
+    metadata = _metadata(
+        task, normalizer, config, progress_state, {**metrics, **(extra_metrics or {})}
+    )
     final = save_checkpoint(out_dir / "checkpoint", best.cpu(), metadata)
     _write_text(out_dir / "history.json", json.dumps(progress_state["history"], indent=1))
     return TrainResult(final, val_report, test_report, epoch, progress_state["seconds"])
@@ -425,12 +459,19 @@ def _train_epoch(
     return total / count
 
 
+def learning_verdict(task: Task, history: list[dict[str, Any]]) -> Verdict:
+    """Whether a run learned, from its epochs' validation accuracy and training loss."""
+    curve = [row["val_accuracy"] for row in history]
+    val_majority = majority_rate(task.train.y, task.val.y)
+    return judge([curve], [val_majority], [history[-1]["loss"]], task.train.n_classes)
+
+
 def _metadata(
     task: Task,
     normalizer: Normalizer,
     config: TrainConfig,
     progress_state: dict[str, Any],
-    reports: dict[str, ClassificationReport],
+    reports: dict[str, ClassificationReport | dict[str, Any]],
 ) -> CheckpointMetadata:
     return CheckpointMetadata(
         dataset_id=task.dataset_id,
@@ -439,7 +480,10 @@ def _metadata(
         channel_units=list(task.channel_units),
         class_names=list(task.train.class_names),
         normalizer=normalizer.to_dict(),
-        metrics={name: report.to_dict() for name, report in reports.items()},
+        metrics={
+            name: report if isinstance(report, dict) else report.to_dict()
+            for name, report in reports.items()
+        },
         seed=config.seed,
         training_seconds=round(progress_state["seconds"], 1),
         code_version=larnn.__version__,

@@ -277,8 +277,8 @@ CORRUPTIONS = {
         "metadata.json is not UTF-8",
     ),
     "unknown format_version": (
-        edit_json("config.json", lambda d: d.update(format_version=2)),
-        "unknown format_version 2; this larnn reads versions [1]",
+        edit_json("config.json", lambda d: d.update(format_version=3)),
+        "unknown format_version 3; this larnn reads versions [1, 2]",
     ),
     "unknown architecture": (
         edit_json("config.json", lambda d: d.update(architecture="gru")),
@@ -396,3 +396,24 @@ def test_shipped_checkpoints_default_root_loads():
     for name, folder in shipped_checkpoints().items():
         assert folder.parent.name == "checkpoints", name
         assert load_checkpoint(folder).metadata.class_names
+
+
+def test_a_format_1_checkpoint_loads_with_the_same_outputs(tmp_path):
+    """Format 1 stored what the encoder read (2C with asinh channels) as its input_size;
+    format 2 stores the data's channels and derives it."""
+    torch.manual_seed(0)
+    encoder = LARNNConfig(3, 8, heads=2, window=4, kv_norm="none", batch_first=True)
+    model = SequenceClassifier(ClassifierConfig.build(encoder, CLASSES, asinh_scale=0.5)).eval()
+    folder = save_checkpoint(tmp_path / "ckpt", model, make_metadata())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["format_version"] == 2 and config["classifier"]["channels"] == 3
+    classifier = config["classifier"]
+    old_encoder = {**classifier.pop("encoder"), "input_size": 6, "batch_first": True}
+    del classifier["channels"], classifier["stem"]
+    old = {**config, "format_version": 1, "classifier": {**classifier, "encoder": old_encoder}}
+    (folder / "config.json").write_text(json.dumps(old))
+    loaded = load_checkpoint(folder)
+    assert loaded.config == model.config
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).logits, model(x).logits)

@@ -12,11 +12,11 @@ from test_train import TINY
 from test_variable_length import LENGTHS, ragged_batch
 
 from larnn.baseline import LSTMConfig
-from larnn.checkpoint import load_checkpoint, save_checkpoint
+from larnn.checkpoint import from_format_1, load_checkpoint, save_checkpoint
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.errors import ConfigError
 from larnn.evaluate import evaluate_checkpoint
-from larnn.input_features import data_channels, encoder_input_size, input_features
+from larnn.input_features import encoder_input_size, input_features
 from larnn.model import LARNNConfig
 from larnn.train import TrainConfig, train, with_overrides
 
@@ -38,19 +38,15 @@ def test_input_features_equal_math_asinh_value_by_value():
 def test_input_features_are_off_at_scale_zero_and_sizes_invert():
     x = torch.randn(2, 4, 3)
     assert input_features(x, 0.0) is x
-    for channels in (1, 3, 9):
-        for scale in (0.0, SCALE):
-            assert data_channels(encoder_input_size(channels, scale), scale) == channels
     assert encoder_input_size(9, SCALE) == 18 and encoder_input_size(9, 0.0) == 9
 
 
 def asinh_classifier(architecture: str) -> SequenceClassifier:
     torch.manual_seed(0)
-    width = encoder_input_size(C, SCALE)
     encoder = (
-        LARNNConfig(width, HIDDEN, num_layers=2, heads=4, window=6, batch_first=True)
+        LARNNConfig(C, HIDDEN, num_layers=2, heads=4, window=6, batch_first=True)
         if architecture == "larnn"
-        else LSTMConfig(width, HIDDEN, num_layers=2, batch_first=True)
+        else LSTMConfig(C, HIDDEN, num_layers=2, batch_first=True)
     )
     config = ClassifierConfig.build(encoder, CLASSES, "last", asinh_scale=SCALE)
     return SequenceClassifier(config).eval()
@@ -60,6 +56,7 @@ def asinh_classifier(architecture: str) -> SequenceClassifier:
 def test_the_encoder_reads_each_channel_beside_its_asinh(architecture):
     model = asinh_classifier(architecture)
     assert model.config.input_size == C
+    assert model.config.encoder_config().input_size == 2 * C  # derived in the config, once
     series, padded, lengths = ragged_batch()  # C = 5 channels, ragged lengths
     with torch.no_grad():
         logits = model(padded, lengths).logits
@@ -78,32 +75,16 @@ def test_the_classifier_refuses_the_encoders_width_as_its_input():
 
 @pytest.mark.parametrize("bad", [-0.1, math.inf, math.nan, True, "0.05"])
 def test_a_bad_asinh_scale_is_named(bad):
-    encoder = LSTMConfig(2 * C, HIDDEN, batch_first=True)
+    encoder = LSTMConfig(C, HIDDEN, batch_first=True)
     with pytest.raises(ConfigError, match="ClassifierConfig.asinh_scale"):
         ClassifierConfig.build(encoder, CLASSES, asinh_scale=bad)
     with pytest.raises(ConfigError, match="TrainConfig.asinh_scale"):  # before any data loads
         TrainConfig(asinh_scale=bad)
 
 
-def test_an_odd_encoder_width_cannot_hold_channel_pairs():
-    encoder = LSTMConfig(2 * C + 1, HIDDEN, batch_first=True)
-    with pytest.raises(ConfigError, match="asinh_scale.*must be even"):
-        ClassifierConfig.build(encoder, CLASSES, asinh_scale=SCALE)
-
-
-def test_the_scale_defaults_to_off_for_older_checkpoints():
-    encoder = LSTMConfig(C, HIDDEN, batch_first=True)
-    config = ClassifierConfig.from_dict(
-        {"architecture": "lstm", "encoder": encoder.to_dict(), "num_classes": CLASSES}
-    )  # written before asinh_scale existed
-    assert config.asinh_scale == 0.0 and config.input_size == C
-    with pytest.raises(ConfigError, match="asinh_scale"):
-        TrainConfig(asinh_scale=-1.0)
-
-
 def test_a_checkpoint_keeps_its_scale_and_outputs(tmp_path):
     torch.manual_seed(0)
-    encoder = LSTMConfig(encoder_input_size(3, SCALE), 8, batch_first=True)
+    encoder = LSTMConfig(3, 8, batch_first=True)
     model = SequenceClassifier(ClassifierConfig.build(encoder, 4, asinh_scale=SCALE)).eval()
     loaded = load_checkpoint(save_checkpoint(tmp_path / "ckpt", model, make_metadata()))
     assert loaded.config.asinh_scale == SCALE and loaded.config.input_size == 3

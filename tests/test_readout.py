@@ -12,6 +12,7 @@ from test_variable_length import LENGTHS, ragged_batch
 
 from larnn.baseline import LSTMConfig
 from larnn.checkpoint import load_checkpoint, save_checkpoint
+from larnn.checkpoint import from_format_1
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.errors import ConfigError
 from larnn.model import LARNNConfig
@@ -59,7 +60,9 @@ def test_readout_is_checked_and_defaults_to_the_last_step():
     encoder = LSTMConfig(C, HIDDEN, batch_first=True)
     assert ClassifierConfig.build(encoder, CLASSES).readout == "last"
     config = ClassifierConfig.from_dict(
-        {"architecture": "lstm", "encoder": encoder.to_dict(), "num_classes": CLASSES}
+        from_format_1(
+            {"architecture": "lstm", "encoder": encoder.to_dict(), "num_classes": CLASSES}
+        )
     )  # a checkpoint written before the readout existed
     assert config.readout == "last"
     with pytest.raises(ConfigError, match="readout"):

@@ -81,7 +81,7 @@ def test_runs_may_differ_in_seed_patience_and_device_only(tmp_path):
 @pytest.mark.parametrize(
     "second, expected",
     [
-        ({"seed": 0}, "repeat a seed"),
+        ({"seed": 0}, "repeat a seed and fold"),
         ({"seed": 1, "refit": True}, "refit run trains on its validation part"),
         ({"seed": 1, "epochs": 5, "curve": [0.5, 0.6, 0.7]}, "trained 3 of its 5 epochs"),
         ({"seed": 1, "history": "[{'epoch': 1}"}, "not a training history"),

@@ -200,7 +200,7 @@ def test_refit_trains_on_training_and_validation_for_the_given_epochs(tmp_path, 
     train_size, val_size = TINY.probe_sizes[0], TINY.probe_sizes[1]
     assert seen == [train_size + val_size] * 3  # every epoch, no early stop, both parts
     metadata = load_checkpoint(result.checkpoint).metadata
-    assert set(metadata.metrics) == {"test"}  # no validation score: it was training data
+    assert set(metadata.metrics) == {"test", "majority"}  # no validation score: training data
     assert metadata.train_config["refit"] is True
     report = evaluate_checkpoint(result.checkpoint, "test")
     assert report.accuracy == pytest.approx(metadata.metrics["test"]["accuracy"], abs=1e-9)

@@ -43,7 +43,8 @@ def aeon_pair(tmp_path: Path, name: str) -> Path:
 def test_basic_motions_trains_from_the_cli_and_evaluate_rebuilds_the_parts(tmp_path, capsys):
     train_file = aeon_pair(tmp_path, "BasicMotions")
     out = tmp_path / "run"
-    assert main(["train", "--dataset", str(train_file), "--out", str(out), *TINY_FLAGS]) == 0
+    args = ["train", "--dataset", str(train_file), "--out", str(out), "--protocol", "single"]
+    assert main([*args, *TINY_FLAGS]) == 0
     printed = capsys.readouterr()
     assert "32 train / 8 validation / 40 test cases, 4 classes, 6 channels, 100 steps" in (
         printed.out + printed.err
@@ -97,8 +98,10 @@ def test_japanese_vowels_of_unequal_lengths_trains(tmp_path, architecture):
 
 @needs_aeon
 def test_ragged_data_with_batch_norm_is_refused_before_training(tmp_path, capsys):
+    """The default protocol picks no batch norm for ragged data; one asked for is refused."""
     train_file = aeon_pair(tmp_path, "JapaneseVowels")
-    code = main(["train", "--dataset", str(train_file), "--out", str(tmp_path / "r"), *TINY_FLAGS])
+    args = ["train", "--dataset", str(train_file), "--out", str(tmp_path / "r")]
+    code = main([*args, *TINY_FLAGS, "--set", "model.kv_norm=batch"])
     assert code == 2
     err = capsys.readouterr().err
     assert "lengths 7..26" in err and "--set model.kv_norm=layer" in err

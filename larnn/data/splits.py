@@ -80,6 +80,41 @@ def group_cases(groups: np.ndarray, fraction: float, seed: int = 0) -> np.ndarra
     return np.flatnonzero(np.isin(groups, drawn))
 
 
+def stratified_fold(y: np.ndarray, folds: int, fold: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of fold `fold` of `folds` (k-fold, stratified by class, seeded).
+
+    Each class's cases are shuffled and dealt round-robin, the deal continuing from class to
+    class, so every fold holds about N / folds cases and each class spreads evenly; a class
+    with fewer cases than folds is absent from some folds. The folds partition the cases.
+    """
+    _check_fold(folds, fold)
+    rng = np.random.default_rng(seed)
+    order = np.concatenate(
+        [rng.permutation(np.flatnonzero(y == label)) for label in np.unique(y)]
+    )  # class by class, each shuffled
+    return np.sort(order[fold::folds])
+
+
+def group_fold(groups: np.ndarray, folds: int, fold: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of the cases of fold `fold` of `folds` over whole groups (seeded): no
+    group is on both sides. DataError when there are fewer groups than folds."""
+    _check_fold(folds, fold)
+    unique = np.unique(groups)
+    if len(unique) < folds:
+        raise DataError(
+            f"{folds} folds of whole groups need at least {folds} groups, found {len(unique)}"
+        )
+    drawn = np.random.default_rng(seed).permutation(unique)[fold::folds]
+    return np.flatnonzero(np.isin(groups, drawn))
+
+
+def _check_fold(folds: int, fold: int) -> None:
+    if not (isinstance(folds, int) and folds >= 2 and isinstance(fold, int) and 0 <= fold < folds):
+        raise ConfigError(
+            f"fold must lie in 0..folds-1 with folds >= 2, got fold {fold} of {folds}"
+        )
+
+
 @dataclass(frozen=True)
 class Normalizer:
     """Per-channel standardisation ``(x - mean) / std``; fit it on training data only."""

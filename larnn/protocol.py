@@ -1,0 +1,284 @@
+"""The default protocol for a labelled file, the same from `larnn train --dataset PATH` and
+from the app's training page.
+
+1. Settings are read from the data (`plan`): a convolutional stem that gives the cell at most
+   `TARGET_STEPS` steps (larnn.stem), the batch size and epoch count from the number of
+   cases, and what lifted UCI HAR (the mean readout, EMA weights, scale augmentation, a
+   constant learning rate). A setting the user gave is kept. Each setting's reason is
+   recorded in `TrainConfig.choices`, so the checkpoint says how every setting was chosen.
+2. The epoch count is chosen over k validation folds of the training cases (stratified, or
+   by group): each fold trains every epoch, and the count with the best mean validation
+   accuracy wins (larnn.refit_epochs).
+3. The model is refit on all training cases for that many epochs, and the test part is
+   scored once.
+
+A wall-clock budget caps the epochs: one epoch is timed first, and the folds and the refit
+get at most the budget between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from larnn.data import Normalizer, SequenceDataset
+from larnn.errors import ConfigError
+from larnn.metrics import ClassificationReport
+from larnn.refit_epochs import choose_refit_epochs
+from larnn.rocket import REFERENCE, reference_score
+from larnn.tasks import load_task
+from larnn.train import TrainConfig, as_tensors, train
+from larnn.verdict import LEARNING, Verdict, judge, majority_rate
+
+TARGET_STEPS = 64  # the stem's patch gives the cell at most this many steps
+DEFAULT_BUDGET_S = 300.0  # per model: a LARNN and its LSTM in 10 minutes
+TARGET_UPDATES = 1000  # optimiser steps of a fold's full run
+MIN_EPOCHS, MAX_EPOCHS = 20, 300
+MODELS = {
+    # One layer over the stem's features; the LARNN's key/value settings are UCI HAR's
+    # (configs/uci_har_larnn_asinh.json): no activation, layer norm (ragged-safe),
+    # positional encoding of the lag.
+    "larnn": {
+        "hidden_size": 64,
+        "num_layers": 1,
+        "heads": 4,
+        "kv_activation": "none",
+        "kv_norm": "layer",
+        "positional_encoding": True,
+    },
+    "lstm": {"hidden_size": 64, "num_layers": 1},
+}
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the plan reads from a labelled file's training cases."""
+
+    cases: int
+    channels: int
+    classes: int
+    max_length: int
+    ragged: bool
+
+    @classmethod
+    def of(cls, data: SequenceDataset) -> DataShape:
+        return cls(
+            len(data),
+            data.X.shape[2],
+            data.n_classes,
+            int(data.series_lengths.max()),
+            data.is_ragged,
+        )
+
+
+def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -> TrainConfig:
+    """`config` with every setting not in `given` chosen from `shape`, and the reason for each
+    in `choices` ("model.window", "stem.patch" name nested fields)."""
+    choices: dict[str, str] = {}
+    settings: dict[str, Any] = {}
+
+    def choose(name: str, value: Any, reason: str) -> None:
+        if name in given:
+            choices[name] = "set by you"
+            return
+        settings[name] = value
+        choices[name] = reason
+
+    patch = max(1, math.ceil(shape.max_length / TARGET_STEPS))
+    steps = math.ceil(shape.max_length / patch)
+    choose(
+        "stem.patch",
+        patch,
+        f"series of up to {shape.max_length} samples: one cell step per {patch} samples "
+        f"({steps} steps at most; a stem step is the maximum of convolved features over its "
+        "samples)",
+    )
+    folds = 5 if shape.cases <= 1000 else 3
+    choose("folds", folds, f"{shape.cases} training cases: {folds} validation folds")
+    fit_cases = shape.cases * (folds - 1) // folds
+    batch = 8 if fit_cases < 200 else 16 if fit_cases < 1000 else 32 if fit_cases < 5000 else 64
+    choose("batch_size", batch, f"about {fit_cases} cases fit per fold: batches of {batch}")
+    batches = math.ceil(fit_cases / batch)
+    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_UPDATES / batches)))
+    choose(
+        "epochs",
+        epochs,
+        f"at most {epochs} epochs ({batches} batches each, about {TARGET_UPDATES} updates); "
+        "the refit's count is chosen on the folds",
+    )
+    for name, value in MODELS[config.architecture].items():
+        choose(f"model.{name}", value, "the default size over the stem's features")
+    if config.architecture == "larnn":
+        window = min(16, steps)
+        choose("model.window", window, f"the last {window} cell states ({window * patch} samples)")
+    choose("lr", 2e-3, "AdamW at 2e-3, the rate UCI HAR's models train at")
+    choose("readout", "mean", "the mean of the hidden states: it lifted UCI HAR")
+    choose("ema_decay", 0.99, "weights averaged over about 100 updates: it lifted UCI HAR")
+    choose("schedule", "constant", "a constant rate: a fold's epoch e is the refit's epoch e")
+    choose("augment.scale", 0.1, "each channel scaled by N(1, 0.1) per case: it lifted UCI HAR")
+    planned = _with(config, settings)
+    return dataclasses.replace(planned, choices={**planned.choices, **choices})
+
+
+def _with(config: TrainConfig, settings: dict[str, Any]) -> TrainConfig:
+    """`config` with dotted settings ("model.window") applied."""
+    data = config.to_dict()
+    for name, value in settings.items():
+        head, _, tail = name.partition(".")
+        if tail:
+            data[head] = {**data[head], tail: value}
+        else:
+            data[head] = value
+    return TrainConfig.from_dict(data)
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    checkpoint: Path  # the refit's
+    test: ClassificationReport  # scored once
+    epochs: int  # chosen on the folds
+    fold_curves: list[list[float]]  # (k, E) validation accuracy per fold and epoch
+    verdict: Verdict  # judged on the folds
+    seconds: float  # wall time of the folds and the refit
+
+
+def run_protocol(
+    config: TrainConfig,
+    out: Path,
+    *,
+    budget_s: float = DEFAULT_BUDGET_S,
+    reference: dict | None = None,
+    data_dir: Path | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[str, int, int, float], None] | None = None,
+) -> ProtocolResult:
+    """Folds, then a refit, in `out`/fold_<j> and `out`/refit; the refit's checkpoint, copied
+    to `out`/checkpoint, is the model. `config` is a planned one (`plan`) with `folds` >= 2.
+    `reference`: a reference classifier's score to record beside it (`fit_reference`).
+    `on_epoch(stage, epoch, epochs, val_accuracy)` follows the progress (stage "fold 2/5" or
+    "refit")."""
+    if config.folds < 2:
+        raise ConfigError(
+            f"the protocol chooses epochs over folds: folds must be >= 2, got {config.folds}"
+        )
+    if budget_s <= 0:
+        raise ConfigError(f"the budget must be a positive number of seconds, got {budget_s}")
+    started = time.perf_counter()
+    task = load_task(config.dataset, config.split_definition(), data_dir)
+    seconds_per_epoch = time_one_epoch(config, task.train.concatenate(task.val))
+    affordable = int(budget_s / (seconds_per_epoch * (config.folds + 1)))
+    cut = ""
+    if affordable < config.epochs:
+        epochs = max(1, affordable)
+        cut = (
+            f"; cut to {epochs} by the budget of {budget_s:g} s (an epoch took about "
+            f"{seconds_per_epoch:.2f} s)"
+        )
+        config = dataclasses.replace(config, epochs=epochs)
+    runs = []
+    for fold in range(config.folds):
+        stage = f"fold {fold + 1}/{config.folds}"
+        fold_config = dataclasses.replace(config, fold=fold, patience=config.epochs)
+        run = Path(out) / f"fold_{fold}"
+        shutil.rmtree(run, ignore_errors=True)
+        train(
+            fold_config,
+            run,
+            data_dir=data_dir,
+            progress=progress,
+            on_epoch=_stage(on_epoch, stage, config.epochs),
+        )
+        runs.append(run)
+    choice = choose_refit_epochs(runs)
+    verdict = _judge_folds(config, runs, data_dir)
+    refit_config = dataclasses.replace(
+        config,
+        refit=True,
+        epochs=choice.epochs,
+        fold=0,
+        choices={
+            **config.choices,
+            "epochs": f"{choice.epochs}: the best mean validation accuracy over "
+            f"{config.folds} folds ({choice.mean_val_accuracy[choice.epochs - 1]:.3f}) of "
+            f"{config.epochs} epochs each{cut}",
+        },
+    )
+    refit_dir = Path(out) / "refit"
+    shutil.rmtree(refit_dir, ignore_errors=True)
+    extra = {LEARNING: verdict.to_dict()} | ({REFERENCE: reference} if reference else {})
+    result = train(
+        refit_config, refit_dir, data_dir=data_dir, progress=progress,
+        on_epoch=_stage(on_epoch, "refit", choice.epochs), extra_metrics=extra,
+    )  # fmt: skip
+    final = Path(out) / "checkpoint"
+    shutil.rmtree(final, ignore_errors=True)
+    shutil.copytree(result.checkpoint, final)
+    curves = [[row["val_accuracy"] for row in _history(run)] for run in runs]
+    seconds = time.perf_counter() - started
+    return ProtocolResult(final, result.test, choice.epochs, curves, verdict, seconds)
+
+
+def _judge_folds(config: TrainConfig, runs: list[Path], data_dir: Path | None) -> Verdict:
+    """Whether the configuration learned, over its folds' validation curves."""
+    curves, majority, losses = [], [], []
+    for fold, run in enumerate(runs):
+        history = _history(run)
+        fold_config = dataclasses.replace(config, fold=fold)
+        task = load_task(config.dataset, fold_config.split_definition(), data_dir)
+        curves.append([row["val_accuracy"] for row in history])
+        majority.append(majority_rate(task.train.y, task.val.y))
+        losses.append(history[-1]["loss"])
+    return judge(curves, majority, losses, task.train.n_classes)
+
+
+def fit_reference(config: TrainConfig, data_dir: Path | None = None) -> dict | None:
+    """MiniRocket (larnn.rocket) on every training case of `config`'s data, scored on its test
+    part: the same cases the refit trains and is tested on. None without aeon."""
+    task = load_task(config.dataset, config.split_definition(), data_dir)
+    return reference_score(task.train.concatenate(task.val), task.test, config.seed)
+
+
+def _stage(on_epoch, stage: str, epochs: int):
+    if on_epoch is None:
+        return None
+    return lambda epoch, val_accuracy: on_epoch(stage, epoch, epochs, val_accuracy)
+
+
+def _history(run: Path) -> list[dict[str, Any]]:
+    return json.loads((run / "history.json").read_text())
+
+
+def time_one_epoch(config: TrainConfig, data: SequenceDataset, batches: int = 3) -> float:
+    """Seconds one training epoch of `config` takes on `data`, estimated from `batches`
+    batches (forward, backward, update) and scaled to the epoch's batch count."""
+    from larnn.classifier import SequenceClassifier
+
+    torch.manual_seed(config.seed)
+    model = SequenceClassifier(config.classifier_config(data.X.shape[2], data.n_classes)).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    x, y, lengths = as_tensors(data, Normalizer.fit(data.X, data.lengths), "cpu")
+    size = min(config.batch_size, len(data))
+    timed = []
+    for index in range(batches + 1):  # the first batch warms up (allocation, compilation)
+        rows = torch.arange(index * size, (index + 1) * size) % len(data)
+        began = time.perf_counter()
+        batch_lengths = lengths[rows]
+        logits = model(x[rows, : int(batch_lengths.max())], batch_lengths).logits
+        F.cross_entropy(logits, y[rows]).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timed.append(time.perf_counter() - began)
+    per_batch = float(np.median(timed[1:]))
+    validation = 0.5  # an epoch also validates and saves: measured at about half a batch pass
+    return per_batch * math.ceil(len(data) / size) * (1 + validation)

@@ -1,0 +1,151 @@
+"""The default protocol for labelled files (larnn.protocol): settings read from the data, the
+epoch count chosen over k folds, the refit on every training case, the budget, the verdict
+and the reference recorded in the checkpoint; `larnn train --dataset PATH` with no other flag.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from larnn.checkpoint import load_checkpoint
+from larnn.cli import main
+from larnn.data.splits import group_fold, stratified_fold
+from larnn.evaluate import evaluate_checkpoint
+from larnn.protocol import TARGET_STEPS, DataShape, plan, run_protocol
+from larnn.tasks import load_task
+from larnn.train import TrainConfig
+
+HAS_AEON = importlib.util.find_spec("aeon") is not None
+TINY_MODEL = {"hidden_size": 8, "heads": 2}
+
+
+def long_univariate(path: Path, cases: int = 48, length: int = 400, seed: int = 0) -> Path:
+    """Three classes of long univariate series: a pulse near the start, a pulse near the end,
+    or a slow ramp, each under noise. One sample per step carries little; the shapes are
+    plain once samples are seen together."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(cases) % 3
+    t = np.arange(length)
+    X = rng.normal(0, 0.3, (cases, length, 1))
+    for n, label in enumerate(y):
+        if label == 2:
+            X[n, :, 0] += np.linspace(-1, 1, length)
+        else:
+            centre = rng.integers(40, 120) if label == 0 else rng.integers(280, 360)
+            X[n, :, 0] += 2 * np.exp(-0.5 * ((t - centre) / 12) ** 2)
+    np.savez(path, X=X, y=y)
+    return path
+
+
+def test_folds_partition_the_cases_and_keep_classes_apart_evenly():
+    y = np.repeat(np.arange(3), [12, 12, 11])
+    folds = [stratified_fold(y, 5, j, seed=4) for j in range(5)]
+    assert sorted(np.concatenate(folds).tolist()) == list(range(len(y)))
+    assert all(len(f) in (7,) for f in folds)
+    for fold in folds:  # each class spread evenly: 2 or 3 of its cases per fold
+        assert all(2 <= np.sum(y[fold] == c) <= 3 for c in range(3))
+    assert not np.array_equal(folds[0], stratified_fold(y, 5, 0, seed=5))  # seeded
+    groups = np.repeat(np.arange(6), 2)
+    by_group = [group_fold(groups, 3, j) for j in range(3)]
+    assert sorted(np.concatenate(by_group).tolist()) == list(range(12))
+    for fold in by_group:  # whole groups only
+        assert set(np.flatnonzero(np.isin(groups, groups[fold]))) == set(fold.tolist())
+
+
+def test_the_plan_reads_the_data_and_keeps_what_the_user_gave():
+    shape = DataShape(cases=36, channels=1, classes=3, max_length=1460, ragged=False)
+    base = TrainConfig(dataset="x.npz", lr=1e-3)
+    planned = plan(base, shape, given={"lr", "model.hidden_size"})
+    patch = math.ceil(1460 / TARGET_STEPS)
+    assert planned.stem["patch"] == patch and math.ceil(1460 / patch) <= TARGET_STEPS
+    assert planned.folds == 5 and planned.readout == "mean" and planned.lr == 1e-3
+    assert "hidden_size" not in planned.model  # given: left to the user's value
+    assert planned.choices["lr"] == "set by you"
+    assert planned.choices["model.hidden_size"] == "set by you"
+    assert "1460 samples" in planned.choices["stem.patch"]
+    assert planned.model["window"] <= math.ceil(1460 / patch)
+    short = plan(base, DataShape(270, 12, 9, 26, True))
+    assert short.stem["patch"] == 1 and short.model["kv_norm"] != "batch"  # ragged-safe
+    lstm = plan(TrainConfig(architecture="lstm", dataset="x.npz"), shape)
+    assert "model.window" not in lstm.choices and lstm.stem == planned.stem  # like for like
+
+
+@pytest.mark.slow
+def test_a_long_univariate_set_is_learned_well_above_chance(tmp_path):
+    """The cause of models at chance on long univariate series: one sample per step and
+    input weights of Xavier scale over a fan-in of one gave the gates almost no signal; the
+    stem lifts each patch of samples to convolved, normalised features."""
+    data = long_univariate(tmp_path / "long.npz", cases=90)
+    base = TrainConfig(dataset=str(data), seed=0, device="cpu", epochs=8)
+    task = load_task(base.dataset, base.split_definition())
+    planned = plan(base, DataShape.of(task.train.concatenate(task.val)), {"epochs"})
+    result = run_protocol(planned, tmp_path / "run", budget_s=600, progress=False)
+    assert result.verdict.learned, result.verdict.reason
+    assert result.test.accuracy >= 0.6  # 18 test cases; chance: 1/3
+
+
+def test_the_protocol_folds_then_refits_on_every_training_case(tmp_path):
+    data = long_univariate(tmp_path / "long.npz", cases=30, length=60)
+    base = TrainConfig(dataset=str(data), seed=1, device="cpu", epochs=3, model=TINY_MODEL)
+    given = {"epochs", "model.hidden_size", "model.heads"}
+    full = load_task(base.dataset, base.split_definition())
+    planned = plan(base, DataShape.of(full.train.concatenate(full.val)), given)
+    reference = {"method": "test double", "accuracy": 0.5, "seconds": 0.0}
+    result = run_protocol(planned, tmp_path / "run", reference=reference, progress=False)
+    folds = [tmp_path / "run" / f"fold_{j}" for j in range(planned.folds)]
+    val_cases = [load_checkpoint(f / "checkpoint").metadata.split["val_cases"] for f in folds]
+    training = sorted(set(range(30)) - set(full.split["test_cases"]))
+    assert sorted(sum(val_cases, [])) == training  # the folds partition the training cases
+    curves = [[row["val_accuracy"] for row in history(f)] for f in folds]
+    assert all(len(curve) == 3 for curve in curves)  # every epoch, no early stop
+    means = [np.mean([c[e] for c in curves]) for e in range(3)]
+    assert means[result.epochs - 1] == max(means)
+    checkpoint = load_checkpoint(result.checkpoint)
+    meta = checkpoint.metadata
+    assert meta.train_config["refit"] is True and meta.train_config["epochs"] == result.epochs
+    assert meta.train_config["choices"]["epochs"].startswith(f"{result.epochs}: the best mean")
+    assert meta.train_config["choices"]["model.hidden_size"] == "set by you"
+    assert meta.metrics["reference"] == reference
+    assert meta.metrics["learning"]["learned"] == result.verdict.learned
+    assert 0 < meta.metrics["majority"]["accuracy"] < 1
+    again = evaluate_checkpoint(checkpoint, "test")
+    assert again.accuracy == pytest.approx(meta.metrics["test"]["accuracy"], abs=1e-9)
+
+
+def test_a_small_budget_cuts_the_epochs_and_says_so(tmp_path):
+    data = long_univariate(tmp_path / "long.npz", cases=30, length=60)
+    base = TrainConfig(dataset=str(data), device="cpu")
+    planned = plan(base, DataShape(24, 1, 3, 60, False))
+    assert planned.epochs >= 20
+    result = run_protocol(planned, tmp_path / "run", budget_s=0.5, progress=False)
+    choices = load_checkpoint(result.checkpoint).metadata.train_config["choices"]
+    assert len(history(tmp_path / "run" / "fold_0")) == 1 == result.epochs
+    assert "cut to 1 by the budget of 0.5 s" in choices["epochs"]
+
+
+def history(run: Path) -> list[dict]:
+    return json.loads((run / "history.json").read_text())
+
+
+@pytest.mark.skipif(not HAS_AEON, reason='aeon is not installed (pip install -e ".[aeon]")')
+def test_larnn_train_on_a_ragged_ts_file_just_works(tmp_path, capsys):
+    """JapaneseVowels (lengths 7..26) with the default protocol: no batch norm is chosen,
+    MiniRocket is scored beside it, and the verdict is printed."""
+    from test_train_files import aeon_pair
+
+    train_file = aeon_pair(tmp_path, "JapaneseVowels")
+    args = ["--epochs", "1", "--set", "model.hidden_size=8", "--set", "model.heads=2"]
+    assert main(["train", "--dataset", str(train_file), "--out", str(tmp_path / "r"), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "stem.patch: series of up to 26 samples" in printed
+    assert "reference:  accuracy" in printed and "MiniRocket" in printed
+    assert "learn" in printed.splitlines()[-1]
+    meta = load_checkpoint(tmp_path / "r" / "checkpoint").metadata
+    assert meta.metrics["reference"]["method"].startswith("MiniRocket")
+    assert meta.train_config["model"]["kv_norm"] != "batch"
