@@ -46,7 +46,7 @@ CLICK_HINT = "<br><i>click: hide or show step j</i>"
 
 
 def clickable(fig: go.Figure, hidden_steps: Sequence[int] = ()) -> go.Figure:
-    """The attention heatmap `fig` (its first trace the heatmap of `figures.attention_heatmap`)
+    """The attention heatmap `fig` (its first trace the heatmap of `attention_heatmap`)
     whose hover says that a click hides or shows the cell's step j, with an x on each cell
     whose step is hidden. A click reports the cell's customdata, j first (app.live_chart).
     Returns `fig`, changed in place."""

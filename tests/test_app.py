@@ -23,13 +23,16 @@ from streamlit.testing.v1 import AppTest
 
 from app import (
     catalog,
+    chart_figures,
     compatibility,
     data_views,
     describe,
     export,
     figures,
+    heatmap_figures,
     knobs,
     sequences,
+    timeline_figures,
     uploads,
 )
 from app.live_chart import figure_of
@@ -415,7 +418,7 @@ def test_a_model_reading_asinh_channels_runs_and_says_so(tmp_path, monkeypatch):
     probe = load_task(PROBE, PROBE_SPLIT)
     args = (PROBE, PROBE_SPLIT, probe.train.channel_names, probe.channel_units)
     args += (probe.train.class_names, Normalizer.fit(probe.train.X))
-    encoder = LARNNConfig(input_size=6, hidden_size=8, heads=2, window=6, batch_first=True)
+    encoder = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=6, batch_first=True)
     _save(tmp_path / "probe_cue_shape_larnn", encoder, *args, asinh_scale=0.05)
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(tmp_path))
     monkeypatch.setattr(catalog, "DEFAULT_DATASET", PROBE)
@@ -764,7 +767,7 @@ def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
     result, relevant = inference
     grid = attention_grid(result, 0, [0, 1], "lag")
     X = np.random.default_rng(0).normal(size=(grid.z.shape[1], 3)).astype(np.float32)
-    fig = figures.attention_heatmap(
+    fig = heatmap_figures.attention_heatmap(
         grid, "title", truth_steps=np.flatnonzero(relevant), X=X, channel_names="xyz"
     )
     heatmap = fig.data[0]
@@ -788,8 +791,8 @@ def test_a_large_heatmap_leaves_the_inputs_out_of_its_hover(inference, monkeypat
     result, _ = inference
     grid = attention_grid(result, 0, None, "time")
     X = np.zeros((grid.z.shape[1], 3), np.float32)
-    monkeypatch.setattr(figures, "HOVER_INPUTS_MAX_CELLS", grid.z.size - 1)
-    heatmap = figures.attention_heatmap(grid, "t", X=X, channel_names="xyz").data[0]
+    monkeypatch.setattr(heatmap_figures, "HOVER_INPUTS_MAX_CELLS", grid.z.size - 1)
+    heatmap = heatmap_figures.attention_heatmap(grid, "t", X=X, channel_names="xyz").data[0]
     assert np.asarray(heatmap.customdata).shape == (*grid.z.shape, 2)
     assert "x at j" not in heatmap.hovertemplate and "lag = " in heatmap.hovertemplate
 
@@ -797,7 +800,7 @@ def test_a_large_heatmap_leaves_the_inputs_out_of_its_hover(inference, monkeypat
 def test_head_grid_shares_one_colour_scale(inference):
     result, _ = inference
     grids = [attention_grid(result, 0, [h], "time") for h in range(2)]
-    fig = figures.head_grid_figure(grids, ["head 0", "head 1 (off)"])
+    fig = heatmap_figures.head_grid_figure(grids, ["head 0", "head 1 (off)"])
     heatmaps = [d for d in fig.data if d.type == "heatmap"]
     assert len(heatmaps) == 2 and {h.coloraxis for h in heatmaps} == {"coloraxis"}
     np.testing.assert_allclose(np.asarray(heatmaps[1].z, dtype=float), grids[1].z, rtol=1e-6)
@@ -810,16 +813,16 @@ def test_a_head_switched_off_does_not_set_the_colour_scale(inference):
     result, _ = inference
     live = attention_grid(result, 0, [0], "lag")
     off = replace(live, z=np.where(np.isnan(live.z), np.nan, 0.0))
-    fig = figures.head_grid_figure([live, off], ["head 0", "head 1 (off)"])
+    fig = heatmap_figures.head_grid_figure([live, off], ["head 0", "head 1 (off)"])
     assert fig.layout.coloraxis.cmax == pytest.approx(np.nanpercentile(live.z, 99))
-    assert figures.head_grid_figure([off, off], ["a", "b"]).layout.coloraxis.cmax == 1.0
+    assert heatmap_figures.head_grid_figure([off, off], ["a", "b"]).layout.coloraxis.cmax == 1.0
 
 
 def test_timeline_rows_truth_and_running_predictions(inference):
     result, relevant = inference
     T = len(relevant)
     X = np.zeros((T, 3))
-    fig = figures.timeline_figure(
+    fig = timeline_figures.timeline_figure(
         X,
         20,
         channel_names=["x", "y", "z"],
@@ -846,8 +849,8 @@ def test_timeline_rows_truth_and_running_predictions(inference):
     assert len(truth_rects) == 2 * len(truth_runs)  # shaded on the signal and the bars
 
 
-def _all_steps(result, heads=None) -> figures.StepAttention:
-    return figures.StepAttention(head_weights(result, 0, heads), result.slot_time)
+def _all_steps(result, heads=None) -> timeline_figures.StepAttention:
+    return timeline_figures.StepAttention(head_weights(result, 0, heads), result.slot_time)
 
 
 def _plain(fig: go.Figure) -> dict:
@@ -871,7 +874,7 @@ def _apply(animate: list, fig: dict) -> dict:
     """What Plotly.animate does with a slider step's args, on a figure dict (the reference):
     each trace's and each shape's keys merged into the figure's."""
     frame, options = animate
-    assert options == figures.STEP_AT_ONCE
+    assert options == timeline_figures.STEP_AT_ONCE
     assert frame["traces"] == list(range(len(fig["data"])))  # the others would be taken away
     for index, update in zip(frame["traces"], frame["data"], strict=True):
         fig["data"][index].update(update)
@@ -900,13 +903,15 @@ def test_timeline_slider_moves_t_in_the_browser_as_a_rebuild_would(inference, st
         "class_names": "pqrs",
     }
     everything = _all_steps(result, [1])
-    steps = figures.StepAttention(everything.weights[shown], everything.slot_time[shown])
-    first = figures.timeline_figure(X[shown], T - 1, step_attention=steps, **common)
+    steps = timeline_figures.StepAttention(everything.weights[shown], everything.slot_time[shown])
+    first = timeline_figures.timeline_figure(X[shown], T - 1, step_attention=steps, **common)
     slider = first.layout.sliders[0]
     assert slider.active == T - 1 - start and len(slider.steps) == T - start
     for t in (start, start + 1, T // 2, T - 1):
         moved = _apply(slider.steps[t - start].args, _plain(first))
-        rebuilt = _plain(figures.timeline_figure(X[shown], t, step_attention=steps, **common))
+        rebuilt = _plain(
+            timeline_figures.timeline_figure(X[shown], t, step_attention=steps, **common)
+        )
         label = slider.steps[t - start].label
         assert label.startswith(f"{t} · ")
         for key in ("shapes", "annotations"):
@@ -939,7 +944,7 @@ def test_fast_built_figures_pass_plotly_validation(inference):
     truth = np.flatnonzero(relevant)
     X = np.ones((len(relevant), 3))
     built = [
-        figures.attention_heatmap(
+        heatmap_figures.attention_heatmap(
             attention_grid(result, 0, None, axis),
             "a",
             truth_steps=truth,
@@ -949,12 +954,12 @@ def test_fast_built_figures_pass_plotly_validation(inference):
         for axis in ("lag", "time")
     ]
     built.append(
-        figures.head_grid_figure(
+        heatmap_figures.head_grid_figure(
             [attention_grid(result, 0, [h]) for h in range(2)], "ab", truth_steps=truth
         )
     )
     built.append(
-        figures.timeline_figure(
+        timeline_figures.timeline_figure(
             X,
             0,
             channel_names="xyz",
@@ -967,11 +972,11 @@ def test_fast_built_figures_pass_plotly_validation(inference):
             true_class=1,
         )
     )
-    built.append(figures.timeline_figure(X, 5, channel_names="xyz", channel_units="uvw"))
-    built.append(figures.probabilities_figure({"LARNN": np.ones(2) / 2}, "ab", true_class=1))
+    built.append(timeline_figures.timeline_figure(X, 5, channel_names="xyz", channel_units="uvw"))
+    built.append(chart_figures.probabilities_figure({"LARNN": np.ones(2) / 2}, "ab", true_class=1))
     sweep = pd.DataFrame({"window": [1, 2], "accuracy": [0.5, 0.6]})
     built.append(
-        figures.window_sweep_figure(
+        chart_figures.window_sweep_figure(
             sweep, baseline_accuracy=0.4, trained_window=2, current_window=1, sample_size=10
         )
     )
@@ -994,13 +999,13 @@ def test_runs_finds_each_stretch():
 
 
 def test_probabilities_sweep_and_html():
-    fig = figures.probabilities_figure(
+    fig = chart_figures.probabilities_figure(
         {"LARNN": np.array([0.7, 0.3]), "LSTM": np.array([0.4, 0.6])}, ["a", "b"], true_class=0
     )
     assert [list(d.x) for d in fig.data] == [[0.7, 0.3], [0.4, 0.6]]
     assert "(true)" in fig.data[0].y[0]
     sweep = pd.DataFrame({"window": [1, 2, 4], "accuracy": [0.3, 0.5, 0.6]})
-    fig = figures.window_sweep_figure(
+    fig = chart_figures.window_sweep_figure(
         sweep, baseline_accuracy=0.55, trained_window=4, current_window=2, sample_size=9
     )
     assert list(fig.data[0].y) == [0.3, 0.5, 0.6]
@@ -1012,7 +1017,7 @@ def test_sweep_window_labels_do_not_overlap():
     """Issue 11.4: 'current k' = 14' and 'trained k = 16' printed on top of each other."""
     sweep = pd.DataFrame({"window": [1, 2, 4, 8, 14, 16, 24, 32, 48], "accuracy": [0.5] * 9})
     for current, trained in [(14, 16), (16, 14), (47, 48), (1, 2)]:
-        fig = figures.window_sweep_figure(
+        fig = chart_figures.window_sweep_figure(
             sweep,
             baseline_accuracy=None,
             trained_window=trained,

@@ -19,7 +19,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from test_app import APP, RECALL, REPO_ROOT, chart_specs, make_checkpoints, open_sections
 
-from app import export, faithfulness, faithfulness_figures, figures, knobs
+from app import export, faithfulness, faithfulness_figures, heatmap_figures, knobs
 from app.values import KnobChoice
 from larnn.checkpoint import shipped_checkpoints
 from larnn.data import Normalizer
@@ -345,7 +345,7 @@ def recall_inference():
 def test_the_clickable_heatmap_marks_each_cell_of_a_hidden_step(recall_inference, axis):
     X, _, hidden = recall_inference
     grid = attention_grid(hidden, 0, None, axis)
-    fig = figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
+    fig = heatmap_figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
     faithfulness_figures.clickable(fig, (4,))
     go.Figure(fig.to_dict())  # passes Plotly's validation
     heat, marks = fig.data[0], fig.data[-1]
@@ -355,7 +355,7 @@ def test_the_clickable_heatmap_marks_each_cell_of_a_hidden_step(recall_inference
     rows = {float(y): r for r, y in enumerate(grid.y)}
     assert all(grid.j[rows[float(y)], x] == 4 for x, y in zip(marks.x, marks.y, strict=True))
     assert np.allclose(grid.z[grid.j == 4], 0.0)  # the hidden step gets no attention
-    unmarked = figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
+    unmarked = heatmap_figures.attention_heatmap(grid, "t", X=X, channel_names=("a", "b", "c"))
     assert len(faithfulness_figures.clickable(unmarked).data) == len(unmarked.data)  # none hidden
 
 

@@ -12,7 +12,16 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from app import describe, downsample, faithfulness, faithfulness_figures, figures, resources
+from app import (
+    describe,
+    downsample,
+    faithfulness,
+    faithfulness_figures,
+    figures,
+    heatmap_figures,
+    resources,
+    timeline_figures,
+)
 from app.guard import guard
 from app.live_chart import live_chart
 from app.sidebar import toggle_clicked
@@ -121,7 +130,7 @@ def heatmap_section(data: DataView, shown: Shown, axis: str) -> dict[str, object
         st.warning("Every head is switched off: there is no attention to show.")
         return {}
     grid = attention_grid(run.inference, choice.layer, choice.heads_on, axis, shown.span)
-    fig = figures.attention_heatmap(
+    fig = heatmap_figures.attention_heatmap(
         grid,
         describe.heatmap_title(choice),
         truth_steps=shown.truth_steps,
@@ -158,12 +167,12 @@ def timeline_section(
     steps = None
     if shown.attending:
         weights = head_weights(run.inference, choice.layer, choice.heads_on, shown.span)
-        steps = figures.StepAttention(weights, run.inference.slot_time[first:stop])
+        steps = timeline_figures.StepAttention(weights, run.inference.slot_time[first:stop])
     running = {role: r.inference.step_probabilities[first:stop] for role, r in runs.items()}
     class_names = next(reversed(runs.values())).model.class_names if runs else ()
     same_classes = data.class_names is None or class_names == data.class_names
     true_class = None if data.labels is None else int(data.labels[index])
-    fig = figures.timeline_figure(
+    fig = timeline_figures.timeline_figure(
         shown_x[first:stop],
         stop - 1,
         channel_names=data.channel_names,
@@ -217,7 +226,7 @@ def head_grid_section(shown: Shown, axis: str) -> dict[str, object]:
         attention_grid(run.inference, choice.layer, [h], axis, shown.span) for h in range(heads)
     ]
     titles = describe.head_titles(run, choice, shown.relevant)
-    fig = figures.head_grid_figure(grids, titles, truth_steps=shown.truth_steps)
+    fig = heatmap_figures.head_grid_figure(grids, titles, truth_steps=shown.truth_steps)
     figures.titled(fig, shown.context, "One heatmap per head, on one colour scale")
     live_chart(fig, key="head_grid")
     st.caption(
@@ -243,7 +252,7 @@ def overview_section(
     running = {
         role: downsample.min_max(run.inference.step_probabilities) for role, run in runs.items()
     }
-    fig = figures.overview_figure(
+    fig = timeline_figures.overview_figure(
         downsample.min_max(x),
         running,
         span,

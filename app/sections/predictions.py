@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import describe, export, figures
+from app import chart_figures, describe, export, figures
 from app.live_chart import live_chart
 from app.values import DataView, Fit, KnobChoice, ModelRun
 
@@ -49,7 +49,7 @@ def predictions_section(
     shown = {role: run for role, run in runs.items() if run.model.class_names == class_names}
     probabilities = {role: run.inference.probabilities for role, run in shown.items()}
     left, right = st.columns([3, 2])
-    fig = figures.probabilities_figure(
+    fig = chart_figures.probabilities_figure(
         probabilities,
         class_names,
         true_class=true_class,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from app import describe, figures, knobs, resources
+from app import chart_figures, describe, figures, knobs, resources
 from app.guard import guard
 from app.sections.faithfulness import sample_size
 from app.values import DataView, Fit, KnobChoice, Loaded
@@ -61,7 +61,7 @@ def sweep_section(
             baseline = resources.accuracy(
                 lstm_model.key, lstm_model.checkpoint, sample_key, X, y, lengths
             )
-        fig = figures.window_sweep_figure(
+        fig = chart_figures.window_sweep_figure(
             sweep,
             baseline_accuracy=baseline,
             trained_window=choice.trained.window,
