@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from larnn.data.csv_cells import F32_MAX, TIME_COLUMNS, Rows, check_unique, is_float
 from larnn.data.dataset import SequenceDataset
-from larnn.data.user_series import TIME_COLUMNS, _check_unique, _Rows
 from larnn.errors import ConfigError, DataError
 
 FORMATS = {".ts": "ts", ".csv": "csv", ".npz": "npz"}
@@ -41,7 +41,6 @@ GROUP_COLUMN = "group"
 MIN_LENGTH = 2  # a series of one step has no dynamics to learn
 INSTALL_AEON = 'pip install -e ".[aeon]" (or: pip install aeon)'
 
-_F32_MAX = float(np.finfo(np.float32).max)
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError)
 
 
@@ -304,7 +303,7 @@ def _pad(
             )
         values = series[n]
         with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(values) | (np.abs(values) > _F32_MAX)
+            bad = ~np.isfinite(values) | (np.abs(values) > F32_MAX)
         if bad.any():
             t, c = np.argwhere(bad)[0]
             value = values[t, c]
@@ -406,20 +405,12 @@ def _locate_ts_problem(lines: list[str], case_lines: list[int]) -> str:
                 return f"line {line_number} (case {n + 1}), channel dim_{j} is empty"
             for t, cell in enumerate(channel.split(",")):
                 cell = cell.strip()
-                if cell != "?" and not _is_float(cell):
+                if cell != "?" and not is_float(cell):
                     return (
                         f"line {line_number} (case {n + 1}), channel dim_{j}, step {t + 1}: "
                         f"{cell[:40]!r} is not a number"
                     )
     return ""
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --- long CSV --------------------------------------------------------------------------
@@ -434,7 +425,7 @@ def _read_csv(data: bytes, name: str, limits: FileLimits):
     except (pd.errors.ParserError, ValueError) as err:
         raise DataError(f"{name} is not a valid CSV table: {err}") from None
     names = [str(c).strip() for c in table.columns]
-    _check_unique(names, name)
+    check_unique(names, name)
     lower = [n.casefold() for n in names]
     layout = (
         f"a labelled long CSV has the columns {CASE_COLUMN}, {LABEL_COLUMN}, optionally "
@@ -453,7 +444,7 @@ def _read_csv(data: bytes, name: str, limits: FileLimits):
     cells = table.to_numpy(dtype=object)  # (R, columns) of str
     if len(cells) == 0:
         raise DataError(f"{name} has a header but no data rows")
-    rows = _Rows(name, header=True)
+    rows = Rows(name, header=True)
     case_cells = _required_text(cells[:, case_col], names[case_col], rows, name)
     label_cells = _required_text(cells[:, label_col], names[label_col], rows, name)
     codes, case_ids = pd.factorize(case_cells)  # case_ids in order of first appearance
@@ -488,7 +479,7 @@ def _read_csv(data: bytes, name: str, limits: FileLimits):
     return series, labels, groups, channels, None, where
 
 
-def _required_text(column: np.ndarray, column_name: str, rows: _Rows, name: str) -> np.ndarray:
+def _required_text(column: np.ndarray, column_name: str, rows: Rows, name: str) -> np.ndarray:
     cells = np.array([str(c).strip() for c in column], dtype=object)
     empty = np.flatnonzero(cells == "")
     if len(empty):
@@ -501,7 +492,7 @@ def _per_case(
     codes: np.ndarray,
     case_ids: np.ndarray,
     column: str,
-    rows: _Rows,
+    rows: Rows,
     name: str,
 ) -> np.ndarray:
     """The one value of `column` each case has; DataError where a case has two."""

@@ -29,12 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from larnn.data.csv_cells import F32_MAX, TIME_COLUMNS, Rows, check_unique, is_number
 from larnn.errors import ConfigError, DataError
 
-TIME_COLUMNS = ("time", "t", "timestamp")
 CASE_COLUMN = "case_id"
 
-_F32_MAX = float(np.finfo(np.float32).max)
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
@@ -171,16 +170,16 @@ def _from_csv(
     except (pd.errors.ParserError, ValueError, csv.Error) as err:
         raise DataError(f"{filename} is not a valid CSV table: {err}") from None
     cells = table.fillna("").to_numpy(dtype=object)  # (rows, columns) of str
-    header = not all(_is_number(c) for c in cells[0])
+    header = not all(is_number(c) for c in cells[0])
     if header:
         names = [str(c).strip() or f"column {j + 1}" for j, c in enumerate(cells[0])]
         cells = cells[1:]
-        _check_unique(names, filename)
+        check_unique(names, filename)
     else:
         names = [f"column {j + 1}" for j in range(cells.shape[1])]
     if len(cells) == 0:
         raise DataError(f"{filename} has a header but no data rows")
-    rows = _Rows(filename, header)
+    rows = Rows(filename, header)
     lower = [n.casefold() for n in names]
     channel_lower = [c.casefold() for c in channels]
     special = [n for n in lower if n not in channel_lower] if header else []
@@ -252,76 +251,6 @@ def _from_csv(
         note += f", each sorted by {names[time_col]!r} (then dropped)."
     X = values[order].reshape(n_cases, length, len(channels)).astype(np.float32)  # (N, T, C)
     return X, tuple(str(c) for c in case_ids), note
-
-
-class _Rows:
-    """Cell conversion with messages that name the row and column."""
-
-    def __init__(self, filename: str, header: bool) -> None:
-        self.filename = filename
-        self.header = header
-
-    def at(self, i: int) -> str:
-        return f"row {i + 1}" + (" below the header" if self.header else "")
-
-    def numbers(self, column: np.ndarray, name: str) -> np.ndarray:
-        """float64 values of a column of str cells; DataError names the first bad cell."""
-        try:
-            values = column.astype(np.float64)
-        except (ValueError, TypeError, OverflowError):
-            i = next(i for i, c in enumerate(column) if not _is_float(c))
-            what = (
-                "is empty" if not str(column[i]).strip() else f"is not a number: {column[i]!r:.40}"
-            )
-            raise DataError(f"{self.filename}: {self.at(i)}, column {name!r} {what}") from None
-        bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > _F32_MAX))
-        if len(bad):
-            i = bad[0]
-            raise DataError(
-                f"{self.filename}: {self.at(i)}, column {name!r}: {column[i].strip()!r:.40} is not "
-                "a finite number within float32 range (NaN and infinity are not allowed)"
-            )
-        return values
-
-    def times(self, column: np.ndarray, name: str) -> np.ndarray:
-        """float64 times: numbers, or ISO 8601 date-times as seconds after the first row."""
-        if all(_is_float(c) for c in column):
-            return self.numbers(column, name)
-        try:
-            stamps = pd.to_datetime([str(c).strip() for c in column], format="ISO8601", utc=True)
-        except (ValueError, TypeError, OverflowError):
-            stamps = None
-        if stamps is None or stamps.isna().any():
-            i = next(i for i, c in enumerate(column) if not _is_float(c))
-            raise DataError(
-                f"{self.filename}: {self.at(i)}, column {name!r}: {column[i].strip()!r:.40} is "
-                "neither a number nor an ISO 8601 date-time (all times must use one form)"
-            )
-        return ((stamps - stamps[0]) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
-
-
-def _is_float(cell: object) -> bool:
-    try:
-        float(str(cell))
-    except (ValueError, OverflowError):
-        return False
-    return True
-
-
-def _is_number(cell: object) -> bool:
-    """A finite number (a header cell like 'nan' or 'inf' is a name, not data)."""
-    return _is_float(cell) and math.isfinite(float(str(cell)))
-
-
-def _check_unique(names: list[str], filename: str) -> None:
-    seen: dict[str, int] = {}
-    for j, name in enumerate(names):
-        key = name.casefold()
-        if key in seen:
-            raise DataError(
-                f"{filename}: columns {seen[key] + 1} and {j + 1} have the same name {name!r}"
-            )
-        seen[key] = j
 
 
 # --- numpy files -----------------------------------------------------------------------
@@ -406,7 +335,7 @@ def _from_array(
     case_ids = (stem,) if array.ndim == 2 else tuple(str(i) for i in range(array.shape[0]))
     values = array[None] if array.ndim == 2 else array  # (N, T, C)
     with np.errstate(over="ignore", invalid="ignore"):
-        bad = ~np.isfinite(values) | (np.abs(values.astype(np.float64)) > _F32_MAX)
+        bad = ~np.isfinite(values) | (np.abs(values.astype(np.float64)) > F32_MAX)
     if bad.any():
         n, t, c = np.argwhere(bad)[0]
         raise DataError(
