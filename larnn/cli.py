@@ -184,6 +184,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
             study_name=args.study_name,
             sampler_seed=args.sampler_seed,
             data_dir=args.data_dir,
+            budget_s=args.budget,
         )
         print(format_report(study, args.top))
     except KeyboardInterrupt:
@@ -290,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-trials", type=int, default=50, help="finished trials the study should hold in total"
     )
     tune.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler")
+    tune.add_argument(
+        "--budget",
+        type=float,
+        help="wall-clock seconds for the search: no trial starts after, the running one is "
+        "pruned at its next epoch (default: no limit)",
+    )
     _add_config_arguments(
         tune,
         config_help="base TrainConfig JSON file (flags and --set override it)",

@@ -28,22 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from larnn.data import Normalizer, SequenceDataset
 from larnn.errors import ConfigError
+from larnn.evaluate import as_tensors, predict_logits
 from larnn.metrics import ClassificationReport
 from larnn.refit_epochs import choose_refit_epochs
 from larnn.rocket import REFERENCE, reference_score
-from larnn.tasks import load_task
-from larnn.train import TrainConfig, as_tensors, train
+from larnn.tasks import Task, load_task
+from larnn.train import PaddedInputs, TrainConfig, train, train_epoch
 from larnn.verdict import LEARNING, Verdict, judge, majority_rate
 
 TARGET_STEPS = 64  # the stem's patch gives the cell at most this many steps
 DEFAULT_BUDGET_S = 300.0  # per model: a LARNN and its LSTM in 10 minutes
 TARGET_UPDATES = 1000  # optimiser steps of a fold's full run
+MIN_FOLDS = 3  # where the budget is short, fewer folds before fewer epochs
+GIVEN = "set by you"  # the reason recorded for a setting the user gave
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
 MODELS = {
     # One layer over the stem's features; the LARNN's key/value settings are UCI HAR's
@@ -90,7 +91,7 @@ def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -
 
     def choose(name: str, value: Any, reason: str) -> None:
         if name in given:
-            choices[name] = "set by you"
+            choices[name] = GIVEN
             return
         settings[name] = value
         choices[name] = reason
@@ -161,13 +162,13 @@ def run_protocol(
     reference: dict | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
-    on_epoch: Callable[[str, int, int, float], None] | None = None,
+    on_epoch: Callable[[str, int, dict[str, float]], None] | None = None,
 ) -> ProtocolResult:
     """Folds, then a refit, in `out`/fold_<j> and `out`/refit; the refit's checkpoint, copied
     to `out`/checkpoint, is the model. `config` is a planned one (`plan`) with `folds` >= 2.
     `reference`: a reference classifier's score to record beside it (`fit_reference`).
-    `on_epoch(stage, epoch, epochs, val_accuracy)` follows the progress (stage "fold 2/5" or
-    "refit")."""
+    `on_epoch(stage, epochs, row)` follows the progress: stage "fold 2/5" or "refit", its
+    epoch count, and the epoch's history row (epoch, loss, val_accuracy, val_loss)."""
     if config.folds < 2:
         raise ConfigError(
             f"the protocol chooses epochs over folds: folds must be >= 2, got {config.folds}"
@@ -175,12 +176,24 @@ def run_protocol(
     if budget_s <= 0:
         raise ConfigError(f"the budget must be a positive number of seconds, got {budget_s}")
     started = time.perf_counter()
-    task = load_task(config.dataset, config.split_definition(), data_dir)
-    seconds_per_epoch = time_one_epoch(config, task.train.concatenate(task.val))
-    affordable = int(budget_s / (seconds_per_epoch * (config.folds + 1)))
+    fold_task = load_task(config.dataset, config.split_definition(), data_dir)  # fold 0
+    seconds_per_epoch = time_one_epoch(config, fold_task)
+
+    def affordable(folds: int) -> int:  # epochs per stage that k folds and a refit fit in
+        return int(budget_s / (seconds_per_epoch * (folds + 1)))
+
+    if (
+        affordable(config.folds) < config.epochs
+        and config.folds > MIN_FOLDS
+        and config.choices.get("folds") != GIVEN
+    ):  # fewer folds before fewer epochs: an undertrained curve chooses nothing well
+        reason = f"{config.choices.get('folds', '')}; {MIN_FOLDS} to fit the budget"
+        config = dataclasses.replace(
+            config, folds=MIN_FOLDS, choices={**config.choices, "folds": reason}
+        )
     cut = ""
-    if affordable < config.epochs:
-        epochs = max(1, affordable)
+    if affordable(config.folds) < config.epochs:
+        epochs = max(1, affordable(config.folds))
         cut = (
             f"; cut to {epochs} by the budget of {budget_s:g} s (an epoch took about "
             f"{seconds_per_epoch:.2f} s)"
@@ -197,7 +210,7 @@ def run_protocol(
             run,
             data_dir=data_dir,
             progress=progress,
-            on_epoch=_stage(on_epoch, stage, config.epochs),
+            on_epoch=_stage(on_epoch, stage, config.epochs, run),
         )
         runs.append(run)
     choice = choose_refit_epochs(runs)
@@ -219,7 +232,7 @@ def run_protocol(
     extra = {LEARNING: verdict.to_dict()} | ({REFERENCE: reference} if reference else {})
     result = train(
         refit_config, refit_dir, data_dir=data_dir, progress=progress,
-        on_epoch=_stage(on_epoch, "refit", choice.epochs), extra_metrics=extra,
+        on_epoch=_stage(on_epoch, "refit", choice.epochs, refit_dir), extra_metrics=extra,
     )  # fmt: skip
     final = Path(out) / "checkpoint"
     shutil.rmtree(final, ignore_errors=True)
@@ -249,36 +262,37 @@ def fit_reference(config: TrainConfig, data_dir: Path | None = None) -> dict | N
     return reference_score(task.train.concatenate(task.val), task.test, config.seed)
 
 
-def _stage(on_epoch, stage: str, epochs: int):
+def _stage(on_epoch, stage: str, epochs: int, run: Path):
+    """train()'s on_epoch for one stage: hands on the epoch's row, saved before the call."""
     if on_epoch is None:
         return None
-    return lambda epoch, val_accuracy: on_epoch(stage, epoch, epochs, val_accuracy)
+
+    def follow(epoch: int, val_accuracy: float) -> None:
+        progress = json.loads((run / "resume" / "progress.json").read_text())
+        on_epoch(stage, epochs, progress["history"][-1])
+
+    return follow
 
 
 def _history(run: Path) -> list[dict[str, Any]]:
     return json.loads((run / "history.json").read_text())
 
 
-def time_one_epoch(config: TrainConfig, data: SequenceDataset, batches: int = 3) -> float:
-    """Seconds one training epoch of `config` takes on `data`, estimated from `batches`
-    batches (forward, backward, update) and scaled to the epoch's batch count."""
+def time_one_epoch(config: TrainConfig, task: Task) -> float:
+    """Seconds one epoch of a fold takes: a training epoch of `config` on the fold's training
+    part and a prediction over its validation part, timed on a fresh model (the run's own
+    epochs also save their progress: a few milliseconds for these models)."""
     from larnn.classifier import SequenceClassifier
 
     torch.manual_seed(config.seed)
-    model = SequenceClassifier(config.classifier_config(data.X.shape[2], data.n_classes)).train()
+    model = SequenceClassifier(
+        config.classifier_config(task.train.X.shape[2], task.train.n_classes)
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    x, y, lengths = as_tensors(data, Normalizer.fit(data.X, data.lengths), "cpu")
-    size = min(config.batch_size, len(data))
-    timed = []
-    for index in range(batches + 1):  # the first batch warms up (allocation, compilation)
-        rows = torch.arange(index * size, (index + 1) * size) % len(data)
-        began = time.perf_counter()
-        batch_lengths = lengths[rows]
-        logits = model(x[rows, : int(batch_lengths.max())], batch_lengths).logits
-        F.cross_entropy(logits, y[rows]).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        timed.append(time.perf_counter() - began)
-    per_batch = float(np.median(timed[1:]))
-    validation = 0.5  # an epoch also validates and saves: measured at about half a batch pass
-    return per_batch * math.ceil(len(data) / size) * (1 + validation)
+    normalizer = Normalizer.fit(task.train.X, task.train.lengths)
+    x, y, lengths = as_tensors(task.train, normalizer, "cpu")
+    x_val, _, lengths_val = as_tensors(task.val, normalizer, "cpu")
+    began = time.perf_counter()
+    train_epoch(model, optimizer, PaddedInputs(x, lengths), y, config, 0, False)
+    predict_logits(model, x_val, lengths_val)
+    return time.perf_counter() - began

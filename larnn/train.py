@@ -35,6 +35,7 @@ from larnn.config_base import JsonConfig, require
 from larnn.data import Normalizer, SequenceDataset
 from larnn.data.augment import AugmentConfig, augment, vector_triples
 from larnn.errors import ConfigError
+from larnn.evaluate import as_tensors, cropped, evaluate_model, predict_logits
 from larnn.input_features import check_asinh_scale
 from larnn.metrics import ClassificationReport, classification_report
 from larnn.model import LARNNConfig
@@ -174,55 +175,6 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     return config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
 
 
-def as_tensors(data: SequenceDataset, normalizer: Normalizer, device) -> tuple:
-    """Normalised x (N, T, C) with padding left at zero, labels y (N,), lengths (N,)."""
-    x = torch.from_numpy(normalizer.apply(data.X, data.lengths)).to(device)  # (N, T, C)
-    lengths = torch.from_numpy(data.series_lengths).to(device)  # (N,)
-    return x, torch.from_numpy(data.y).to(device), lengths
-
-
-@torch.no_grad()
-def predict_logits(
-    model: SequenceClassifier,
-    x: torch.Tensor,
-    lengths: torch.Tensor | None = None,
-    batch_size: int = 512,
-) -> torch.Tensor:
-    """Class logits (N, classes) on the CPU, each sequence read at its last real step, in eval
-    mode."""
-    model.eval()
-    if lengths is None:
-        lengths = torch.full((len(x),), x.shape[1], dtype=torch.int64, device=x.device)
-    parts = [
-        model(*_cropped(chunk, chunk_lengths)).logits.cpu()
-        for chunk, chunk_lengths in zip(x.split(batch_size), lengths.split(batch_size), strict=True)
-    ]
-    return torch.cat(parts)
-
-
-def predict(
-    model: SequenceClassifier,
-    x: torch.Tensor,
-    lengths: torch.Tensor | None = None,
-    batch_size: int = 512,
-) -> np.ndarray:
-    """Predicted class per sequence, read at its last real step, in eval mode."""
-    return predict_logits(model, x, lengths, batch_size).argmax(-1).numpy()
-
-
-def _cropped(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch without the padded steps that no series in it reaches (causal: same outputs)."""
-    return x[:, : int(lengths.max())], lengths  # (B, max length, C)
-
-
-def evaluate_model(
-    model: SequenceClassifier, data: SequenceDataset, normalizer: Normalizer
-) -> ClassificationReport:
-    device = next(model.parameters()).device
-    x, _, lengths = as_tensors(data, normalizer, device)
-    return classification_report(data.y, predict(model, x, lengths), data.class_names)
-
-
 def describe_task(task: Task) -> str:
     """One line: cases per part, classes, channels, lengths."""
     lengths = np.concatenate([task.part(name).series_lengths for name in ("train", "val", "test")])
@@ -321,7 +273,7 @@ def train(
     while epoch < config.epochs and epoch - progress_state["best_epoch"] <= patience:
         started = time.perf_counter()
         inputs = PaddedInputs(x_train, lengths_train, augmentation)
-        loss = _train_epoch(model, optimizer, inputs, y_train, config, epoch, progress, average)
+        loss = train_epoch(model, optimizer, inputs, y_train, config, epoch, progress, average)
         val_logits = predict_logits(validated, x_val, lengths_val)
         val_loss = F.cross_entropy(val_logits, y_val).item()
         val_predictions = val_logits.argmax(-1).numpy()
@@ -418,7 +370,7 @@ def weight_average(model: SequenceClassifier, decay: float) -> AveragedModel | N
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def _train_epoch(
+def train_epoch(
     model,
     optimizer,
     inputs: PaddedInputs,
@@ -444,7 +396,7 @@ def _train_epoch(
         batch = x[index]
         if inputs.augmentation is not None:
             batch = inputs.augmentation(batch, lengths[index], generator)
-        logits = model(*_cropped(batch, lengths[index])).logits
+        logits = model(*cropped(batch, lengths[index])).logits
         loss = F.cross_entropy(logits, y[index], label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -44,6 +44,7 @@ import os
 import re
 import socket
 import statistics
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -233,29 +234,41 @@ def run_study(
     study_name: str = STUDY_NAME,
     sampler_seed: int = 0,
     data_dir: Path | None = None,
+    budget_s: float | None = None,
 ) -> optuna.Study:
-    """Run trials until the study holds `n_trials` finished ones (counting earlier runs')."""
+    """Run trials until the study holds `n_trials` finished ones (counting earlier runs'), or
+    until `budget_s` seconds have passed: no trial starts after that, and the running one is
+    pruned at its next epoch (its best epoch so far stays in its run folder)."""
     out = Path(out)
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1, got {n_trials}")
+    if budget_s is not None and budget_s <= 0:
+        raise ConfigError(f"--budget must be a positive number of seconds, got {budget_s}")
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     # A missing or unusable dataset fails here, not in every trial.
     task = load_task(base.dataset, base.split_definition(), data_dir)
     check_trainable(base, task.train)
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(out, storage, study_name, create=True, sampler_seed=sampler_seed)
     _check_base(study, base)
-    objective = _objective(base, out, n_trials, data_dir, ragged=task.train.is_ragged)
-    while True:
+    objective = _objective(base, out, n_trials, data_dir, task.train.is_ragged, deadline)
+    while deadline is None or time.monotonic() < deadline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # a killed worker's trial, where heartbeats
         if sum(map(_uses_budget, study.get_trials(deepcopy=False))) >= n_trials:
             return study
         study.optimize(objective, n_trials=1, catch=(Exception,))
+    return study
 
 
 def _objective(
-    base: TrainConfig, out: Path, n_trials: int, data_dir: Path | None, *, ragged: bool
+    base: TrainConfig,
+    out: Path,
+    n_trials: int,
+    data_dir: Path | None,
+    ragged: bool,
+    deadline: float | None,
 ) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         earlier = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
@@ -263,7 +276,8 @@ def _objective(
             trial.set_user_attr("surplus", True)
             raise optuna.TrialPruned("the study already has its trials")
         try:
-            return _train_trial(trial, suggest_config(trial, base, ragged=ragged), out, data_dir)
+            config = suggest_config(trial, base, ragged=ragged)
+            return _train_trial(trial, config, out, data_dir, deadline)
         except optuna.TrialPruned:
             raise
         except Exception as error:  # recorded, so that it counts as a finished trial
@@ -274,7 +288,11 @@ def _objective(
 
 
 def _train_trial(
-    trial: optuna.Trial, config: TrainConfig, out: Path, data_dir: Path | None
+    trial: optuna.Trial,
+    config: TrainConfig,
+    out: Path,
+    data_dir: Path | None,
+    deadline: float | None = None,
 ) -> float:
     run_dir = (out / "trials" / f"trial_{trial.number:04d}").resolve()
     trial.set_user_attr("config", config.to_dict())
@@ -283,6 +301,9 @@ def _train_trial(
 
     def on_epoch(epoch: int, val_accuracy: float) -> None:
         trial.report(val_accuracy, epoch)
+        if deadline is not None and time.monotonic() > deadline:
+            trial.set_user_attr("over_budget", True)
+            raise optuna.TrialPruned(f"epoch {epoch}: the search's budget ran out")
         if trial.should_prune():
             raise optuna.TrialPruned(f"epoch {epoch}: val accuracy {val_accuracy:.4f}")
 

@@ -127,6 +127,12 @@ def test_a_small_budget_cuts_the_epochs_and_says_so(tmp_path):
     choices = load_checkpoint(result.checkpoint).metadata.train_config["choices"]
     assert len(history(tmp_path / "run" / "fold_0")) == 1 == result.epochs
     assert "cut to 1 by the budget of 0.5 s" in choices["epochs"]
+    assert "3 to fit the budget" in choices["folds"]  # fewer folds before fewer epochs
+    assert sorted(p.name for p in (tmp_path / "run").glob("fold_*")) == [
+        "fold_0",
+        "fold_1",
+        "fold_2",
+    ]
 
 
 def history(run: Path) -> list[dict]:

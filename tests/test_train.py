@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import larnn.evaluate as evaluate_module
 import larnn.train as train_module
 from larnn.checkpoint import load_checkpoint
 from larnn.cli import main
@@ -47,17 +48,17 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch, ema_de
     config = with_overrides(TINY, {"ema_decay": ema_decay})  # the weight average resumes too
     whole = train(config, tmp_path / "whole", progress=False)
 
-    real_epoch = train_module._train_epoch
+    real_epoch = train_module.train_epoch
 
     def interrupted(model, optimizer, x, y, config, epoch, *rest):
         if epoch == 2:
             raise KeyboardInterrupt
         return real_epoch(model, optimizer, x, y, config, epoch, *rest)
 
-    monkeypatch.setattr(train_module, "_train_epoch", interrupted)
+    monkeypatch.setattr(train_module, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    monkeypatch.setattr(train_module, "train_epoch", real_epoch)
     with pytest.raises(ConfigError, match="--resume"):
         train(config, tmp_path / "cut", progress=False)
     resumed = train(config, tmp_path / "cut", progress=False, resume=True)
@@ -188,13 +189,13 @@ def test_augmented_batches_keep_padding_at_zero():
 
 def test_refit_trains_on_training_and_validation_for_the_given_epochs(tmp_path, monkeypatch):
     seen = []
-    real_epoch = train_module._train_epoch
+    real_epoch = train_module.train_epoch
 
     def counting(model, optimizer, inputs, y, config, epoch, *rest):
         seen.append(len(y))
         return real_epoch(model, optimizer, inputs, y, config, epoch, *rest)
 
-    monkeypatch.setattr(train_module, "_train_epoch", counting)
+    monkeypatch.setattr(train_module, "train_epoch", counting)
     config = with_overrides(TINY, {"refit": True, "epochs": 3, "patience": 1})
     result = train(config, tmp_path / "refit", progress=False)
     train_size, val_size = TINY.probe_sizes[0], TINY.probe_sizes[1]
@@ -213,7 +214,7 @@ def test_the_weight_average_is_the_moving_average_of_every_steps_weights(tmp_pat
     config = with_overrides(TINY, {"ema_decay": 0.8, "epochs": 1})
     task = train_module.load_task(config.dataset, config.split_definition())
     normalizer = train_module.Normalizer.fit(task.train.X, task.train.lengths)
-    x, y, lengths = train_module.as_tensors(task.train, normalizer, torch.device("cpu"))
+    x, y, lengths = evaluate_module.as_tensors(task.train, normalizer, torch.device("cpu"))
     torch.manual_seed(0)
     encoder = config.encoder_config(channels=x.shape[2])
     model = train_module.SequenceClassifier(
@@ -226,7 +227,7 @@ def test_the_weight_average_is_the_moving_average_of_every_steps_weights(tmp_pat
     )
     average = train_module.weight_average(model, config.ema_decay)
     inputs = train_module.PaddedInputs(x, lengths, None)
-    train_module._train_epoch(model, optimizer, inputs, y, config, 0, False, average)
+    train_module.train_epoch(model, optimizer, inputs, y, config, 0, False, average)
     assert len(steps) == -(-len(y) // config.batch_size) > 1
     floats = [k for k, v in steps[0].items() if v.is_floating_point()]  # not batch counters
     assert {name for name, _ in model.named_parameters()} <= set(floats)

@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -216,6 +217,21 @@ def test_a_trial_below_the_median_is_pruned_after_the_warm_up_epochs(tmp_path):
     assert trial.state == TrialState.PRUNED
     assert list(trial.intermediate_values) == list(range(1, tune_module.PRUNE_AFTER_EPOCHS + 1))
     assert not Path(trial.user_attrs["run_dir"], "checkpoint").exists()
+
+
+def test_the_budget_stops_the_search_and_prunes_the_running_trial(tmp_path):
+    """A budget shorter than one trial: the first trial is pruned at its first epoch past the
+    deadline, and no second trial starts, although 50 were asked for."""
+    base = dataclasses.replace(BASE, epochs=200, patience=200)
+    started = time.monotonic()
+    study = run_study(base, tmp_path, 50, budget_s=1.0)
+    assert len(study.trials) == 1
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED and trial.user_attrs["over_budget"] is True
+    assert len(trial.intermediate_values) < 200
+    assert time.monotonic() - started < 60
+    with pytest.raises(ConfigError, match="--budget must be a positive number"):
+        run_study(base, tmp_path / "none", 5, budget_s=0)
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch, capsys):
