@@ -280,8 +280,8 @@ def _history(run: Path) -> list[dict[str, Any]]:
 
 def time_one_epoch(config: TrainConfig, task: Task) -> float:
     """Seconds one epoch of a fold takes: a training epoch of `config` on the fold's training
-    part and a prediction over its validation part, timed on a fresh model (the run's own
-    epochs also save their progress: a few milliseconds for these models)."""
+    part and a prediction over its validation part, timed on a fresh model after a warm-up
+    batch (the run's own epochs also save their progress: milliseconds for these models)."""
     from larnn.classifier import SequenceClassifier
 
     torch.manual_seed(config.seed)
@@ -292,6 +292,9 @@ def time_one_epoch(config: TrainConfig, task: Task) -> float:
     normalizer = Normalizer.fit(task.train.X, task.train.lengths)
     x, y, lengths = as_tensors(task.train, normalizer, "cpu")
     x_val, _, lengths_val = as_tensors(task.val, normalizer, "cpu")
+    warm = min(len(y), config.batch_size)  # the first call loads or builds the compiled loops
+    model(x[:warm], lengths[:warm]).logits.sum().backward()
+    optimizer.zero_grad()
     began = time.perf_counter()
     train_epoch(model, optimizer, PaddedInputs(x, lengths), y, config, 0, False)
     predict_logits(model, x_val, lengths_val)
