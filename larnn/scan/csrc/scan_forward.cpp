@@ -78,15 +78,16 @@ struct Window {
   }
 };
 
-// A thread's scratch for attend_block, allocated once per scan: q of H rows, scores of
-// K * NH, best and total of NH, acc of H, all Lanes.
+// A thread's scratch for attend_block, allocated once per scan, all Lanes: scores of K * NH,
+// best and total of NH; q and a of H for attend(), which runs one step of every block.
 struct AttendScratch {
-  std::vector<Lanes> q, scores, best, total, acc;
+  std::vector<Lanes> scores, best, total, q, a;
   AttendScratch(int64_t H, int64_t K, int64_t NH)
-      : q(H), scores(K * NH), best(NH), total(NH), acc(H) {}
+      : scores(K * NH), best(NH), total(NH), q(H), a(H) {}
 };
 
-// Attention of every head for one block of kLanes batch columns, `bw` of them used. The
+// Attention of every head for one block of kLanes batch columns, `bw` of them used: from
+// the block's q (H), its attended values a (H), acc, normalised. The
 // history is stored by block of columns, so a block reads each filled slot as one contiguous
 // run of 2H rows of kLanes values: its keys in a first pass, its values in a second, each
 // sum over a head's HD features held in a register. In the reference: p, p times the head
@@ -96,12 +97,12 @@ struct AttendScratch {
 // scales the weights. The softmax's division comes last, on a: with e_j = 2^(s_j - max s),
 // a = sum_j (e_j / sum e) m v_j = (sum_j e_j m v_j) / sum e, for head mask and dropout m.
 template <bool kHidden>
-void attend_block(const Window& w, int64_t block, int64_t bw, AttendScratch& scratch) {
+void attend_block(const Window& w, int64_t block, int64_t bw, const Lanes* q, Lanes* acc,
+                  AttendScratch& scratch) {
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t first = K - n, b0 = block * kLanes;  // window position of the oldest filled slot
-  Lanes *q = scratch.q.data(), *scores = scratch.scores.data(), *acc = scratch.acc.data();
-  Lanes *best = scratch.best.data(), *total = scratch.total.data();
-  for (int64_t i = 0; i < H; ++i) q[i] = load_columns(w.q + i * B + b0, bw);
+  Lanes *scores = scratch.scores.data(), *best = scratch.best.data();
+  Lanes* total = scratch.total.data();
   std::fill(best, best + NH, Lanes{} - INFINITY);
   std::fill(total, total + NH, Lanes{});
   std::fill(acc, acc + H, Lanes{});
@@ -154,7 +155,7 @@ void attend_block(const Window& w, int64_t block, int64_t bw, AttendScratch& scr
   }
   for (int64_t head = 0; head < NH; ++head)  // 1 / sum e; 0 where no slot is shown
     total[head] = kHidden ? (total[head] > 0.0f ? 1.0f / total[head] : 0.0f) : 1.0f / total[head];
-  for (int64_t i = 0; i < H; ++i) store_columns(w.a + i * B + b0, acc[i] * total[i % NH], bw);
+  for (int64_t i = 0; i < H; ++i) acc[i] *= total[i % NH];
   if (w.record)  // the weights, as applied: w_t
     for (int64_t j = 0; j < n; ++j)
       for (int64_t head = 0; head < NH; ++head)
@@ -166,12 +167,15 @@ void attend(const Window& w, std::vector<AttendScratch>& scratch) {
   const int64_t blocks = (w.B + kLanes - 1) / kLanes;
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     AttendScratch& mine = scratch[at::get_thread_num()];
+    Lanes *q = mine.q.data(), *a = mine.a.data();
     for (int64_t block = begin; block < end; ++block) {
-      const int64_t bw = std::min(kLanes, w.B - block * kLanes);
+      const int64_t b0 = block * kLanes, bw = std::min(kLanes, w.B - b0);
+      for (int64_t i = 0; i < w.H; ++i) q[i] = load_columns(w.q + i * w.B + b0, bw);
       if (w.visible.rows)
-        attend_block<true>(w, block, bw, mine);
+        attend_block<true>(w, block, bw, q, a, mine);
       else
-        attend_block<false>(w, block, bw, mine);
+        attend_block<false>(w, block, bw, q, a, mine);
+      for (int64_t i = 0; i < w.H; ++i) store_columns(w.a + i * w.B + b0, a[i], bw);
     }
   });
 }
@@ -239,6 +243,140 @@ void matvec(const float* Wt, const float* x, float* y, int64_t rows, int64_t col
   }
 }
 
+// Registers for the rows of a block product: each row's partial sum is one Lanes, and a
+// product's loop needs a few more for the operands (32 vector registers with AVX-512, 16
+// with AVX2, where a Lanes takes two).
+#ifdef __AVX512F__
+constexpr int64_t kProductRows = 12;
+#else
+constexpr int64_t kProductRows = 6;
+#endif
+
+// Rows m0 .. m0 + kRows of y = W x for one block: y (M) and x (cols) are Lanes rows, W is
+// given transposed, Wt (cols, M). The kRows partial sums stay in registers; each
+// multiply-add takes one weight, broadcast, against a row of x.
+template <int64_t kRows>
+LARNN_INLINE void block_rows(const float* Wt, const Lanes* x, Lanes* y, int64_t M,
+                             int64_t cols, int64_t m0, bool accumulate) {
+  Lanes sum[kRows];
+  for (int64_t r = 0; r < kRows; ++r) sum[r] = accumulate ? y[m0 + r] : Lanes{};
+  for (int64_t k = 0; k < cols; ++k) {
+    const Lanes column = x[k];
+    const float* w = Wt + k * M + m0;
+    for (int64_t r = 0; r < kRows; ++r) sum[r] += w[r] * column;
+  }
+  for (int64_t r = 0; r < kRows; ++r) y[m0 + r] = sum[r];
+}
+
+// y (M) = W x (cols), or y += W x, for one block of kLanes columns, Wt (cols, M): the
+// matmuls of scan_forward's loop by block, on data its thread keeps in cache.
+void block_product(const float* Wt, const Lanes* x, Lanes* y, int64_t M, int64_t cols,
+                   bool accumulate) {
+  int64_t m = 0;
+  for (; m + kProductRows <= M; m += kProductRows)
+    block_rows<kProductRows>(Wt, x, y, M, cols, m, accumulate);
+  for (; m + 4 <= M; m += 4) block_rows<4>(Wt, x, y, M, cols, m, accumulate);
+  for (; m < M; ++m) block_rows<1>(Wt, x, y, M, cols, m, accumulate);
+}
+
+// What the loop by block reads and writes: scan_forward's arguments as raw pointers, null
+// where not given, and its weights transposed.
+struct BlockScan {
+  const float *x, *h0, *c0;                 // (T, C, B), (H, B), (H, B)
+  float* kv;                                // (blocks, R, 2H, kLanes)
+  int64_t T, C, H, NH, B, K, R, filled;
+  const float *w_xh_t, *w_a_t, *w_kv_t;     // (C + H + 1, 5H), (H, 4H), (H + 1, 2H)
+  const float *pos_k, *pos_v, *head_mask;   // as in Window
+  const std::optional<at::Tensor>* visible;  // (T, K, B or 1) bool
+  const float* drops;                       // (T, K, NH, B) or null
+  int64_t query_activation, kv_activation;
+  NormSpec kv_norm, h_norm;                 // neither takes batch statistics
+  float *hs, *cs;                           // (T, H, B)
+  float *acts, *queries, *attended, *recorded;  // or null
+};
+
+// A thread's rows for the loop by block, Lanes each: [x_t; h; 1] (C + H + 1), z (5H: gates
+// then query), the gates' sigmoids (4H), c and the previous c (H each), [feature; 1]
+// (H + 1), a (H), and the attention's scratch.
+struct BlockScratch {
+  std::vector<Lanes> xh, z, sig, c, c_prev, feature, a;
+  AttendScratch attend;
+  BlockScratch(int64_t C, int64_t H, int64_t K, int64_t NH)
+      : xh(C + H + 1), z(5 * H), sig(4 * H), c(H), c_prev(H), feature(H + 1), a(H),
+        attend(H, K, NH) {}
+};
+
+// Rows (rows) of a block into a (rows, B) buffer at columns b0 .. b0 + bw.
+inline void store_block(float* to, const Lanes* rows, int64_t count, int64_t B, int64_t b0,
+                        int64_t bw) {
+  for (int64_t r = 0; r < count; ++r) store_columns(to + r * B + b0, rows[r], bw);
+}
+
+// scan_forward's loop for one block of kLanes batch columns, through all T steps: the same
+// steps as the loop by step below, on one thread, the block's window (K slots of 2H rows)
+// and the weights in its cache, three block_product calls a step and no parallel region.
+// It serves where no step mixes columns: neither norm takes batch statistics.
+template <bool kHidden>
+void scan_block(const BlockScan& s, int64_t block, BlockScratch& scratch) {
+  const int64_t C = s.C, H = s.H, B = s.B, b0 = block * kLanes;
+  const int64_t bw = std::min(kLanes, B - b0), HL = H * kLanes;
+  Lanes *xh = scratch.xh.data(), *z = scratch.z.data(), *sig = scratch.sig.data();
+  Lanes *c = scratch.c.data(), *c_prev = scratch.c_prev.data();
+  Lanes *feature = scratch.feature.data(), *a = scratch.a.data();
+  Lanes* const h = xh + C;  // h_{t-1}, as the product reads it
+  Lanes* const q = z + 4 * H;
+  for (int64_t i = 0; i < H; ++i) {
+    h[i] = load_columns(s.h0 + i * B + b0, bw);
+    c_prev[i] = load_columns(s.c0 + i * B + b0, bw);
+  }
+  xh[C + H] = Lanes{} + 1.0f;
+  feature[H] = Lanes{} + 1.0f;
+  for (int64_t t = 0; t < s.T; ++t) {
+    for (int64_t k = 0; k < C; ++k) xh[k] = load_columns(s.x + (t * C + k) * B + b0, bw);
+    block_product(s.w_xh_t, xh, z, 5 * H, C + H + 1, false);  // gates, query: as by step
+    activate(s.query_activation, reinterpret_cast<float*>(q), HL);
+    if (s.queries) store_block(s.queries + t * H * B, q, H, B, b0, bw);
+    const int64_t n = std::min(s.K, s.filled + t);
+    if (n) {
+      const int64_t step_offset = t * s.K * s.NH * B;
+      const Window w{.kv = s.kv,
+                     .first_slot = t,
+                     .slots = s.R,
+                     .n = n,
+                     .K = s.K,
+                     .H = H,
+                     .NH = s.NH,
+                     .B = B,
+                     .q = nullptr,
+                     .pos_k = s.pos_k,
+                     .pos_v = s.pos_v,
+                     .head_mask = s.head_mask,
+                     .visible = step_visibility(*s.visible, t),
+                     .drops = s.drops ? s.drops + step_offset : nullptr,
+                     .record = s.recorded ? s.recorded + step_offset : nullptr,
+                     .a = nullptr};
+      attend_block<kHidden>(w, block, bw, q, a, scratch.attend);
+      if (s.attended) store_block(s.attended + t * H * B, a, H, B, b0, bw);
+      block_product(s.w_a_t, a, z, 4 * H, H, true);  // + Wa a_t
+    }
+    float* const sig_rows = reinterpret_cast<float*>(sig);
+    sigmoid_values(reinterpret_cast<const float*>(z), sig_rows, 4 * HL);
+    cell_values(sig_rows, sig_rows + HL, sig_rows + 2 * HL, sig_rows + 3 * HL,
+                reinterpret_cast<const float*>(c_prev), reinterpret_cast<float*>(c),
+                reinterpret_cast<float*>(h), reinterpret_cast<float*>(feature), s.kv_activation,
+                HL);
+    norm_forward(s.h_norm, reinterpret_cast<float*>(h), H, kLanes, nullptr);
+    norm_forward(s.kv_norm, reinterpret_cast<float*>(feature), H, kLanes, nullptr);
+    if (s.acts) store_block(s.acts + t * 4 * H * B, sig, 4 * H, B, b0, bw);
+    store_block(s.hs + t * H * B, h, H, B, b0, bw);
+    store_block(s.cs + t * H * B, c, H, B, b0, bw);
+    // The new cell state enters the queue, projected straight into its slot of the block.
+    Lanes* slot = reinterpret_cast<Lanes*>(s.kv + (block * s.R + (s.K + t) % s.R) * 2 * HL);
+    block_product(s.w_kv_t, feature, slot, 2 * H, H + 1, false);
+    std::swap(c, c_prev);
+  }
+}
+
 // Inputs and outputs as in LARNNScan.forward, all float32, contiguous, batch last:
 // x (T, C, B); h0, c0 (H, B); w_xh (5H, C + H + 1) = [w_x, w_h, bias], so that one matmul
 // with [x_t; h; 1] gives gates and query; w_a (4H, H); w_kv (2H, H + 1) = [w_kv, b_kv];
@@ -291,17 +429,59 @@ void scan_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c
   const at::Tensor q_scratch = at::empty({H, B}, options);
   const at::Tensor a_scratch = at::empty({H, B}, options);
   at::Tensor kv_new = at::empty({2 * H, B}, options);
-  std::vector<AttendScratch> scratch(at::get_num_threads(), AttendScratch(H, K, NH));
   // One batch column: the three products by matvec, on transposed copies of the weights.
   const bool one_column = B == 1;
+  // Where no step mixes batch columns, each block of them runs the whole loop on its own
+  // (scan_block), also on transposed weights; batch statistics need every column each step.
+  const bool by_block = !one_column && kv_norm.kind != kBatchNorm && h_norm.kind != kBatchNorm &&
+                        reinterpret_cast<uintptr_t>(kv.data_ptr()) % alignof(Lanes) == 0;
+  const at::Tensor w_xh_t = w_xh.t().contiguous();  // (C + H + 1, 5H)
+  const at::Tensor w_a_t = w_a.t().contiguous();    // (H, 4H)
+  const at::Tensor w_kv_t = w_kv.t().contiguous();  // (H + 1, 2H)
+  if (by_block) {
+    const BlockScan scan{.x = x.data_ptr<float>(),
+                         .h0 = h0.data_ptr<float>(),
+                         .c0 = c0.data_ptr<float>(),
+                         .kv = kv.data_ptr<float>(),
+                         .T = T,
+                         .C = C,
+                         .H = H,
+                         .NH = NH,
+                         .B = B,
+                         .K = K,
+                         .R = R,
+                         .filled = filled,
+                         .w_xh_t = w_xh_t.data_ptr<float>(),
+                         .w_a_t = w_a_t.data_ptr<float>(),
+                         .w_kv_t = w_kv_t.data_ptr<float>(),
+                         .pos_k = data_or_null(pos_k),
+                         .pos_v = data_or_null(pos_v),
+                         .head_mask = data_or_null(head_mask),
+                         .visible = &visible,
+                         .drops = data_or_null(drops),
+                         .query_activation = query_activation,
+                         .kv_activation = kv_activation,
+                         .kv_norm = kv_norm,
+                         .h_norm = h_norm,
+                         .hs = hs.data_ptr<float>(),
+                         .cs = cs.data_ptr<float>(),
+                         .acts = data_or_null(acts),
+                         .queries = data_or_null(queries),
+                         .attended = data_or_null(attended),
+                         .recorded = data_or_null(recorded)};
+    at::parallel_for(0, (B + kLanes - 1) / kLanes, 1, [&](int64_t begin, int64_t end) {
+      BlockScratch scratch(C, H, K, NH);
+      for (int64_t block = begin; block < end; ++block)
+        if (visible)
+          scan_block<true>(scan, block, scratch);
+        else
+          scan_block<false>(scan, block, scratch);
+    });
+    return;
+  }
+  std::vector<AttendScratch> scratch(at::get_num_threads(), AttendScratch(H, K, NH));
   // The query's rows (H, B) in contiguous runs, as in update_cell.
   const int64_t runs = one_column ? 1 : H, width = one_column ? H : B;
-  at::Tensor w_xh_t, w_a_t, w_kv_t;
-  if (one_column) {
-    w_xh_t = w_xh.t().contiguous();  // (C + H + 1, 5H)
-    w_a_t = w_a.t().contiguous();    // (H, 4H)
-    w_kv_t = w_kv.t().contiguous();  // (H + 1, 2H)
-  }
   // Row t of a (T, rows, B) output, or the scratch when the output is not asked for.
   const auto step_rows = [&](const std::optional<at::Tensor>& out, const at::Tensor& scratch,
                              int64_t rows, int64_t t) {
