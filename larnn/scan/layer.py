@@ -132,7 +132,10 @@ def run_layer(
     )
     hs, cs, recorded = LARNNScan.apply(spec, *tensors)  # (T, H, B) twice, (T, K, NH, B)
     output = hs.permute(0, 2, 1)  # (T, B, H), batch-last in memory for the next layer
-    memory = torch.cat([memory, cs[-Kq:].permute(2, 0, 1)], dim=1)[:, -Kq:]  # (B, Kq, H)
+    newest = cs[-Kq:].permute(2, 0, 1)  # (B, min(T, Kq), H)
+    if newest.shape[1] < Kq:  # the oldest slots come from the carried queue
+        newest = torch.cat([memory[:, newest.shape[1] :], newest], dim=1)
+    memory = newest  # (B, Kq, H)
     if record:
         recorded = recorded.permute(3, 0, 2, 1)  # (B, T, NH, K)
     return output, output[-1], cs[-1].t(), memory, recorded
