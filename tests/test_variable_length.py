@@ -24,8 +24,9 @@ from larnn.baseline import LSTMConfig
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.data import Normalizer, SequenceDataset
 from larnn.errors import ConfigError
+from larnn.evaluate import predict
 from larnn.model import LARNNConfig
-from larnn.train import TrainConfig, check_trainable, predict
+from larnn.train import TrainConfig, check_trainable
 
 LENGTHS = (7, 26, 13, 20, 3)
 C = 5
