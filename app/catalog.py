@@ -28,6 +28,8 @@ DATASET_LABELS = {
     UPLOAD: "My own series (upload)",
 }
 SPLIT_LABELS = {"test": "test", "val": "validation", "train": "train"}
+# Other scores a checkpoint records (larnn.rocket, larnn.verdict), by the metrics table's row.
+SCORE_LABELS = {"reference": "MiniRocket (test)", "majority": "most frequent class (test)"}
 
 
 def dataset_label(dataset_id: str) -> str:
@@ -53,11 +55,35 @@ class ShippedModel:
     architecture: str | None  # None when config.json cannot be read
     dataset_id: str | None  # None when metadata.json cannot be read
     channel_names: tuple[str, ...] | None = None  # None when metadata.json cannot be read
+    record: str = ""  # its test accuracy, how it was chosen, whether it learned (`record`)
 
     @property
     def label(self) -> str:
         trained_on = dataset_label(self.dataset_id) if self.dataset_id else "unknown data"
-        return f"{self.name} (trained on {trained_on})"
+        return f"{self.name} (trained on {trained_on}{'; ' if self.record else ''}{self.record})"
+
+
+def record(metadata: dict) -> str:
+    """'test 96.2%, refit 30 epochs chosen over 5 folds', with 'DID NOT LEARN' first where
+    the checkpoint's verdict (larnn.verdict) says so; '' when nothing is recorded."""
+    metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), dict) else {}
+    train_config = metadata.get("train_config")
+    train_config = train_config if isinstance(train_config, dict) else {}
+    words = []
+    learning = metrics.get("learning")
+    if isinstance(learning, dict) and learning.get("learned") is False:
+        words.append("DID NOT LEARN")
+    test = metrics.get("test")
+    if isinstance(test, dict) and isinstance(test.get("accuracy"), (int, float)):
+        words.append(f"test {100 * test['accuracy']:.1f}%")
+    epochs, folds = train_config.get("epochs"), train_config.get("folds")
+    if train_config.get("refit") and folds:
+        words.append(f"refit {epochs} epochs chosen over {folds} folds")
+    elif train_config.get("refit"):
+        words.append(f"refit {epochs} epochs")
+    elif isinstance(train_config.get("best_epoch"), int):
+        words.append(f"epoch {train_config['best_epoch']} chosen on validation")
+    return ", ".join(words)
 
 
 def describe_shipped(folders: dict[str, Path]) -> list[ShippedModel]:
@@ -69,9 +95,18 @@ def describe_shipped(folders: dict[str, Path]) -> list[ShippedModel]:
             _json_field(Path(path) / CONFIG_FILE, "architecture"),
             _json_field(Path(path) / METADATA_FILE, "dataset_id"),
             _json_strings(Path(path) / METADATA_FILE, "channel_names"),
+            record(_json_object(Path(path) / METADATA_FILE)),
         )
         for name, path in folders.items()
     ]
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _json_value(path: Path, key: str) -> object:
@@ -111,11 +146,11 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     """Recorded metrics as rows per split: accuracy and macro-F1 (missing values left empty)."""
     rows = [
         {
-            "split": SPLIT_LABELS.get(split, split),
+            "split": SPLIT_LABELS.get(split) or SCORE_LABELS.get(split, split),
             "accuracy": values.get("accuracy"),
             "macro-F1": values.get("macro_f1"),
         }
         for split, values in metrics.items()
-        if isinstance(values, dict)
+        if isinstance(values, dict) and "accuracy" in values
     ]
     return pd.DataFrame(rows, columns=["split", "accuracy", "macro-F1"])

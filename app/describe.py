@@ -225,3 +225,16 @@ def prediction_step(readout: str) -> str:
         else "the last step, the one that makes the prediction"
     )
     return f": {role} (the slider moves the plot's t, not this line)."
+
+
+def unlearned_warning(role: str, name: str, metrics: dict) -> str | None:
+    """The warning over a model whose checkpoint says it did not learn (larnn.verdict), else
+    None: its predictions and attention are those of a model at chance."""
+    learning = metrics.get("learning")
+    if not isinstance(learning, dict) or learning.get("learned") is not False:
+        return None
+    return (
+        f"**The {role} ({name}) {learning.get('reason', 'did not learn')}.** Its predictions "
+        "are no better than a guess, so what it attends to explains nothing; train it again "
+        "(more budget, another learning rate or readout) before reading its views."
+    )

@@ -42,7 +42,7 @@ if "started" not in st.session_state:  # a session's first run: say what is goin
 import torch  # noqa: E402
 from streamlit.elements.lib.mutable_expander_container import ExpanderContainer  # noqa: E402
 
-from app import resources, sidebar  # noqa: E402
+from app import describe, resources, sidebar  # noqa: E402
 from app.catalog import UPLOAD, describe_shipped  # noqa: E402
 from app.faithfulness import FaithfulnessNumbers  # noqa: E402
 from app.guard import guard, last_resort  # noqa: E402
@@ -115,6 +115,12 @@ def main() -> None:
     if shown.dataset_id is not None:  # an upload is described above, with its preview
         st.caption(shown.description)
     usable, fits = data.model_notes(loaded, shown)
+    for model in usable:
+        warning = describe.unlearned_warning(
+            model.role, model.name, model.checkpoint.metadata.metrics
+        )
+        if warning:
+            st.error(warning)
     larnn_model = next((m for m in usable if m.role == "LARNN"), None)
     lstm_model = next((m for m in usable if m.role == "LSTM"), None)
     if larnn_model is None:

@@ -24,7 +24,8 @@ from larnn.data.labelled import (
     labelled_datasets,
     read_labelled,
 )
-from larnn.jobs import ARCHITECTURES, PRESETS, JobStatus
+from larnn.jobs import ARCHITECTURES, JobSpec, JobStatus
+from larnn.protocol import DataShape, plan
 from larnn.tasks import FILE_PREFIX
 
 # What the page reads: Streamlit's own cap (.streamlit/config.toml, 50 MB) on bytes, and caps
@@ -39,6 +40,7 @@ STATE_WORDS = {
     "cancelled": "Cancelled",
     "failed": "Failed",
 }
+UNLEARNED = "Done, but a model did not learn"  # the title's word when a verdict says so
 
 
 def read_upload(path: Path) -> LabelledFile:
@@ -57,6 +59,8 @@ class DataSummary:
     channels: tuple[str, ...]
     lengths: str  # "100" or "7..26"
     mean_length: float  # of the train file's cases
+    max_length: int  # of the train file's cases
+    ragged: bool  # lengths differ
     classes: pd.DataFrame  # class, train (cases), test (cases; the file's, if there is one)
     groups: int | None  # groups (e.g. subjects) in the train file, None when it names none
 
@@ -73,8 +77,9 @@ class DataSummary:
     def validation_note(self) -> str:
         by = f"whole groups ({self.groups} in the file)" if self.groups else "stratified by class"
         return (
-            f"Validation: a fifth of the remaining training cases, {by}; each model is kept "
-            "at its epoch with the best validation accuracy."
+            f"Validation: the training cases are split into folds, {by}; each fold trains "
+            "every epoch, the epoch count with the best mean validation accuracy is chosen, "
+            "and each model is refit on all training cases for that many epochs."
         )
 
 
@@ -102,15 +107,45 @@ def summarise(train: LabelledFile, test: LabelledFile | None) -> DataSummary:
         channels=tuple(train.channel_names),
         lengths=describe_lengths(lengths),
         mean_length=float(train.lengths.mean()),
+        max_length=int(train.lengths.max()),
+        ragged=bool(lengths.min() != lengths.max()),
         classes=classes,
         groups=None if train.groups is None else len(set(train.groups.tolist())),
     )
 
 
+def plan_note(summary: DataSummary, spec: JobSpec) -> str:
+    """What the default protocol will do with this data, in a sentence or two."""
+    shape = DataShape(
+        cases=summary.train_cases
+        if summary.test_name
+        else summary.train_cases - summary.test_cases,
+        channels=len(summary.channels),
+        classes=len(summary.classes),
+        max_length=summary.max_length,
+        ragged=summary.ragged,
+    )
+    planned = plan(spec.train_config("larnn"), shape, {"readout", "lr"})
+    patch = planned.stem["patch"]
+    step = "one cell step per sample" if patch == 1 else f"one cell step per {patch} samples"
+    return (
+        f"Chosen from the data: a convolutional stem with {step}; {planned.folds} validation "
+        f"folds of up to {planned.epochs} epochs each (batches of {planned.batch_size}) choose "
+        f"the epoch count, then each model is refit on every training case. At most "
+        f"{spec.budget_s:.0f} s per model, {spec.seeds} pair(s): about "
+        f"{2 * spec.seeds * spec.budget_s / 60:.0f} min at most."
+    )
+
+
 def progress_line(status: JobStatus) -> str:
-    """'LARNN: epoch 12 of 80, validation accuracy 87.5%' (running), or how it ended."""
+    """'LARNN (seed 1 of 2): fold 2/5, epoch 12 of 80, ...' (running), or how it ended; a
+    model that did not learn is named, never hidden behind "Done"."""
     if status.state == "done":
-        names = " and ".join(status.checkpoints.values())
+        names = ", ".join(status.all_checkpoints or status.checkpoints.values())
+        unlearned = status.unlearned
+        if unlearned:
+            said = "; ".join(f"{name} {reason}" for name, reason in unlearned.items())
+            return f"{UNLEARNED}: {said}. Saved: {names}."
         return f"Done: {names} are saved and listed in the explorer."
     if status.state == "cancelled":
         return "Cancelled: nothing was saved."
@@ -118,55 +153,65 @@ def progress_line(status: JobStatus) -> str:
         return f"Failed: {status.message}"
     model = status.model or ARCHITECTURES[0]
     rows = [r for r in status.history if r.model == model]
-    step = f"{ARCHITECTURES.index(model) + 1} of {len(ARCHITECTURES)}"
     if not rows:
-        return f"{NAMES[model]} (model {step}): starting ..."
+        return f"{NAMES[model]}: starting (MiniRocket's reference first) ..."
     last = rows[-1]
+    score = (
+        f"training-set accuracy {100 * last.val_accuracy:.1f}%"
+        if last.stage == "refit"
+        else f"validation accuracy {100 * last.val_accuracy:.1f}%"
+    )
     return (
-        f"{NAMES[model]} (model {step}): epoch {last.epoch} of {status.epochs}, training loss "
-        f"{last.loss:.3f}, validation accuracy {100 * last.val_accuracy:.1f}%"
+        f"{NAMES[model]} (seed {last.seed}): {last.stage}, epoch {last.epoch} of {last.epochs}, "
+        f"training loss {last.loss:.3f}, {score}"
     )
 
 
 def curves_figure(status: JobStatus) -> go.Figure:
-    """Training loss and validation accuracy per epoch, both models."""
+    """Training loss and validation accuracy per epoch of each fold, both models (seed 0)."""
     figure = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("Training loss (cross-entropy)", "Validation accuracy"),
+        subplot_titles=("Training loss (cross-entropy)", "Validation accuracy of each fold"),
         horizontal_spacing=0.1,
     )
     for architecture in ARCHITECTURES:
-        rows = [r for r in status.history if r.model == architecture]
-        if not rows:
-            continue
-        epochs = [r.epoch for r in rows]
-        style = {"color": COLOURS[architecture]}
-        name = NAMES[architecture]
-        figure.add_trace(
-            go.Scatter(x=epochs, y=[r.loss for r in rows], name=name, line=style, legendgroup=name),
-            row=1,
-            col=1,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[r.val_accuracy for r in rows],
-                name=name,
-                line=style,
-                legendgroup=name,
-                showlegend=False,
-            ),
-            row=1,
-            col=2,
-        )
-    figure.update_xaxes(title_text="epoch", range=[0, max(status.epochs, 1) + 0.5])
+        rows = [r for r in status.history if r.model == architecture and r.seed == 0]
+        stages = list(dict.fromkeys(r.stage for r in rows))
+        for index, stage in enumerate(stages):
+            part = [r for r in rows if r.stage == stage]
+            epochs = [r.epoch for r in part]
+            name = NAMES[architecture]
+            style = {"color": COLOURS[architecture], "dash": "dot" if stage == "refit" else None}
+            common = {"name": name, "legendgroup": name, "line": style, "hovertext": stage}
+            figure.add_trace(
+                go.Scatter(x=epochs, y=[r.loss for r in part], showlegend=index == 0, **common),
+                row=1,
+                col=1,
+            )
+            if stage != "refit":  # a refit has no validation part
+                figure.add_trace(
+                    go.Scatter(
+                        x=epochs, y=[r.val_accuracy for r in part], showlegend=False, **common
+                    ),
+                    row=1,
+                    col=2,
+                )
+    longest = max((r.epochs for r in status.history), default=1)
+    figure.update_xaxes(
+        title_text="epoch (of each fold; dotted: the refit)", range=[0, longest + 0.5]
+    )
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
+    word = (
+        UNLEARNED
+        if status.state == "done" and status.unlearned
+        else STATE_WORDS.get(status.state, status.state)
+    )
     figure.update_layout(
         height=320,
         margin={"l": 50, "r": 20, "t": 60, "b": 40},
-        title={"text": f"{STATE_WORDS.get(status.state, status.state)}: {status.dataset_id}"},
+        title={"text": f"{word}: {status.dataset_id}"},
         legend={"orientation": "h", "y": 1.22, "x": 1, "xanchor": "right"},
     )
     return figure
@@ -182,33 +227,32 @@ def explorer_state(status: JobStatus) -> dict[str, str]:
     return state
 
 
-def preset_label(name: str) -> str:
-    """'tiny: 16 units x 1 layer (LARNN: 2 heads, window 8)'."""
-    larnn = PRESETS[name]["larnn"]
-    layers = larnn["num_layers"]
-    return (
-        f"{name}: {larnn['hidden_size']} units x {layers} layer{'s' if layers > 1 else ''} "
-        f"(LARNN: {larnn['heads']} heads, window {larnn['window']})"
-    )
-
-
-def results_table(folders: dict[str, Path]) -> pd.DataFrame:
-    """Validation and test accuracy of each finished checkpoint, from its metadata.json."""
+def results_table(folders: list[Path]) -> pd.DataFrame:
+    """Each finished checkpoint, from its metadata.json: test accuracy, whether it learned,
+    how its epochs were chosen, MiniRocket's score and the majority class's on the same test
+    part."""
     rows = []
-    for architecture, folder in folders.items():
+    for folder in folders:
         try:
             metadata = json.loads((Path(folder) / METADATA_FILE).read_text())
         except (OSError, ValueError):
             continue
         metrics = metadata.get("metrics", {})
+        train_config = metadata.get("train_config", {})
+        learning = metrics.get("learning", {})
         rows.append(
             {
-                "model": NAMES.get(architecture, architecture),
-                "checkpoint": Path(folder).name,
-                "validation accuracy": metrics.get("val", {}).get("accuracy"),
+                "model": NAMES.get(train_config.get("architecture"), "?"),
+                "seed": metadata.get("seed"),
                 "test accuracy": metrics.get("test", {}).get("accuracy"),
-                "best epoch": metadata.get("train_config", {}).get("best_epoch"),
+                "learned": "yes"
+                if learning.get("learned")
+                else "NO: " + learning.get("reason", "not judged"),
+                "epochs (how chosen)": train_config.get("choices", {}).get("epochs", ""),
+                "MiniRocket": metrics.get("reference", {}).get("accuracy"),
+                "majority class": metrics.get("majority", {}).get("accuracy"),
                 "seconds": metadata.get("training_seconds"),
+                "checkpoint": Path(folder).name,
             }
         )
     return pd.DataFrame(rows)

@@ -41,21 +41,12 @@ def basic_motions() -> tuple[Path, Path]:
 
 
 def default_spec(user: Path):
-    from app import training
     from larnn import jobs
 
     train, test = basic_motions()
     train_path = jobs.save_upload(train.name, train.read_bytes(), user)
     test_path = jobs.save_upload(test.name, test.read_bytes(), user)
-    summary = training.summarise(training.read_upload(train_path), training.read_upload(test_path))
-    suggestion = jobs.suggest(summary.train_cases, summary.mean_length)  # what the page offers
-    return jobs.JobSpec(
-        train_file=str(train_path),
-        test_file=str(test_path),
-        preset=suggestion.preset,
-        epochs=suggestion.epochs,
-        batch_size=suggestion.batch_size,
-    )
+    return jobs.JobSpec(train_file=str(train_path), test_file=str(test_path))  # the page's
 
 
 def main() -> None:
@@ -69,7 +60,7 @@ def main() -> None:
 
     user = Path(tempfile.mkdtemp(prefix="larnn-timing-"))
     spec = default_spec(user)
-    print(f"job: preset {spec.preset}, {spec.epochs} epochs, batch {spec.batch_size}, ", end="")
+    print(f"job: the default protocol, {spec.budget_s:.0f} s budget per model, ", end="")
     print(f"{spec.threads} torch thread(s), nice +{spec.nice}; load average {os.getloadavg()}")
     server = browser = page = None
     try:
@@ -98,9 +89,8 @@ def main() -> None:
         for architecture, name in status.checkpoints.items():
             meta = load_checkpoint(jobs.checkpoints_dir(user) / name).metadata
             print(
-                f"  {architecture}: {meta.training_seconds:.1f} s in epochs, best epoch "
-                f"{meta.train_config['best_epoch']}, val {meta.metrics['val']['accuracy']:.3f}, "
-                f"test {meta.metrics['test']['accuracy']:.3f}"
+                f"  {architecture}: refit {meta.train_config['epochs']} epochs "
+                f"({meta.training_seconds:.1f} s), test {meta.metrics['test']['accuracy']:.3f}"
             )
     finally:
         if browser is not None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -46,29 +45,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from larnn.classifier import ARCHITECTURES, READOUTS
 from larnn.config_base import JsonConfig, require
 from larnn.errors import LarnnError
 
 USER_DIR_ENV = "LARNN_USER_DIR"
-ARCHITECTURES = ("larnn", "lstm")  # trained in this order
 STATES = ("running", "done", "cancelled", "failed")
-# No norm on the LARNN's keys/values: batch norm would see padded steps in ragged sets (the
-# trainer refuses it), and on BasicMotions none reached 100% validation accuracy where layer
-# norm reached 62.5% (scripts/byod_table.py). "medium" is that script's, and the CLI's, size.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "tiny": {
-        "larnn": {"hidden_size": 16, "num_layers": 1, "heads": 2, "window": 8, "kv_norm": "none"},
-        "lstm": {"hidden_size": 16, "num_layers": 1},
-    },
-    "small": {
-        "larnn": {"hidden_size": 32, "num_layers": 1, "heads": 4, "window": 16, "kv_norm": "none"},
-        "lstm": {"hidden_size": 32, "num_layers": 1},
-    },
-    "medium": {
-        "larnn": {"hidden_size": 64, "num_layers": 2, "heads": 8, "window": 16, "kv_norm": "none"},
-        "lstm": {"hidden_size": 64, "num_layers": 2},
-    },
-}
 
 
 class JobBusy(LarnnError):
@@ -127,38 +109,44 @@ def safe_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class JobSpec(JsonConfig):
-    """A job: the files, the size preset and the training length of both models."""
+    """A job: the files and what the page lets one set of the default protocol
+    (larnn.protocol), which chooses everything else from the data for both models alike."""
 
     train_file: str  # a labelled file's path (.ts, .csv, .npz)
     test_file: str | None = None  # None: NAME_TEST.ts beside a .ts, else a held-out fifth
-    preset: str = "medium"  # a key of PRESETS, the same size for the LARNN and the LSTM
-    epochs: int = 80
-    batch_size: int = 16
-    seed: int = 0
+    readout: str = "mean"  # what the head reads (ClassifierConfig.readout)
+    lr: float = 2e-3
+    seeds: int = 1  # pairs trained, seeds 0 .. seeds-1
+    budget_s: float = 300.0  # wall-clock seconds per model (folds and refit)
     threads: int = 1  # torch threads of the worker
     nice: int = 10  # added to the worker's niceness: the app's own work comes first
 
     def __post_init__(self) -> None:
         owner = "JobSpec"
-        require(self.preset in PRESETS, owner, "preset", f"one of {list(PRESETS)}")
-        for name in ("epochs", "batch_size", "threads"):
+        require(self.readout in READOUTS, owner, "readout", f"one of {READOUTS}")
+        require(isinstance(self.lr, (int, float)) and 0 < self.lr <= 1, owner, "lr", "in (0, 1]")
+        for name in ("seeds", "threads"):
             value = getattr(self, name)
             require(isinstance(value, int) and value >= 1, owner, name, f"must be >= 1: {value!r}")
+        require(
+            isinstance(self.budget_s, (int, float)) and self.budget_s > 0,
+            owner,
+            "budget_s",
+            f"must be a positive number of seconds, got {self.budget_s!r}",
+        )
         require(0 <= self.nice <= 19, owner, "nice", f"must be in 0..19, got {self.nice!r}")
 
-    def train_config(self, architecture: str):
-        """The `TrainConfig` of one of the pair."""
+    def train_config(self, architecture: str, seed: int = 0):
+        """The `TrainConfig` of one of the pair, before the protocol plans the rest."""
         from larnn.train import TrainConfig  # torch: only where training happens
 
         return TrainConfig(
             architecture=architecture,
             dataset=self.train_file,
             test=self.test_file,
-            model=dict(PRESETS[self.preset][architecture]),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            patience=max(10, self.epochs // 2),
-            seed=self.seed,
+            readout=self.readout,
+            lr=self.lr,
+            seed=seed,
             device="cpu",
         )
 
@@ -178,44 +166,19 @@ def _file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    preset: str
-    epochs: int
-    batch_size: int
-    reason: str
-
-
-def suggest(train_cases: int, mean_length: float) -> Suggestion:
-    """Defaults for a data set's size: about 160 optimiser steps however many cases (at
-    least 15 epochs, at most 80), and a smaller model where an epoch holds many steps.
-
-    BasicMotions (40 cases of 100 steps) gets "medium", 80 epochs of batches of 16: the
-    settings of scripts/byod_table.py, which reach 90-100% test accuracy there.
-    """
-    batch_size = 16 if train_cases < 1000 else 64
-    fit_cases = max(1, round(train_cases * 0.8))  # a fifth is held out for validation
-    batches = math.ceil(fit_cases / batch_size)
-    epochs = min(80, max(15, math.ceil(160 / batches)))
-    work = train_cases * mean_length  # series steps per epoch
-    preset = "medium" if work <= 200_000 else "small" if work <= 2_000_000 else "tiny"
-    reason = (
-        f"{train_cases:,} cases x {mean_length:,.0f} steps: {preset}, {epochs} epochs of "
-        f"{batches} batch(es) of {batch_size}"
-    )
-    return Suggestion(preset, epochs, batch_size, reason)
-
-
 # --- progress, as any reader sees it -----------------------------------------------------
 
 
 @dataclass(frozen=True)
 class EpochRow:
     model: str  # "larnn" or "lstm"
-    epoch: int
+    epoch: int  # within its stage
     loss: float  # mean training loss of the epoch
-    val_accuracy: float
+    val_accuracy: float  # of its fold (a refit has none: its training accuracy's stand-in)
     val_loss: float
+    stage: str = ""  # "fold 2/5" or "refit" (larnn.protocol)
+    epochs: int = 0  # of the stage
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -225,10 +188,14 @@ class JobStatus:
     job_id: str
     state: str  # one of STATES
     model: str | None  # the model training now (running), else the last one
-    epochs: int  # per model
+    stages: int  # stages of the whole job: seeds x models x (folds + refit); 0 until planned
+    stages_done: int
     history: tuple[EpochRow, ...] = ()
     message: str = ""
-    checkpoints: dict[str, str] = field(default_factory=dict)  # architecture -> name
+    checkpoints: dict[str, str] = field(default_factory=dict)  # architecture -> name (seed 0)
+    all_checkpoints: tuple[str, ...] = ()  # every published name, every seed
+    verdicts: dict[str, dict] = field(default_factory=dict)  # name -> larnn.verdict's dict
+    references: dict[str, dict] = field(default_factory=dict)  # seed -> larnn.rocket's score
     dataset_id: str = ""
     started: float = 0.0  # time.time()
     finished: float | None = None
@@ -239,15 +206,28 @@ class JobStatus:
 
     @property
     def fraction(self) -> float:
-        """Share of the pair's epochs done (early stopping: a model's end counts whole)."""
-        done = 0.0
-        for index, architecture in enumerate(ARCHITECTURES):
-            rows = [r for r in self.history if r.model == architecture]
-            if self.state == "done" or ARCHITECTURES.index(self.model or "larnn") > index:
-                done += 1.0
-            elif rows:
-                done += rows[-1].epoch / self.epochs
-        return min(1.0, done / len(ARCHITECTURES))
+        """Share of the job's stages done, the running one by its epochs."""
+        if self.state == "done":
+            return 1.0
+        if not self.stages:
+            return 0.0
+        done = float(self.stages_done)
+        if (
+            self.history
+            and self.history[-1].epochs
+            and self.history[-1].epoch < self.history[-1].epochs
+        ):
+            done += self.history[-1].epoch / self.history[-1].epochs
+        return min(1.0, done / self.stages)
+
+    @property
+    def unlearned(self) -> dict[str, str]:
+        """Published models that did not learn: name -> the reason."""
+        return {
+            name: verdict["reason"]
+            for name, verdict in self.verdicts.items()
+            if not verdict.get("learned", True)
+        }
 
 
 @dataclass(frozen=True)
@@ -281,16 +261,20 @@ class Job:
         try:
             data = json.loads((self.folder / "status.json").read_text())
         except (OSError, ValueError):
-            data = {"state": "running", "epochs": 0}
+            data = {"state": "running"}
         rows = tuple(EpochRow(**row) for row in data.get("history", []))
         status = JobStatus(
             job_id=self.job_id,
             state=data.get("state", "running"),
             model=data.get("model"),
-            epochs=int(data.get("epochs", 0)),
+            stages=int(data.get("stages", 0)),
+            stages_done=int(data.get("stages_done", 0)),
             history=rows,
             message=data.get("message", ""),
             checkpoints=dict(data.get("checkpoints", {})),
+            all_checkpoints=tuple(data.get("all_checkpoints", ())),
+            verdicts=dict(data.get("verdicts", {})),
+            references=dict(data.get("references", {})),
             dataset_id=data.get("dataset_id", ""),
             started=float(data.get("started", 0.0)),
             finished=data.get("finished"),
@@ -411,7 +395,8 @@ def start_job(spec: JobSpec, root: Path | None = None) -> tuple[Job, bool]:
                 {
                     "state": "running",
                     "model": ARCHITECTURES[0],
-                    "epochs": spec.epochs,
+                    "stages": 0,
+                    "stages_done": 0,
                     "history": [],
                     "started": time.time(),
                     "dataset_id": f"file:{Path(spec.train_file).name}",
@@ -468,15 +453,19 @@ def _write_status(folder: Path, changes: dict[str, Any]) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------
 
 
-def checkpoint_names(spec: JobSpec, job_id: str) -> dict[str, str]:
-    """'BasicMotions_TRAIN_tiny_20261202-031500_larnn': file, preset, start time, model."""
+def checkpoint_names(spec: JobSpec, job_id: str, seed: int) -> dict[str, str]:
+    """'BasicMotions_TRAIN_20261202-031500_s0_larnn': file, start time, seed, model."""
     stem = safe_name(Path(spec.train_file).stem)
     stamp = job_id.split("-")[0] + "-" + job_id.split("-")[1]
-    return {a: f"{stem}_{spec.preset}_{stamp}_{a}" for a in ARCHITECTURES}
+    return {a: f"{stem}_{stamp}_s{seed}_{a}" for a in ARCHITECTURES}
 
 
 def run_job(folder: Path) -> str:
-    """Train the pair of the job in `folder` (the worker's body); returns the final state."""
+    """Train the pairs of the job in `folder` (the worker's body); returns the final state.
+
+    Each seed: MiniRocket's reference score, then the LARNN and the LSTM by the default
+    protocol (larnn.protocol: planned from the data, folds, refit), the page's settings
+    (readout, learning rate) kept as set."""
     cancelled = {"now": False, "deferred": False}
 
     def on_term(signum, frame) -> None:
@@ -495,26 +484,51 @@ def run_job(folder: Path) -> str:
     try:
         import torch
 
-        from larnn.train import train
+        from larnn.protocol import DataShape, fit_reference, plan, run_protocol
+        from larnn.tasks import load_task
 
         torch.set_num_threads(spec.threads)
-        for architecture in ARCHITECTURES:
-            if (folder / "cancel").exists():
-                raise JobCancelled()
-            config = spec.train_config(architecture)
-            out = runs / architecture
-            _write_status(folder, {"model": architecture})
-
-            def on_epoch(epoch: int, val_accuracy: float, out: Path = out, a=architecture) -> None:
-                # train() has saved resume/progress.json before calling: its last row is this
-                # epoch's (training loss, validation accuracy and loss).
-                row = json.loads((out / "resume" / "progress.json").read_text())["history"][-1]
-                history.append({"model": a, **row})
-                _write_status(folder, {"history": history})
+        first = spec.train_config(ARCHITECTURES[0])
+        task = load_task(first.dataset, first.split_definition())
+        shape = DataShape.of(task.train.concatenate(task.val))
+        folds = plan(first, shape).folds
+        progress = {"stages": spec.seeds * len(ARCHITECTURES) * (folds + 1), "stages_done": 0}
+        _write_status(folder, progress)
+        verdicts: dict[str, dict] = {}
+        references: dict[str, dict] = {}
+        for seed in range(spec.seeds):
+            reference = fit_reference(spec.train_config(ARCHITECTURES[0], seed))
+            if reference is not None:
+                references[str(seed)] = reference
+                _write_status(folder, {"references": references})
+            for architecture in ARCHITECTURES:
                 if (folder / "cancel").exists():
                     raise JobCancelled()
+                config = plan(spec.train_config(architecture, seed), shape, {"readout", "lr"})
+                _write_status(folder, {"model": architecture})
 
-            train(config, out, progress=False, on_epoch=on_epoch)
+                def on_epoch(stage: str, epochs: int, row: dict, a=architecture, s=seed) -> None:
+                    history.append({"model": a, **row, "stage": stage, "epochs": epochs, "seed": s})
+                    if "/" in stage:  # "fold 2/3": the budget may have left fewer folds
+                        folds = int(stage.split("/")[1])
+                        progress["stages"] = spec.seeds * len(ARCHITECTURES) * (folds + 1)
+                    if row["epoch"] == epochs:
+                        progress["stages_done"] += 1
+                    _write_status(folder, {"history": history, **progress})
+                    if (folder / "cancel").exists():
+                        raise JobCancelled()
+
+                result = run_protocol(
+                    config,
+                    runs / f"{architecture}_s{seed}",
+                    budget_s=spec.budget_s,
+                    reference=reference,
+                    progress=False,
+                    on_epoch=on_epoch,
+                )
+                name = checkpoint_names(spec, folder.name, seed)[architecture]
+                verdicts[name] = result.verdict.to_dict()
+                _write_status(folder, {"verdicts": verdicts})
         cancelled["deferred"] = True
         if (folder / "cancel").exists():
             raise JobCancelled()
@@ -522,7 +536,13 @@ def run_job(folder: Path) -> str:
         shutil.rmtree(runs, ignore_errors=True)  # before "done": a reader then sees no runs
         _write_status(
             folder,
-            {"state": "done", "checkpoints": names, "finished": time.time(), "message": ""},
+            {
+                "state": "done",
+                "checkpoints": checkpoint_names(spec, folder.name, 0),
+                "all_checkpoints": names,
+                "finished": time.time(),
+                "message": "",
+            },
         )
         return "done"
     except JobCancelled:
@@ -549,17 +569,20 @@ def run_job(folder: Path) -> str:
         return "failed"
 
 
-def _publish(folder: Path, spec: JobSpec) -> dict[str, str]:
-    """Copy both finished checkpoints to a staging folder below checkpoints/ (not listed: a
+def _publish(folder: Path, spec: JobSpec) -> list[str]:
+    """Copy every finished checkpoint to a staging folder below checkpoints/ (not listed: a
     level too deep), then rename each into checkpoints/."""
-    names = checkpoint_names(spec, folder.name)
     target = checkpoints_dir(folder.parents[1])
     staging = target / ".staging" / folder.name
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for architecture, name in names.items():
-        shutil.copytree(folder / "runs" / architecture / "checkpoint", staging / name)
-    for name in names.values():
+    names = []
+    for seed in range(spec.seeds):
+        for architecture, name in checkpoint_names(spec, folder.name, seed).items():
+            run = folder / "runs" / f"{architecture}_s{seed}" / "checkpoint"
+            shutil.copytree(run, staging / name)
+            names.append(name)
+    for name in names:
         os.replace(staging / name, target / name)
     shutil.rmtree(staging, ignore_errors=True)
     return names

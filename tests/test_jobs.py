@@ -32,12 +32,15 @@ def labelled_npz(folder: Path, name: str = "mine.npz", n: int = 40, seed: int = 
     return path
 
 
-def start(tmp_path: Path, epochs: int, name: str = "mine.npz", seed: int = 0):
+QUICK, LONG = 1.0, 3600.0  # budgets: one epoch per stage; hundreds
+
+
+def start(tmp_path: Path, budget_s: float, name: str = "mine.npz", seed: int = 0):
     root = tmp_path / "user"
     data = labelled_npz(tmp_path, name, seed=seed)
     upload = jobs.save_upload(name, data.read_bytes(), root)
     # nice 0: on a machine busy with other work a nice +10 worker may wait minutes for a core.
-    spec = jobs.JobSpec(train_file=str(upload), preset="tiny", epochs=epochs, batch_size=8, nice=0)
+    spec = jobs.JobSpec(train_file=str(upload), budget_s=budget_s, nice=0)
     job, started = jobs.start_job(spec, root)
     return root, spec, job, started
 
@@ -50,23 +53,33 @@ def wait_for(condition, timeout: float = 600.0) -> None:
 
 
 def test_a_job_trains_the_pair_reports_each_epoch_and_publishes_both(tmp_path):
-    root, spec, job, started = start(tmp_path, epochs=3)
+    root, spec, job, started = start(tmp_path, QUICK)
     assert started and job.status().running  # at once, before the worker has begun
     status = job.wait(timeout=600)
     assert status.state == "done", (status.message, (job.folder / "worker.log").read_text())
-    assert [(r.model, r.epoch) for r in status.history] == [
-        (m, e) for m in ("larnn", "lstm") for e in (1, 2, 3)
-    ]
+    for model in ("larnn", "lstm"):  # a 1 s budget: 3 folds rather than 5, a few epochs each
+        rows = [r for r in status.history if r.model == model]
+        stages = [f"fold {j}/3" for j in range(1, 4)] + ["refit"]
+        assert list(dict.fromkeys(r.stage for r in rows)) == stages
+        for stage in stages:  # every epoch of every stage, in order
+            part = [r for r in rows if r.stage == stage]
+            assert [r.epoch for r in part] == list(range(1, part[0].epochs + 1))
     assert all(r.loss > 0 and 0 <= r.val_accuracy <= 1 for r in status.history)
     assert status.fraction == 1.0 and status.dataset_id == "file:mine.npz"
+    assert status.stages == status.stages_done == 8
     listed = shipped_checkpoints(jobs.checkpoints_dir(root))
-    assert set(listed) == set(status.checkpoints.values())  # the pair, and nothing else
+    assert set(listed) == set(status.checkpoints.values()) == set(status.all_checkpoints)
+    assert set(status.verdicts) == set(listed)  # each published model is judged
     for architecture, name in status.checkpoints.items():
-        assert name.startswith("mine_tiny_") and name.endswith(f"_{architecture}")
+        assert name.startswith("mine_") and name.endswith(f"_s0_{architecture}")
         checkpoint = load_checkpoint(listed[name])
         assert checkpoint.architecture == architecture
         meta = checkpoint.metadata
-        assert meta.dataset_id == "file:mine.npz" and set(meta.metrics) == {"val", "test"}
+        assert meta.dataset_id == "file:mine.npz"
+        assert {"test", "majority", "learning"} <= set(meta.metrics) and "val" not in meta.metrics
+        assert (
+            meta.train_config["refit"] and meta.train_config["choices"]["readout"] == "set by you"
+        )
         assert meta.split["files"]["train"]["path"] == spec.train_file
         # The explorer rebuilds the parts from the record, with $LARNN_DATA_DIR pointing
         # elsewhere (UCI HAR's folder): found at the recorded path.
@@ -78,7 +91,7 @@ def test_a_job_trains_the_pair_reports_each_epoch_and_publishes_both(tmp_path):
 
 
 def test_cancel_stops_the_worker_and_saves_nothing(tmp_path):
-    root, _, job, _ = start(tmp_path, epochs=500)
+    root, _, job, _ = start(tmp_path, LONG)
     wait_for(lambda: len(job.status().history) >= 2)
     job.cancel()
     status = job.wait(timeout=120)
@@ -90,7 +103,7 @@ def test_cancel_stops_the_worker_and_saves_nothing(tmp_path):
 
 
 def test_one_job_at_a_time_same_data_joins_other_data_is_refused(tmp_path):
-    root, spec, job, started = start(tmp_path, epochs=500)
+    root, spec, job, started = start(tmp_path, LONG)
     try:
         again, started_again = jobs.start_job(spec, root)  # e.g. a second browser tab
         assert started_again is False and again.folder == job.folder
@@ -98,19 +111,19 @@ def test_one_job_at_a_time_same_data_joins_other_data_is_refused(tmp_path):
         other = labelled_npz(tmp_path, "other.npz", seed=1)
         upload = jobs.save_upload("other.npz", other.read_bytes(), root)
         with pytest.raises(jobs.JobBusy, match="another training job is running .*mine.npz"):
-            jobs.start_job(jobs.JobSpec(train_file=str(upload), preset="tiny"), root)
+            jobs.start_job(jobs.JobSpec(train_file=str(upload)), root)
         assert len(jobs.list_jobs(root)) == 1
     finally:
         job.cancel()
         job.wait(timeout=120)
     # Once it has ended, other data starts.
-    _, started_other = jobs.start_job(jobs.JobSpec(train_file=str(upload), epochs=1), root)
+    _, started_other = jobs.start_job(jobs.JobSpec(train_file=str(upload), budget_s=QUICK), root)
     assert started_other
     jobs.active_job(root).cancel()
 
 
 def test_a_killed_worker_reads_as_failed_and_leaves_no_checkpoint(tmp_path):
-    root, _, job, _ = start(tmp_path, epochs=500)
+    root, _, job, _ = start(tmp_path, LONG)
     wait_for(lambda: len(job.status().history) >= 1)
     os.kill(int((job.folder / "pid").read_text()), signal.SIGKILL)  # a crash mid-epoch
     wait_for(lambda: not job.alive(), timeout=30)
@@ -125,7 +138,7 @@ def test_a_bad_file_fails_the_job_with_the_readers_message(tmp_path):
     single = tmp_path / "one_class.npz"
     np.savez(single, X=np.zeros((6, 5, 1), np.float32), y=np.zeros(6, np.int64))
     upload = jobs.save_upload(single.name, single.read_bytes(), root)
-    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(upload), epochs=1, nice=0), root)
+    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(upload), budget_s=QUICK, nice=0), root)
     status = job.wait(timeout=600)
     assert status.state == "failed" and "at least 2 classes" in status.message
 
@@ -141,40 +154,38 @@ def test_publication_is_a_rename_of_complete_folders(tmp_path, monkeypatch):
         real_replace(source, target)
 
     folder = tmp_path / "user" / "jobs" / "20261202-031500-abcdef12"
-    for architecture in jobs.ARCHITECTURES:
-        checkpoint = folder / "runs" / architecture / "checkpoint"
-        checkpoint.mkdir(parents=True)
-        for name in ("config.json", "metadata.json", "model.safetensors"):
-            (checkpoint / name).write_text("{}")
-    spec = jobs.JobSpec(train_file=str(tmp_path / "x.ts"), preset="small")
+    for seed in (0, 1):
+        for architecture in jobs.ARCHITECTURES:
+            checkpoint = folder / "runs" / f"{architecture}_s{seed}" / "checkpoint"
+            checkpoint.mkdir(parents=True)
+            for name in ("config.json", "metadata.json", "model.safetensors"):
+                (checkpoint / name).write_text("{}")
+    spec = jobs.JobSpec(train_file=str(tmp_path / "x.ts"), seeds=2)
     monkeypatch.setattr(jobs.os, "replace", watching_replace)
     names = jobs._publish(folder, spec)
-    assert names == {
-        "larnn": "x_small_20261202-031500_larnn",
-        "lstm": "x_small_20261202-031500_lstm",
-    }
-    assert seen == [set(), {names["larnn"]}]  # each folder appears whole, by one rename
-    assert set(shipped_checkpoints(tmp_path / "user" / "checkpoints")) == set(names.values())
+    assert names == [
+        f"x_20261202-031500_s{seed}_{architecture}"
+        for seed in (0, 1)
+        for architecture in ("larnn", "lstm")
+    ]
+    assert seen == [set(names[:i]) for i in range(4)]  # each folder appears whole, by a rename
+    assert set(shipped_checkpoints(tmp_path / "user" / "checkpoints")) == set(names)
 
 
-def test_spec_validation_round_trip_and_suggestions(tmp_path):
-    spec = jobs.JobSpec(train_file="a.csv", test_file="b.csv", preset="small", epochs=5)
+def test_spec_validation_and_round_trip():
+    spec = jobs.JobSpec(train_file="a.csv", test_file="b.csv", readout="last", lr=1e-3, seeds=2)
     assert jobs.JobSpec.from_json(spec.to_json()) == spec
-    assert spec.train_config("larnn").model == jobs.PRESETS["small"]["larnn"]
-    assert spec.train_config("lstm").test == "b.csv"
-    with pytest.raises(ConfigError, match="JobSpec.preset"):
-        jobs.JobSpec(train_file="a.csv", preset="huge")
-    with pytest.raises(ConfigError, match="JobSpec.epochs"):
-        jobs.JobSpec(train_file="a.csv", epochs=0)
-    basic_motions = jobs.suggest(40, 100)
-    assert (basic_motions.preset, basic_motions.epochs, basic_motions.batch_size) == (
-        "medium",
-        80,
-        16,
-    )
-    uci_har = jobs.suggest(7352, 128)
-    assert (uci_har.preset, uci_har.batch_size) == ("small", 64) and uci_har.epochs == 15
-    assert jobs.suggest(200_000, 1000).preset == "tiny"
+    for fields, name in (
+        ({"readout": "max"}, "readout"),
+        ({"lr": 0}, "lr"),
+        ({"seeds": 0}, "seeds"),
+        ({"budget_s": -5}, "budget_s"),
+        ({"nice": 30}, "nice"),
+    ):
+        with pytest.raises(ConfigError, match=f"JobSpec.{name}"):
+            jobs.JobSpec(train_file="a.csv", **fields)
+    config = spec.train_config("lstm", seed=1)
+    assert (config.readout, config.lr, config.seed, config.test) == ("last", 1e-3, 1, "b.csv")
 
 
 def test_uploads_are_kept_by_content_under_a_safe_name(tmp_path):

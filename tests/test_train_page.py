@@ -79,10 +79,17 @@ def test_summary_shows_cases_classes_with_counts_channels_and_lengths(page):
     table = at.dataframe[0].value
     assert table.to_dict("list") == {"class": ["a", "b"], "train": [5, 7], "test": [2, 3]}
     assert any("mine_test.npz is scored once" in c.value for c in at.caption)
-    assert at.radio(key=next(r.key for r in at.radio if r.key.startswith("preset_"))).value == (
-        "medium"
-    )
     assert [b.label for b in at.button] == ["Train"]
+    settings = {n.label: n.value for n in at.number_input}
+    assert settings == {
+        "Learning rate": 2e-3,
+        "Seeds (a pair each)": 1,
+        "Budget per model (s)": 300,
+    }
+    assert (
+        at.selectbox(key=next(b.key for b in at.selectbox if b.key.startswith("readout_"))).value
+        == "mean"
+    )
 
 
 def test_summary_of_basic_motions_train_and_test_files(page):
@@ -97,7 +104,9 @@ def test_summary_of_basic_motions_train_and_test_files(page):
     }
     table = at.dataframe[0].value
     assert table["train"].tolist() == [10] * 4 and table["test"].tolist() == [10] * 4
-    assert at.number_input[0].value == 80  # the suggestion for 40 cases of 100 steps
+    plan = next(c.value for c in at.caption if c.value.startswith("Chosen from the data"))
+    assert "one cell step per 2 samples" in plan  # 100 steps: at most 64 cell steps
+    assert "5 validation folds" in plan
 
 
 def test_without_a_test_file_a_fifth_is_held_out(page):
@@ -151,7 +160,7 @@ def test_a_bad_file_gives_a_clear_message(page, train, test, message):
 
 def test_an_upload_while_another_job_runs_is_told_to_wait(page, tmp_path):
     running_data = jobs.save_upload("first.npz", npz_bytes(20, 20, seed=1))
-    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(running_data), preset="tiny", nice=0))
+    job, _ = jobs.start_job(jobs.JobSpec(train_file=str(running_data), budget_s=3600, nice=0))
     try:
         at = upload(page.run(), ("second.npz", npz_bytes()))
         assert not at.exception and not at.error
@@ -175,19 +184,24 @@ def test_an_upload_while_another_job_runs_is_told_to_wait(page, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The page's own Train: a tiny pair on a small npz, two epochs each."""
+    """The page's own Train: a pair on a small npz, the budget cutting each stage to an
+    epoch, the readout and learning rate set on the page."""
     root = tmp_path_factory.mktemp("user")
     before = os.environ.get(jobs.USER_DIR_ENV)
     os.environ[jobs.USER_DIR_ENV] = str(root)
     try:
         at = AppTest.from_file(str(PAGE), default_timeout=60).run()
         at = upload(at, ("mine.npz", npz_bytes(16, 16)), ("mine_test.npz", npz_bytes(4, 4, seed=2)))
-        at.radio(key=next(r.key for r in at.radio if r.key.startswith("preset_"))).set_value("tiny")
-        at.number_input[0].set_value(2)
+        at.selectbox(
+            key=next(b.key for b in at.selectbox if b.key.startswith("readout_"))
+        ).set_value("last")
+        at.number_input(
+            key=next(n.key for n in at.number_input if n.key.startswith("b_"))
+        ).set_value(10)
         at.button[0].click().run()
         assert not at.exception and not at.error
         job = jobs.active_job() or jobs.latest_job()
-        assert job is not None and job.spec().preset == "tiny" and job.spec().epochs == 2
+        assert job is not None and job.spec().readout == "last" and job.spec().budget_s == 10
         status = job.wait(timeout=600)
         assert status.state == "done", status.message
         at.run()
@@ -207,6 +221,11 @@ def test_train_runs_the_pair_and_the_page_offers_the_explorer(trained):
     assert table["model"].tolist() == ["LARNN", "LSTM"]
     assert table["checkpoint"].tolist() == list(status.checkpoints.values())
     assert table["test accuracy"].between(0, 1).all()
+    assert table["majority class"].between(0, 1).all()
+    assert table["epochs (how chosen)"].str.contains("best mean validation accuracy over").all()
+    for name, verdict in status.verdicts.items():  # said on the page, never a plain "Done"
+        said = table.loc[table["checkpoint"] == name, "learned"].item()
+        assert said == "yes" if verdict["learned"] else said.startswith("NO: did not learn")
     assert any(b.label == "Open in the explorer" for b in at.button)
 
 
@@ -237,28 +256,48 @@ def test_summarise_refuses_a_class_only_in_the_test_file(tmp_path):
 
 
 def test_progress_words_and_curves_follow_the_status():
-    rows = tuple(
-        jobs.EpochRow(model, epoch, 1.0 / epoch, 0.5 + 0.1 * epoch, 0.9)
-        for model, last in (("larnn", 4), ("lstm", 2))
-        for epoch in range(1, last + 1)
-    )
-    status = jobs.JobStatus("j", "running", "lstm", 4, rows, dataset_id="file:x.ts")
-    assert status.fraction == pytest.approx((1 + 2 / 4) / 2)
+    def stage(model: str, name: str, epochs: int) -> list[jobs.EpochRow]:
+        return [
+            jobs.EpochRow(model, e, 1.0 / e, 0.5 + 0.1 * e, 0.9, name, 4)
+            for e in range(1, epochs + 1)
+        ]
+
+    larnn = [*stage("larnn", "fold 1/2", 4), *stage("larnn", "fold 2/2", 4)]
+    rows = tuple(larnn + stage("larnn", "refit", 4) + stage("lstm", "fold 1/2", 2))
+    status = jobs.JobStatus("j", "running", "lstm", 6, 3, rows, dataset_id="file:x.ts")
+    assert status.fraction == pytest.approx((3 + 2 / 4) / 6)
     line = training.progress_line(status)
-    assert (
-        line == "LSTM (model 2 of 2): epoch 2 of 4, training loss 0.500, validation accuracy 70.0%"
+    assert line == (
+        "LSTM (seed 0): fold 1/2, epoch 2 of 4, training loss 0.500, validation accuracy 70.0%"
     )
     figure = training.curves_figure(status)
-    assert [t.name for t in figure.data] == ["LARNN", "LARNN", "LSTM", "LSTM"]
+    names = [(t.name, t.hovertext) for t in figure.data]
+    assert names[:5] == [
+        ("LARNN", s) for s in ("fold 1/2", "fold 1/2", "fold 2/2", "fold 2/2", "refit")
+    ]
     assert list(figure.data[1].y) == pytest.approx([0.6, 0.7, 0.8, 0.9])
     assert "Training: file:x.ts" in figure.layout.title.text
     done = jobs.JobStatus(
-        "j", "done", "lstm", 4, rows, checkpoints={"larnn": "a", "lstm": "b"}, dataset_id="file:x"
-    )
-    assert done.fraction == 1.0 and training.progress_line(done).startswith("Done: a and b")
+        "j", "done", "lstm", 6, 6, rows, checkpoints={"larnn": "a", "lstm": "b"},
+        all_checkpoints=("a", "b"), verdicts={"a": {"learned": True, "reason": "learned"}},
+        dataset_id="file:x",
+    )  # fmt: skip
+    assert done.fraction == 1.0 and training.progress_line(done).startswith("Done: a, b")
     assert training.explorer_state(done) == {
         "dataset": "file:x",
         "split": "test",
         "model_larnn_file:x": "a",
         "model_lstm_file:x": "b",
     }
+
+
+def test_a_model_that_did_not_learn_is_never_plain_done():
+    reason = "did not learn: its training loss stayed at chance (1.099, ...)"
+    done = jobs.JobStatus(
+        "j", "done", "lstm", 6, 6, checkpoints={"larnn": "a", "lstm": "b"},
+        all_checkpoints=("a", "b"), verdicts={"a": {"learned": False, "reason": reason},
+        "b": {"learned": True, "reason": "learned"}}, dataset_id="file:x",
+    )  # fmt: skip
+    line = training.progress_line(done)
+    assert line.startswith("Done, but a model did not learn: a did not learn: its training loss")
+    assert "Done, but a model did not learn" in training.curves_figure(done).layout.title.text

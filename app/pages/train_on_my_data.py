@@ -24,6 +24,7 @@ st.set_option("client.showErrorDetails", "none")  # never a traceback on the pag
 from app import training  # noqa: E402
 from app.guard import guard, last_resort  # noqa: E402
 from larnn import jobs  # noqa: E402
+from larnn.classifier import READOUTS  # noqa: E402
 
 UPLOAD_MB = training.UPLOAD_LIMITS.max_bytes // 1_000_000
 JOB_KEY = "train_job"  # session state: the folder of the job this session started
@@ -88,31 +89,35 @@ def show_summary(summary: training.DataSummary) -> None:
 
 def pick_settings(summary: training.DataSummary, paths: tuple[Path, Path | None]) -> jobs.JobSpec:
     st.subheader("Training")
-    suggestion = jobs.suggest(summary.train_cases, summary.mean_length)
     key = f"{paths[0].parent.name}_{paths[1].parent.name if paths[1] else ''}"
-    presets = list(jobs.PRESETS)
-    left, right = st.columns([3, 1])
-    preset = left.radio(
-        "Size (the LARNN and the LSTM alike)",
-        presets,
-        index=presets.index(suggestion.preset),
-        format_func=training.preset_label,
-        key=f"preset_{key}",
+    columns = st.columns(4)
+    readout = columns[0].selectbox(
+        "Readout",
+        READOUTS,
+        index=READOUTS.index("mean"),
+        key=f"readout_{key}",
+        help="What the classifier reads: the mean of the hidden states over the series, or "
+        "the last step's (the paper's).",
     )
-    epochs = right.number_input(
-        "Epochs per model", min_value=1, max_value=500, value=suggestion.epochs, key=f"ep_{key}"
+    lr = columns[1].number_input(
+        "Learning rate", min_value=1e-5, max_value=1.0, value=2e-3, format="%.4f", key=f"lr_{key}"
     )
-    st.caption(
-        f"Suggested for this data: {suggestion.reason}. Each model keeps its epoch with the best "
-        "validation accuracy; it stops early after half the epochs without a better one."
+    seeds = columns[2].number_input(
+        "Seeds (a pair each)", min_value=1, max_value=5, value=1, key=f"seeds_{key}"
     )
-    return jobs.JobSpec(
+    budget = columns[3].number_input(
+        "Budget per model (s)", min_value=10, max_value=3600, value=300, step=30, key=f"b_{key}"
+    )
+    spec = jobs.JobSpec(
         train_file=str(paths[0]),
         test_file=str(paths[1]) if paths[1] else None,
-        preset=preset,
-        epochs=int(epochs),
-        batch_size=suggestion.batch_size,
+        readout=readout,
+        lr=float(lr),
+        seeds=int(seeds),
+        budget_s=float(budget),
     )
+    st.caption(training.plan_note(summary, spec))
+    return spec
 
 
 def show_progress(job: jobs.Job, status: jobs.JobStatus) -> None:
@@ -138,7 +143,13 @@ def show_result(job: jobs.Job, status: jobs.JobStatus) -> None:
     st.subheader("Last training job")
     show_progress(job, status)
     if status.state == "done":
-        folders = {a: jobs.checkpoints_dir() / name for a, name in status.checkpoints.items()}
+        names = status.all_checkpoints or tuple(status.checkpoints.values())
+        folders = [jobs.checkpoints_dir() / name for name in names]
+        for name, reason in status.unlearned.items():
+            st.error(
+                f"**{name} {reason}.** Its attention views would mean nothing: try more "
+                "budget, another learning rate or readout, or compare with MiniRocket below."
+            )
         st.dataframe(training.results_table(folders), hide_index=True)
         if st.button("Open in the explorer", type="primary", key=f"open_{job.job_id}"):
             st.session_state.update(training.explorer_state(status))
@@ -155,9 +166,10 @@ def main() -> None:
     st.set_page_config(page_title="Train on my data", layout="wide")
     st.title("Train a LARNN and its LSTM baseline on my data")
     st.caption(
-        "Upload a labelled time-series classification set, check its summary, pick a size and "
-        "press Train. Both models train in the background, one after the other; this page, "
-        "other tabs and the explorer stay usable, and every tab sees the same job."
+        "Upload a labelled time-series classification set, check its summary and press Train. "
+        "Both models train in the background by one protocol, settings chosen from the data; "
+        "MiniRocket, a strong non-neural classifier, is scored beside them. This page, other "
+        "tabs and the explorer stay usable, and every tab sees the same job."
     )
     running = jobs.active_job()
     spec = None

@@ -1,5 +1,6 @@
 """End to end, the "Train on my data" page in headless Chromium: upload aeon's BasicMotions train
-and test files, train the pair with the tiny preset, see the new models in the explorer.
+and test files, train the pair by the default protocol on a short budget, see the new models
+and their record (test accuracy, how chosen) in the explorer.
 
 The server runs with its own empty user folder ($LARNN_USER_DIR), so the only trained models
 are this test's. Screenshots go to a tmp folder (and $LARNN_SCREENSHOT_DIR when set).
@@ -28,7 +29,7 @@ pytestmark = [
 ]
 aeon = pytest.importorskip("aeon", reason='aeon reads .ts files: pip install -e ".[aeon]"')
 BASIC_MOTIONS = Path(aeon.__file__).parent / "datasets" / "data" / "BasicMotions"
-EPOCHS = 10
+BUDGET_S = 20  # per model: a few epochs per fold
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def server(user_dir):
         yield url
 
 
-def test_upload_basic_motions_train_tiny_and_open_the_pair(server, user_dir, tmp_path):
+def test_upload_basic_motions_train_and_open_the_pair(server, user_dir, tmp_path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -63,28 +64,30 @@ def test_upload_basic_motions_train_tiny_and_open_the_pair(server, user_dir, tmp
             assert page.locator("[data-testid='stException']").count() == 0
             summary = save_screenshot(page, tmp_path, "train_page_summary.png", full=True)
 
-            page.get_by_text("tiny: 16 units").click()
-            wait_idle(page)
-            epochs = page.get_by_label("Epochs per model")
-            epochs.fill(str(EPOCHS))
-            epochs.press("Enter")
+            page.get_by_text("Chosen from the data: a convolutional stem").wait_for()
+            budget = page.get_by_label("Budget per model (s)")
+            budget.fill(str(BUDGET_S))
+            budget.press("Enter")
             wait_idle(page)
             page.get_by_role("button", name="Train", exact=True).click()
             page.get_by_text("Training on BasicMotions_TRAIN.ts").wait_for()
             page.locator("[data-testid='stPlotlyChart']").first.wait_for()
             # The worker runs at nice +10: on a busy machine its first epoch can take a while,
-            # and on an idle one the tiny pair may be done before a redraw shows an epoch.
+            # and on an idle one the pair may be done before a redraw shows an epoch.
             open_button = page.get_by_role("button", name="Open in the explorer")
-            epoch = page.get_by_text("epoch 2 of", exact=False).first
+            epoch = page.get_by_text("fold 1/", exact=False).first
             epoch.or_(open_button).wait_for(timeout=600_000)
             training = save_screenshot(page, tmp_path, "train_page_training.png", full=True)
 
             open_button.wait_for(timeout=600_000)
             wait_idle(page)
-            assert page.get_by_text("Done: BasicMotions_TRAIN_tiny_").count() == 1
+            said = page.get_by_text("Done: BasicMotions_TRAIN_").or_(
+                page.get_by_text("Done, but a model did not learn")
+            )
+            assert said.count() >= 1  # the progress line, and the chart title when unlearned
             done = save_screenshot(page, tmp_path, "train_page_done.png", full=True)
             names = sorted(p.name for p in (user_dir / "checkpoints").glob("BasicMotions_*"))
-            assert [n.rsplit("_", 1)[1] for n in names] == ["larnn", "lstm"], names
+            assert [n.rsplit("_", 2)[1:] for n in names] == [["s0", "larnn"], ["s0", "lstm"]]
 
             open_button.click()
             wait_for_heatmap(page)
@@ -94,6 +97,7 @@ def test_upload_basic_motions_train_tiny_and_open_the_pair(server, user_dir, tmp
             for label, name in zip(labels, names, strict=True):
                 chosen = sidebar.get_by_role("combobox", name=label).input_value()
                 assert chosen.startswith(name), (label, chosen)
+                assert "chosen over" in chosen and "test " in chosen, chosen  # its record
             page.get_by_text("file:BasicMotions_TRAIN.ts, test split: 40 sequences").wait_for()
             assert page.locator("[data-testid='stException']").count() == 0
             page.set_viewport_size({"width": 1400, "height": 2600})
