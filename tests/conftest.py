@@ -27,3 +27,20 @@ def uci_har_dir() -> Path:
         if find_uci_har(folder) is not None:
             return folder
     pytest.skip(f"UCI HAR not found: set {ENV_VAR} to a folder holding uci_har.npz")
+
+
+@pytest.fixture(scope="module")
+def inference():
+    """A tiny untrained LARNN's inference on one cue-shape sequence (window 7 of its queue of 8),
+    and that sequence's ground-truth steps: what the app's views and figures are built from."""
+    from larnn.classifier import ClassifierConfig, SequenceClassifier
+    from larnn.data import Normalizer, make_probe
+    from larnn.inference import infer_sequence
+    from larnn.model import InferenceKnobs, LARNNConfig
+
+    torch.manual_seed(1)
+    config = LARNNConfig(input_size=3, hidden_size=8, heads=2, window=5, max_window=8)
+    model = SequenceClassifier(ClassifierConfig.build(config, 4)).eval()
+    data = make_probe("cue_shape", 1, seed=3, length=32)
+    result = infer_sequence(model, data.X[0], Normalizer.fit(data.X), InferenceKnobs(window=7))
+    return result, data.relevant_steps[0]
