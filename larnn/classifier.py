@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -120,8 +120,10 @@ class SequenceClassifier(nn.Module):
     step's, or the mean up to it: `ClassifierConfig.readout`). The encoder reads the series'
     channels, and their asinh where `ClassifierConfig.asinh_scale` asks (input_features), or
     the output of a convolutional stem (larnn.stem) that gives it one step per `patch` samples.
-    With a stem, the encoder's steps (attention record, per-step logits, `knobs.hidden_steps`)
-    are patches: step j covers samples `larnn.stem.patch_span(j, patch, length)`.
+    Everything still speaks in samples: `knobs.hidden_steps` are samples (hiding one hides its
+    patch's cell state, so all the patch's samples), and the per-step logits and the attention
+    record have one row per sample, that of the encoder step whose patch holds it; a slot's
+    time is the first sample of its patch (`larnn.stem.patch_span`).
 
     Input: x (B, T, C) and optional lengths (B,): series right-padded to T, series b real for
     its first lengths[b] steps (None: all T). Output: ClassifierOutput with the class logits at
@@ -173,9 +175,12 @@ class SequenceClassifier(nn.Module):
         if lengths is not None:
             self._check_lengths(lengths, B, T)
         x = input_features(x, self.config.asinh_scale)  # (B, T, C) or (B, T, 2C)
+        samples, patch = T, self.config.patch
         if self.stem is not None:
             x, lengths = self.stem(x, lengths)  # (B, S, W): S = ceil(T / patch) steps
             T = x.shape[1]
+            if knobs is not None and knobs.hidden_steps and patch > 1:
+                knobs = replace(knobs, hidden_steps=_patches_of(knobs.hidden_steps, patch))
         attention = None
         if self.architecture == "larnn":
             result = self.encoder(x, knobs=knobs, return_attention=return_attention)
@@ -195,6 +200,13 @@ class SequenceClassifier(nn.Module):
             summary = hidden[torch.arange(B, device=x.device), lengths.to(x.device) - 1]
         logits = self.head(summary)  # (B, classes)
         step_logits = self.head(hidden) if all_steps else None  # (B, T, classes)
+        if patch > 1:  # back to samples: sample t reads encoder step t // patch
+            step = torch.arange(samples, device=x.device) // patch  # (samples,)
+            step_logits = None if step_logits is None else step_logits[:, step]
+            if attention is not None:
+                weights = tuple(w[:, step] for w in attention.weights)  # (B, samples, NH, K)
+                first = torch.where(attention.slot_time >= 0, attention.slot_time * patch, -1)
+                attention = AttentionRecord(weights, first[step])  # (samples, K)
         return ClassifierOutput(logits, step_logits, attention)
 
     def _check_lengths(self, lengths: Tensor, B: int, T: int) -> None:
@@ -210,6 +222,13 @@ class SequenceClassifier(nn.Module):
             )
         if self.training and self.uses_batch_norm and B and int(lengths.min()) < T:
             raise ConfigError(RAGGED_BATCH_NORM)
+
+
+def _patches_of(hidden_steps: tuple, patch: int) -> tuple:
+    """Hidden samples -> the encoder steps whose patches hold them (per sample where nested)."""
+    if hidden_steps and isinstance(hidden_steps[0], tuple):
+        return tuple(tuple(sorted({s // patch for s in row})) for row in hidden_steps)
+    return tuple(sorted({s // patch for s in hidden_steps}))
 
 
 RAGGED_BATCH_NORM = (

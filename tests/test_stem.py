@@ -12,7 +12,7 @@ import torch
 from larnn.baseline import LSTMConfig
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.errors import ConfigError
-from larnn.model import LARNNConfig
+from larnn.model import InferenceKnobs, LARNNConfig
 from larnn.reference import reference_stack
 from larnn.stem import ConvStem, MaskedBatchNorm, StemConfig, patch_span, stem_steps
 
@@ -182,3 +182,30 @@ def test_a_bad_stem_is_named(fields, message):
         StemConfig(**fields)
     with pytest.raises(ConfigError, match=message):
         ClassifierConfig("lstm", {"hidden_size": 8}, CLASSES, C, stem=fields)
+
+
+def test_a_patched_model_speaks_in_samples():
+    """Per-step logits and the attention record have a row per sample, that of the encoder
+    step whose patch holds it; a slot's time is its patch's first sample; hiding a sample
+    hides its patch's cell state, exactly as hiding that encoder step."""
+    P = 3
+    model = classifier("larnn", StemConfig(width=W, kernels=[3, 2], patch=P)).eval()
+    x = torch.randn(1, 10, C)  # 10 samples -> 4 encoder steps
+    with torch.no_grad():
+        out = model(x, return_attention=True, all_steps=True)
+        features, _ = model.stem(x)  # (1, 4, W)
+        _, _, record = model.encoder(features, return_attention=True)  # by encoder step
+        hidden, _ = model.encoder(features)
+    step = torch.arange(10) // P  # (10,)
+    assert out.step_logits.shape == (1, 10, CLASSES)
+    running = hidden.cumsum(dim=1) / torch.arange(1, 5)[:, None]  # the mean readout
+    torch.testing.assert_close(out.step_logits, model.head(running)[:, step])
+    torch.testing.assert_close(out.attention.weights[0], record.weights[0][:, step])
+    expected = torch.where(record.slot_time >= 0, record.slot_time * P, -1)[step]
+    assert torch.equal(out.attention.slot_time, expected)
+    assert out.attention.slot_time[9].tolist() == [0, 3, 6]  # sample 9: patches 0, 1, 2 held
+    with torch.no_grad():
+        by_sample = model(x, knobs=InferenceKnobs(hidden_steps=[4]), all_steps=True)
+        by_step = model.head(model.encoder(features, knobs=InferenceKnobs(hidden_steps=[1]))[0])
+    torch.testing.assert_close(by_sample.step_logits[0, -1], by_step.cumsum(1)[0, -1] / 4)
+    assert not torch.allclose(by_sample.logits, out.logits)  # the hidden patch mattered
