@@ -187,7 +187,7 @@ def summary_metrics(
 
 
 # What a classifier's head reads (ClassifierConfig.readout), in words.
-READOUTS = {
+READOUT_WORDS = {
     "last": "the last step's hidden state",
     "mean": "the mean of every step's hidden state",
 }
@@ -219,7 +219,7 @@ def training_protocol(train_config: dict) -> str:
 def prediction_step(readout: str) -> str:
     """The end of the line on the last step's attention: whether that step alone predicts."""
     role = (
-        f"the last step. This model predicts from {READOUTS['mean']}, so the earlier steps' "
+        f"the last step. This model predicts from {READOUT_WORDS['mean']}, so the earlier steps' "
         "attention counts too"
         if readout == "mean"
         else "the last step, the one that makes the prediction"

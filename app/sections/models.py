@@ -28,7 +28,8 @@ def model_details(models: list[Loaded]) -> None:
                 )
             )
             st.markdown("Classes: " + ", ".join(f"`{c}`" for c in md.class_names))
-            st.markdown(f"Reads out: **{describe.READOUTS[model.checkpoint.config.readout]}**.")
+            readout = describe.READOUT_WORDS[model.checkpoint.config.readout]
+            st.markdown(f"Reads out: **{readout}**.")
             st.markdown(f"Reads: {describe.encoder_inputs(model.checkpoint.config.asinh_scale)}.")
             protocol = describe.training_protocol(md.train_config)
             if protocol:
