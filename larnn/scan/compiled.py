@@ -1,10 +1,12 @@
 """LARNNScan's loops compiled for the CPU (`csrc/`), and when to use them.
 
 The Python loops of LARNNScan make ~30 ATen calls per step and layer forward and ~60
-backward; the compiled loops make three and six matmul calls and do the rest (attention,
-gates, norms) in fused passes over batch-last data, spread over ATen's threads. They read
-and write the same buffers as the Python loops. They run for float32 on the CPU;
-everything else (float64, CUDA) takes the Python loops.
+backward. The compiled forward runs each block of LANES batch columns through all steps on
+one thread, with products of its own, unless batch norm takes the batch's statistics at
+each step; then, like the compiled backward, it makes three (backward: six) matmul calls a
+step and does the rest (attention, gates, norms) in fused passes over batch-last data,
+spread over ATen's threads. They read and write the same buffers as the Python loops.
+They run for float32 on the CPU; everything else (float64, CUDA) takes the Python loops.
 
 They are built with torch's C++ extension tooling the first time they are needed (about
 15 s, once per machine, source and torch version; cached under TORCH_EXTENSIONS_DIR, by

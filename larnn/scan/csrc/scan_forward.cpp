@@ -3,12 +3,15 @@
 // It computes what the Python loop `python_scan_forward` computes, which is what the
 // per-step reference (larnn/reference.py, reference_layer) computes in the transformed form
 // described in scan_common.h, and writes the same buffers, which the backward
-// (scan_backward.cpp, or the Python one) reads. Per step it
-// makes three matmul calls into ATen (input and hidden to gates and query, attended values
-// to gates, new cell state to key and value; for a single batch column, three matrix-vector
-// products of its own) and fused passes of its own: the attention over
-// the window (scores, base-2 softmax, weighted sum of values) and the cell update (gates,
-// c, h, norms, the activation on the new memory), each sweeping batch-last data.
+// (scan_backward.cpp, or the Python one) reads. Per step there are three products (input
+// and hidden to gates and query, attended values to gates, new cell state to key and
+// value), the attention over the window (scores, base-2 softmax, weighted sum of values)
+// and the cell update (gates, c, h, norms, the activation on the new memory). Two loops:
+// - by block (scan_block), where no step mixes batch columns: each block of kLanes columns
+//   runs all steps on one thread, its products by block_product;
+// - by step, where batch norm takes the batch's statistics at every step: three matmul
+//   calls into ATen a step (for a single column, B = 1, matrix-vector products of its own)
+//   and fused passes over batch-last data between them, spread over ATen's threads.
 
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/addmm.h>
@@ -65,14 +68,14 @@ struct Window {
   int64_t first_slot;      // slot of window position 0, t
   int64_t slots;           // R: K + T, or K + 1 where the history need not be kept
   int64_t n, K, H, NH, B;  // filled positions, window, hidden, heads, batch
-  const float* q;          // (H, B)
+  const float* q;          // (H, B), for attend(); null in scan_block, which has its rows
   const float* pos_k;      // (K, H) or null: positional part of the key per position
   const float* pos_v;      // (K, H) or null
   const float* head_mask;  // (NH,) or null
   StepVisibility visible;  // this step's slots not hidden; rows null where none is hidden
   const float* drops;      // (K, NH, B) dropout mask of this step, or null
   float* record;           // (K, NH, B) weights of this step, or null
-  float* a;                // (H, B) attended values
+  float* a;                // (H, B) attended values, for attend(); null in scan_block
   const float* slot(int64_t block, int64_t position) const {  // (2H, kLanes)
     return kv + (block * slots + (first_slot + position) % slots) * 2 * H * kLanes;
   }
@@ -87,8 +90,8 @@ struct AttendScratch {
 };
 
 // Attention of every head for one block of kLanes batch columns, `bw` of them used: from
-// the block's q (H), its attended values a (H), acc, normalised. The
-// history is stored by block of columns, so a block reads each filled slot as one contiguous
+// the block's rows of q (H), its attended values a into acc (H). The history is stored by
+// block of columns, so a block reads each filled slot as one contiguous
 // run of 2H rows of kLanes values: its keys in a first pass, its values in a second, each
 // sum over a head's HD features held in a register. In the reference: p, p times the head
 // mask, and a = einsum(p, values), for its slots j = 0 .. n - 1 (oldest first), which are
