@@ -303,9 +303,14 @@ def test_class_names_are_shown_whole(page, tmp_path):
     page.get_by_role("option", name="WALKING_DOWNSTAIRS").click()
     wait_idle(page)
     values = page.locator("[data-testid='stMetricValue'] [data-testid='stMarkdownContainer']")
+    values.filter(has_text="DOWNSTAIRS").first.wait_for()  # the rerun has drawn the choice
+    wait_idle(page)
+    # One read of every value at once: a rerun between reads would detach the elements.
     shown = [
-        (v.inner_text(), v.evaluate("e => e.scrollWidth <= e.clientWidth + 1"))
-        for v in values.all()
+        tuple(row)
+        for row in values.evaluate_all(
+            "els => els.map(e => [e.innerText, e.scrollWidth <= e.clientWidth + 1])"
+        )
     ]
     save_screenshot(page, tmp_path, "app_uci_har_class_names.png")
     assert any("WALKING_" in text and "DOWNSTAIRS" in text for text, _ in shown), shown
