@@ -10,6 +10,7 @@ on the same test file (larnn.rocket). Mean +- sample std over the seeds.
     pip install -e ".[aeon]"
     python scripts/byod_table.py --out runs/byod                      # 6 sets, seeds 0 1 2
     python scripts/byod_table.py --out runs/byod --datasets GunPoint --seeds 0
+    python scripts/byod_table.py --out runs/byod --report           # the finished pairs only
 
 Finished runs are read back from their checkpoints. Results also go to OUT/results.json; the
 table is printed as Markdown.
@@ -104,6 +105,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="s per model")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models)")
+    parser.add_argument(
+        "--report", action="store_true", help="only tabulate the pairs already finished in OUT"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -111,20 +115,29 @@ def main() -> None:
         f"{torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
         f"{args.threads} thread(s)"
     )
-    results = {name: [run_pair(name, seed, args) for seed in args.seeds] for name in args.datasets}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    if args.report:
+        results = {
+            name: [json.loads(p.read_text()) for p in finished]
+            for name in args.datasets
+            if (finished := sorted((args.out / name).glob("seed_*/pair.json")))
+        }
+        args.seeds = sorted({int(p.parent.name[5:]) for p in args.out.glob("*/seed_*/pair.json")})
+    else:
+        results = {name: [run_pair(name, s, args) for s in args.seeds] for name in args.datasets}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=1))
 
     seeds = ", ".join(map(str, args.seeds))
-    print(f"\nTest accuracy %, mean ± sample std over seeds {seeds}:\n")
-    print("| data set | LARNN | LSTM | MiniRocket | majority | LARNN - MiniRocket | pair s (max) |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\nTest accuracy %, mean ± sample std over seeds {seeds} (n per row: its runs):\n")
+    print("| data set | n | LARNN | LSTM | MiniRocket | majority | LARNN - MiniRocket | pair s |")
+    print("|---|---|---|---|---|---|---|---|")
     gaps = []
     for name, rows in results.items():
         gap = 100 * statistics.fmean(r["larnn"] - r["minirocket"] for r in rows)
         gaps.append(gap)
         print(
-            f"| {name} | {cell([r['larnn'] for r in rows])} | {cell([r['lstm'] for r in rows])} "
+            f"| {name} | {len(rows)} | {cell([r['larnn'] for r in rows])} "
+            f"| {cell([r['lstm'] for r in rows])} "
             f"| {cell([r['minirocket'] for r in rows])} | {100 * rows[0]['majority']:.1f} "
             f"| {gap:+.1f} | {max(r['pair_s'] for r in rows):.0f} |"
         )
