@@ -116,12 +116,26 @@ struct WindowGrad {
   float* d_pos;  // (blocks, 2, K, H): positional gradients summed per block, or null
 };
 
-// Scratch per block: p and dp of n * NH * kLanes, acc of H * kLanes, grad of kLanes, shown
-// of n * kLanes where steps are hidden.
-template <bool kFullBlock>
-void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, float* p,
-                           float* dp, float* acc, float* grad, float* shown) {
-  const int64_t bw = kFullBlock ? kLanes : lanes;
+// A thread's scratch for attend_backward_block, all Lanes: q, da and acc of H rows; p and
+// dp of K * NH; best and total of NH.
+struct BackwardScratch {
+  std::vector<Lanes> q, da, acc, p, dp, best, total;
+  BackwardScratch(int64_t H, int64_t K, int64_t NH)
+      : q(H), da(H), acc(H), p(K * NH), dp(K * NH), best(NH), total(NH) {}
+};
+
+// The sum of a block row's first `count` lanes (the others may hold anything).
+LARNN_INLINE float lane_sum(Lanes v, int64_t count) {
+  float sum = 0.0f;
+  for (int64_t l = 0; l < count; ++l) sum += v[l];
+  return sum;
+}
+
+// One step's attention backward for one block of kLanes batch columns, `bw` of them used,
+// its sums over a head's HD features in registers as in the forward's attend_block.
+template <bool kHidden>
+void attend_backward_block(const WindowGrad& w, int64_t block, int64_t bw,
+                           BackwardScratch& scratch) {
   const int64_t H = w.H, NH = w.NH, B = w.B, HD = H / NH, n = w.n, K = w.K;
   const int64_t b0 = block * kLanes, first = K - n;
   float* d_pos_k = w.d_pos ? w.d_pos + block * 2 * K * H : nullptr;  // (K, H)
@@ -129,113 +143,114 @@ void attend_backward_block(const WindowGrad& w, int64_t block, int64_t lanes, fl
   const int64_t oldest = (block * w.slots + w.first_slot + first) * 2 * H * kLanes;
   const float* slot0 = w.kv + oldest;  // slots j follow at 2H * kLanes apart
   float* d_slot0 = w.d_kv + oldest;
-  const float* q = w.q + b0;
-  const float* da = w.da + b0;
-  // The softmax p, recomputed from q and the keys. Where a slot holds a hidden step, p = 0:
-  // every gradient below that goes through it is then 0 (its value's, its key's and its
-  // part of q's), as in the reference, which leaves the slot out.
-  const auto key_of = [&](int64_t j) { return slot0 + j * 2 * H * kLanes; };
-  block_scores(key_of, q, w.pos_k ? w.pos_k + first * H : nullptr, n, H, NH, B, bw, p);
-  if (w.visible.rows) {
-    block_shown(w.visible, first, n, b0, bw, shown);
-    block_softmax2_shown(p, shown, n, NH, bw);
-  } else {
-    block_softmax2(p, n, NH, bw);
+  Lanes *q = scratch.q.data(), *da = scratch.da.data(), *acc = scratch.acc.data();
+  Lanes *p = scratch.p.data(), *dp = scratch.dp.data();
+  Lanes *best = scratch.best.data(), *total = scratch.total.data();
+  for (int64_t i = 0; i < H; ++i) {
+    q[i] = load_columns(w.q + i * B + b0, bw);
+    da[i] = load_columns(w.da + i * B + b0, bw);
   }
+  const auto shown = [&](int64_t j) {  // 1 where column l may attend to slot j, else 0
+    Lanes v = {};
+    const bool* row = w.visible.rows + (first + j) * w.visible.columns;
+    for (int64_t l = 0; l < bw; ++l) v[l] = row[w.visible.columns == 1 ? 0 : b0 + l];
+    return v;
+  };
+  const auto key_or_value = [&](const float* row, const float* pos, int64_t i) {
+    return pos ? load(row + i * kLanes) + pos[i] : load(row + i * kLanes);
+  };
+  // The softmax p, recomputed from q and the keys as the forward computed it. Where a slot
+  // holds a hidden step, p = 0: every gradient below that goes through it is then 0 (its
+  // value's, its key's and its part of q's), as in the reference, which leaves the slot out.
+  std::fill(best, best + NH, Lanes{} - INFINITY);
+  std::fill(total, total + NH, Lanes{});
+  for (int64_t j = 0; j < n; ++j) {
+    const float* key = slot0 + j * 2 * H * kLanes;
+    const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
+    const Lanes visible = kHidden ? shown(j) : Lanes{};
+    for (int64_t head = 0; head < NH; ++head) {
+      Lanes dot = {};
+      for (int64_t d = 0; d < HD; ++d)
+        dot += key_or_value(key, pk, d * NH + head) * q[d * NH + head];
+      p[j * NH + head] = dot;
+      const Lanes larger = dot > best[head] ? dot : best[head];
+      best[head] = kHidden ? (visible != 0.0f ? larger : best[head]) : larger;
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const Lanes visible = kHidden ? shown(j) : Lanes{};
+    for (int64_t head = 0; head < NH; ++head) {
+      Lanes e = exp2_approx(p[j * NH + head] - best[head]);
+      if (kHidden) e = visible != 0.0f ? e : 0.0f;
+      total[head] += e;
+      p[j * NH + head] = e;
+    }
+  }
+  for (int64_t head = 0; head < NH; ++head)
+    total[head] = kHidden ? (total[head] > 0.0f ? 1.0f / total[head] : 0.0f) : 1.0f / total[head];
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t head = 0; head < NH; ++head) p[j * NH + head] *= total[head];
   // Values: w = p * drop * mask weighs them; dp gets d w = da . v per head.
   for (int64_t j = 0; j < n; ++j) {
     const float* value = slot0 + (j * 2 * H + H) * kLanes;
     float* d_value = d_slot0 + (j * 2 * H + H) * kLanes;
     const float* pv = w.pos_v ? w.pos_v + (first + j) * H : nullptr;
-    float* dp_j = dp + j * NH * kLanes;
-    std::fill(dp_j, dp_j + NH * kLanes, 0.0f);
     for (int64_t head = 0; head < NH; ++head) {
-      const float* s = p + (j * NH + head) * kLanes;
-      const float mask = w.head_mask ? w.head_mask[head] : 1.0f;
-      const float* drop = w.drops ? w.drops + ((first + j) * NH + head) * B + b0 : nullptr;
-      float weight[kLanes];
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) weight[l] = s[l] * mask * (drop ? drop[l] : 1.0f);
-      float* ds = dp_j + head * kLanes;
+      const int64_t at = ((first + j) * NH + head) * B + b0;
+      Lanes scale = Lanes{} + (w.head_mask ? w.head_mask[head] : 1.0f);
+      if (w.drops) scale *= load_columns(w.drops + at, bw);
+      const Lanes weight = p[j * NH + head] * scale;
+      Lanes ds = {};
       for (int64_t d = 0; d < HD; ++d) {
         const int64_t i = d * NH + head;
-        const float pos = pv ? pv[i] : 0.0f;
-        float pos_grad = 0.0f;
-        #pragma omp simd reduction(+ : pos_grad)
-        for (int64_t l = 0; l < bw; ++l) {
-          ds[l] += (value[i * kLanes + l] + pos) * da[i * B + l];
-          d_value[i * kLanes + l] += weight[l] * da[i * B + l];
-          pos_grad += weight[l] * da[i * B + l];
-        }
-        if (d_pos_v) d_pos_v[(first + j) * H + i] += pos_grad;
+        ds += key_or_value(value, pv, i) * da[i];
+        store(d_value + i * kLanes, load(d_value + i * kLanes) + weight * da[i]);
+        if (d_pos_v) d_pos_v[(first + j) * H + i] += lane_sum(weight * da[i], bw);
       }
-      const float* d_rec = w.d_recorded ? w.d_recorded + ((first + j) * NH + head) * B + b0
-                                        : nullptr;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l)  // the gradient of p
-        ds[l] = (ds[l] + (d_rec ? d_rec[l] : 0.0f)) * mask * (drop ? drop[l] : 1.0f);
+      if (w.d_recorded) ds += load_columns(w.d_recorded + at, bw);
+      dp[j * NH + head] = ds * scale;  // the gradient of p
     }
   }
   for (int64_t head = 0; head < NH; ++head) {  // base-2 softmax: ds = p (dp - sum p dp)
-    float total[kLanes] = {};
-    for (int64_t j = 0; j < n; ++j) {
-      const float* s = p + (j * NH + head) * kLanes;
-      const float* ds = dp + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) total[l] += s[l] * ds[l];
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      const float* s = p + (j * NH + head) * kLanes;
-      float* ds = dp + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) ds[l] = (ds[l] - total[l]) * s[l];
-    }
+    Lanes sum = {};
+    for (int64_t j = 0; j < n; ++j) sum += p[j * NH + head] * dp[j * NH + head];
+    for (int64_t j = 0; j < n; ++j)
+      dp[j * NH + head] = (dp[j * NH + head] - sum) * p[j * NH + head];
   }
   // Keys and q, from the scores' gradient (times ln 2: 2^s = e^(s ln 2)).
-  std::fill(acc, acc + H * kLanes, 0.0f);
+  std::fill(acc, acc + H, Lanes{});
   for (int64_t j = 0; j < n; ++j) {
     const float* key = slot0 + j * 2 * H * kLanes;
     float* d_key = d_slot0 + j * 2 * H * kLanes;
     const float* pk = w.pos_k ? w.pos_k + (first + j) * H : nullptr;
-    const float* dp_j = dp + j * NH * kLanes;
-    for (int64_t d = 0; d < HD; ++d)
-      for (int64_t head = 0; head < NH; ++head) {
+    for (int64_t head = 0; head < NH; ++head) {
+      const Lanes ds = dp[j * NH + head];
+      for (int64_t d = 0; d < HD; ++d) {
         const int64_t i = d * NH + head;
-        const float pos = pk ? pk[i] : 0.0f;
-        const float* ds = dp_j + head * kLanes;
-        float* a = acc + i * kLanes;
-        float pos_grad = 0.0f;
-        #pragma omp simd reduction(+ : pos_grad)
-        for (int64_t l = 0; l < bw; ++l) {
-          a[l] += (key[i * kLanes + l] + pos) * ds[l];
-          d_key[i * kLanes + l] += kLn2 * ds[l] * q[i * B + l];
-          pos_grad += ds[l] * q[i * B + l];
-        }
-        if (d_pos_k) d_pos_k[(first + j) * H + i] += kLn2 * pos_grad;
+        acc[i] += key_or_value(key, pk, i) * ds;
+        store(d_key + i * kLanes, load(d_key + i * kLanes) + kLn2 * ds * q[i]);
+        if (d_pos_k) d_pos_k[(first + j) * H + i] += kLn2 * lane_sum(ds * q[i], bw);
       }
+    }
   }
   for (int64_t i = 0; i < H; ++i) {
-    activation_grad(w.query_activation, q + i * B, grad, bw);
-    const float* a = acc + i * kLanes;
-    float* out = w.dq + i * B + b0;
-    #pragma omp simd
-    for (int64_t l = 0; l < bw; ++l) out[l] = kLn2 * a[l] * grad[l];
+    Lanes grad;
+    activation_grad(w.query_activation, reinterpret_cast<const float*>(&q[i]),
+                    reinterpret_cast<float*>(&grad), kLanes);
+    store_columns(w.dq + i * B + b0, kLn2 * acc[i] * grad, bw);
   }
 }
 
-void attend_backward(const WindowGrad& w) {
+void attend_backward(const WindowGrad& w, std::vector<BackwardScratch>& scratch) {
   const int64_t blocks = (w.B + kLanes - 1) / kLanes;
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> p(w.n * w.NH * kLanes), dp(w.n * w.NH * kLanes), acc(w.H * kLanes);
-    std::vector<float> shown(w.visible.rows ? w.n * kLanes : 0);
-    float grad[kLanes];
+    BackwardScratch& mine = scratch[at::get_thread_num()];
     for (int64_t block = begin; block < end; ++block) {
-      if ((block + 1) * kLanes <= w.B)
-        attend_backward_block<true>(w, block, kLanes, p.data(), dp.data(), acc.data(), grad,
-                                    shown.data());
+      const int64_t bw = std::min(kLanes, w.B - block * kLanes);
+      if (w.visible.rows)
+        attend_backward_block<true>(w, block, bw, mine);
       else
-        attend_backward_block<false>(w, block, w.B - block * kLanes, p.data(), dp.data(),
-                                     acc.data(), grad, shown.data());
+        attend_backward_block<false>(w, block, bw, mine);
     }
   });
 }
@@ -307,6 +322,7 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
   std::vector<float> sample_stats(2 * B);
   at::Tensor d_pos_blocks;  // (blocks, 2, K, H)
   if (d_pos) d_pos_blocks = at::zeros({blocks, 2, K, H}, options);
+  std::vector<BackwardScratch> scratch(at::get_num_threads(), BackwardScratch(H, K, NH));
   float* const feature = memory.data_ptr<float>();
   float* const dzp = dz.data_ptr<float>();
   float* const dcp = dc.data_ptr<float>();
@@ -394,7 +410,8 @@ void scan_backward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& 
           .d_recorded = d_recorded ? d_recorded->data_ptr<float>() + step_offset : nullptr,
           .query_activation = query_activation,
           .dq = dzp + 4 * H * B,
-          .d_pos = d_pos ? d_pos_blocks.data_ptr<float>() : nullptr});
+          .d_pos = d_pos ? d_pos_blocks.data_ptr<float>() : nullptr},
+                      scratch);
       d_w_a.addmm_(dz_gates, attended[t].t());
     } else {
       std::fill(dzp + 4 * H * B, dzp + 5 * H * B, 0.0f);

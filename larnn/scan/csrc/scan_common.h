@@ -9,12 +9,13 @@
 // - gate rows are the reference's i, f, o, g, with the g rows doubled: their sigmoid is
 //   sigmoid(2 g), and tanh(g) = 2 sigmoid(2 g) - 1, so one sigmoid serves all four gates;
 // - keys carry log2(e) / sqrt(HD): with that scale, 2^(q . k) = e^(q . k / sqrt(HD)), so the
-//   base-2 softmax (block_softmax2) is the reference's softmax_j(q k_j / sqrt(HD));
+//   base-2 softmax (attend_block, attend_backward_block) is the reference's
+//   softmax_j(q k_j / sqrt(HD));
 // - the key/value history is kept in blocks of kLanes batch columns: value (slot s, feature
 //   i, sample b) at [b / kLanes][s][i][b % kLanes] (see larnn/scan/compiled.py's history()).
 // - hidden steps (InferenceKnobs.hidden_steps): the reference leaves the slots that hold them
 //   out of the softmax; here every filled slot is scored and the softmax skips those whose
-//   LayerKnobs.visible entry is false (block_shown, block_softmax2_shown).
+//   LayerKnobs.visible entry is false (`shown` in attend_block and attend_backward_block).
 // Work on batch columns is split in blocks of kLanes, spread over ATen's threads.
 //
 // Structs of many fields are built with designated initializers (Window{.kv = ...}): C++20,
@@ -247,119 +248,6 @@ inline void batch_stats(const float* row, int64_t B, float* mean, float* var) {
   *mean = static_cast<float>(sum / B);
   for (int64_t b = 0; b < B; ++b) squares += (row[b] - *mean) * (row[b] - *mean);
   *var = static_cast<float>(squares / B);
-}
-
-// The attention scores of one block of batch columns: scores (n, NH, kLanes) gets q . k per
-// head for the n filled slots, key_of(j) pointing at slot j's keys, (H, kLanes); q points at
-// the block's first column of (H, B); pos_k at the oldest filled slot's positional keys,
-// (n, H), or is null. Slot j's rows are read in order, 64 bytes from each.
-// In the reference: scores = einsum(q, keys) / sqrt(HD), times log2(e) (the keys carry both
-// factors), for j oldest first; its keys project [kv_norm(act(c_j)), pe(lag)] in one matmul,
-// here the first part's key, kept since c_j entered the queue, plus the lag's part pos_k.
-template <typename KeyOf>
-inline void block_scores(const KeyOf& key_of, const float* q, const float* pos_k, int64_t n,
-                         int64_t H, int64_t NH, int64_t B, int64_t bw, float* scores) {
-  const int64_t HD = H / NH;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* key = key_of(j);
-    const float* pk = pos_k ? pos_k + j * H : nullptr;
-    float* s_j = scores + j * NH * kLanes;
-    std::fill(s_j, s_j + NH * kLanes, 0.0f);
-    for (int64_t d = 0; d < HD; ++d)
-      for (int64_t head = 0; head < NH; ++head) {
-        const int64_t i = d * NH + head;
-        const float* k_row = key + i * kLanes;
-        const float* q_row = q + i * B;
-        const float pos = pk ? pk[i] : 0.0f;
-        float* s = s_j + head * kLanes;
-        #pragma omp simd
-        for (int64_t l = 0; l < bw; ++l) s[l] += (k_row[l] + pos) * q_row[l];
-      }
-  }
-}
-
-// Softmax in base 2 over the n slots of each head, in place in scores (n, NH, kLanes):
-// 2^s / sum 2^s, which is softmax(s ln 2). With s from block_scores (the keys carry log2(e)),
-// that is the reference's p = softmax_j(q k_j / sqrt(HD)).
-inline void block_softmax2(float* scores, int64_t n, int64_t NH, int64_t bw) {
-  for (int64_t head = 0; head < NH; ++head) {
-    float best[kLanes], total[kLanes];
-    std::fill(best, best + kLanes, -INFINITY);
-    std::fill(total, total + kLanes, 0.0f);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* s = scores + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) best[l] = std::max(best[l], s[l]);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = scores + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) {
-        s[l] = exp2_approx(s[l] - best[l]);
-        total[l] += s[l];
-      }
-    }
-    #pragma omp simd
-    for (int64_t l = 0; l < bw; ++l) total[l] = 1.0f / total[l];
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = scores + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) s[l] *= total[l];
-    }
-  }
-}
-
-// shown (n, kLanes) gets 1.0 where columns [b0, b0 + bw) may attend to window positions
-// first .. first + n - 1 and 0.0 where that slot holds a hidden step: the reference's
-// `slots`, the filled slots whose step is not in hidden_steps, per sample.
-inline void block_shown(const StepVisibility& visible, int64_t first, int64_t n, int64_t b0,
-                        int64_t bw, float* shown) {
-  for (int64_t j = 0; j < n; ++j) {
-    const bool* row = visible.rows + (first + j) * visible.columns;
-    float* to = shown + j * kLanes;
-    if (visible.columns == 1)  // one row for the whole batch
-      std::fill(to, to + bw, row[0] ? 1.0f : 0.0f);
-    else
-      for (int64_t l = 0; l < bw; ++l) to[l] = row[b0 + l] ? 1.0f : 0.0f;
-  }
-}
-
-// block_softmax2 over the shown slots only (shown from block_shown): 2^s / sum 2^s with both
-// the maximum and the sum taken over shown slots, and 0 on hidden ones. In the reference:
-// p = softmax over its `slots` (hidden ones left out), scattered into w_t, whose hidden
-// entries stay 0; a column with no slot shown gets p = 0 everywhere, so a = 0: the
-// reference's a = 0 where `slots` is empty.
-inline void block_softmax2_shown(float* scores, const float* shown, int64_t n, int64_t NH,
-                                 int64_t bw) {
-  for (int64_t head = 0; head < NH; ++head) {
-    float best[kLanes], total[kLanes];
-    std::fill(best, best + kLanes, -INFINITY);
-    std::fill(total, total + kLanes, 0.0f);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* s = scores + (j * NH + head) * kLanes;
-      const float* v = shown + j * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) best[l] = v[l] != 0.0f ? std::max(best[l], s[l]) : best[l];
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = scores + (j * NH + head) * kLanes;
-      const float* v = shown + j * kLanes;
-      // Where no slot is shown, best is -inf and s - best +inf, which exp2_approx clamps:
-      // finite, and not taken.
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) {
-        s[l] = v[l] != 0.0f ? exp2_approx(s[l] - best[l]) : 0.0f;
-        total[l] += s[l];
-      }
-    }
-    #pragma omp simd
-    for (int64_t l = 0; l < bw; ++l) total[l] = total[l] > 0.0f ? 1.0f / total[l] : 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      float* s = scores + (j * NH + head) * kLanes;
-      #pragma omp simd
-      for (int64_t l = 0; l < bw; ++l) s[l] *= total[l];
-    }
-  }
 }
 
 // Calls body(b0, lanes) for each block of batch columns, spread over ATen's threads.
