@@ -37,7 +37,7 @@ from larnn.metrics import ClassificationReport
 from larnn.refit_epochs import choose_refit_epochs
 from larnn.rocket import REFERENCE, reference_score
 from larnn.tasks import Task, load_task
-from larnn.train import PaddedInputs, TrainConfig, train, train_epoch
+from larnn.train import PaddedInputs, TrainConfig, check_trainable, train, train_epoch
 from larnn.verdict import LEARNING, Verdict, judge, majority_rate
 
 TARGET_STEPS = 64  # the stem's patch gives the cell at most this many steps
@@ -177,6 +177,7 @@ def run_protocol(
         raise ConfigError(f"the budget must be a positive number of seconds, got {budget_s}")
     started = time.perf_counter()
     fold_task = load_task(config.dataset, config.split_definition(), data_dir)  # fold 0
+    check_trainable(config, fold_task.train)  # e.g. batch norm asked for on ragged data
     seconds_per_epoch = time_one_epoch(config, fold_task)
 
     def affordable(folds: int) -> int:  # epochs per stage that k folds and a refit fit in
