@@ -11,8 +11,7 @@ from test_checkpoint import make_metadata
 from test_variable_length import LENGTHS, ragged_batch
 
 from larnn.baseline import LSTMConfig
-from larnn.checkpoint import load_checkpoint, save_checkpoint
-from larnn.checkpoint import from_format_1
+from larnn.checkpoint import from_format_1, load_checkpoint, save_checkpoint
 from larnn.classifier import ClassifierConfig, SequenceClassifier
 from larnn.errors import ConfigError
 from larnn.model import LARNNConfig
