@@ -123,10 +123,10 @@ def test_a_small_budget_cuts_the_epochs_and_says_so(tmp_path):
     base = TrainConfig(dataset=str(data), device="cpu")
     planned = plan(base, DataShape(24, 1, 3, 60, False))
     assert planned.epochs >= 20
-    result = run_protocol(planned, tmp_path / "run", budget_s=0.5, progress=False)
+    result = run_protocol(planned, tmp_path / "run", budget_s=0.01, progress=False)
     choices = load_checkpoint(result.checkpoint).metadata.train_config["choices"]
     assert len(history(tmp_path / "run" / "fold_0")) == 1 == result.epochs
-    assert "cut to 1 by the budget of 0.5 s" in choices["epochs"]
+    assert "cut to 1 by the budget of 0.01 s" in choices["epochs"]
     assert "3 to fit the budget" in choices["folds"]  # fewer folds before fewer epochs
     assert sorted(p.name for p in (tmp_path / "run").glob("fold_*")) == [
         "fold_0",
