@@ -37,7 +37,14 @@ from larnn.metrics import ClassificationReport
 from larnn.refit_epochs import choose_refit_epochs
 from larnn.rocket import REFERENCE, reference_score
 from larnn.tasks import Task, load_task
-from larnn.train import PaddedInputs, TrainConfig, check_trainable, train, train_epoch
+from larnn.train import (
+    PaddedInputs,
+    TrainConfig,
+    check_trainable,
+    train,
+    train_epoch,
+    with_overrides,
+)
 from larnn.verdict import LEARNING, Verdict, judge, majority_rate
 
 TARGET_STEPS = 64  # the stem's patch gives the cell at most this many steps
@@ -128,20 +135,8 @@ def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -
     choose("ema_decay", 0.99, "weights averaged over about 100 updates: it lifted UCI HAR")
     choose("schedule", "constant", "a constant rate: a fold's epoch e is the refit's epoch e")
     choose("augment.scale", 0.1, "each channel scaled by N(1, 0.1) per case: it lifted UCI HAR")
-    planned = _with(config, settings)
+    planned = with_overrides(config, settings)
     return dataclasses.replace(planned, choices={**planned.choices, **choices})
-
-
-def _with(config: TrainConfig, settings: dict[str, Any]) -> TrainConfig:
-    """`config` with dotted settings ("model.window") applied."""
-    data = config.to_dict()
-    for name, value in settings.items():
-        head, _, tail = name.partition(".")
-        if tail:
-            data[head] = {**data[head], tail: value}
-        else:
-            data[head] = value
-    return TrainConfig.from_dict(data)
 
 
 @dataclass(frozen=True)

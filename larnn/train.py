@@ -501,9 +501,10 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """Apply `key=value` overrides; `model.<field>` and `augment.<field>` keys go into those
-    dicts."""
-    nested = {"model": dict(config.model), "augment": dict(config.augment)}
+    """Apply `key=value` overrides; `<dict field>.<key>` keys (`model.window`, `augment.scale`,
+    `stem.patch`) go into those dicts."""
+    fields = config.to_dict()
+    nested = {name: dict(value) for name, value in fields.items() if isinstance(value, dict)}
     top: dict[str, Any] = {}
     for key, value in overrides.items():
         prefix, _, name = key.partition(".")
@@ -511,4 +512,4 @@ def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfi
             nested[prefix][name] = value
         else:
             top[key] = value
-    return TrainConfig.from_dict({**config.to_dict(), **top, **nested})
+    return TrainConfig.from_dict({**fields, **top, **nested})

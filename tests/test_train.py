@@ -245,3 +245,12 @@ def test_the_weight_average_is_the_moving_average_of_every_steps_weights(tmp_pat
     assert saved.metadata.train_config["ema_decay"] == 0.8
     raw = load_checkpoint(plain.checkpoint).model.state_dict()  # the same run's raw weights
     assert any(not torch.equal(v, raw[k]) for k, v in saved.model.state_dict().items())
+
+
+def test_overrides_reach_every_dict_field_the_stem_too():
+    """`--set stem.patch=4` fills TrainConfig.stem as `--set model.window=3` fills .model."""
+    config = with_overrides(TINY, {"stem.patch": 4, "model.window": 3, "lr": 0.01})
+    assert config.stem == {"patch": 4} and config.model["window"] == 3 and config.lr == 0.01
+    assert config.model["hidden_size"] == TINY.model["hidden_size"]  # the rest kept
+    with pytest.raises(ConfigError, match="StemConfig.patch"):
+        with_overrides(TINY, {"stem.patch": 0})
