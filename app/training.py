@@ -60,7 +60,6 @@ class DataSummary:
     lengths: str  # "100" or "7..26"
     mean_length: float  # of the train file's cases
     max_length: int  # of the train file's cases
-    ragged: bool  # lengths differ
     classes: pd.DataFrame  # class, train (cases), test (cases; the file's, if there is one)
     groups: int | None  # groups (e.g. subjects) in the train file, None when it names none
 
@@ -108,7 +107,6 @@ def summarise(train: LabelledFile, test: LabelledFile | None) -> DataSummary:
         lengths=describe_lengths(lengths),
         mean_length=float(train.lengths.mean()),
         max_length=int(train.lengths.max()),
-        ragged=bool(lengths.min() != lengths.max()),
         classes=classes,
         groups=None if train.groups is None else len(set(train.groups.tolist())),
     )
@@ -116,15 +114,8 @@ def summarise(train: LabelledFile, test: LabelledFile | None) -> DataSummary:
 
 def plan_note(summary: DataSummary, spec: JobSpec) -> str:
     """What the default protocol will do with this data, in a sentence or two."""
-    shape = DataShape(
-        cases=summary.train_cases
-        if summary.test_name
-        else summary.train_cases - summary.test_cases,
-        channels=len(summary.channels),
-        classes=len(summary.classes),
-        max_length=summary.max_length,
-        ragged=summary.ragged,
-    )
+    cases = summary.train_cases - (0 if summary.test_name else summary.test_cases)
+    shape = DataShape(cases, summary.max_length)
     planned = plan(spec.train_config("larnn"), shape, {"readout", "lr"})
     patch = planned.stem["patch"]
     step = "one cell step per sample" if patch == 1 else f"one cell step per {patch} samples"

@@ -74,20 +74,11 @@ class DataShape:
     """What the plan reads from a labelled file's training cases."""
 
     cases: int
-    channels: int
-    classes: int
     max_length: int
-    ragged: bool
 
     @classmethod
     def of(cls, data: SequenceDataset) -> DataShape:
-        return cls(
-            len(data),
-            data.X.shape[2],
-            data.n_classes,
-            int(data.series_lengths.max()),
-            data.is_ragged,
-        )
+        return cls(len(data), int(data.series_lengths.max()))
 
 
 def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -> TrainConfig:

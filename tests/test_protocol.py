@@ -59,7 +59,7 @@ def test_folds_partition_the_cases_and_keep_classes_apart_evenly():
 
 
 def test_the_plan_reads_the_data_and_keeps_what_the_user_gave():
-    shape = DataShape(cases=36, channels=1, classes=3, max_length=1460, ragged=False)
+    shape = DataShape(cases=36, max_length=1460)
     base = TrainConfig(dataset="x.npz", lr=1e-3)
     planned = plan(base, shape, given={"lr", "model.hidden_size"})
     patch = math.ceil(1460 / TARGET_STEPS)
@@ -70,7 +70,7 @@ def test_the_plan_reads_the_data_and_keeps_what_the_user_gave():
     assert planned.choices["model.hidden_size"] == "set by you"
     assert "1460 samples" in planned.choices["stem.patch"]
     assert planned.model["window"] <= math.ceil(1460 / patch)
-    short = plan(base, DataShape(270, 12, 9, 26, True))
+    short = plan(base, DataShape(270, 26))  # JapaneseVowels: 7..26 samples
     assert short.stem["patch"] == 1 and short.model["kv_norm"] != "batch"  # ragged-safe
     lstm = plan(TrainConfig(architecture="lstm", dataset="x.npz"), shape)
     assert "model.window" not in lstm.choices and lstm.stem == planned.stem  # like for like
@@ -121,7 +121,7 @@ def test_the_protocol_folds_then_refits_on_every_training_case(tmp_path):
 def test_a_small_budget_cuts_the_epochs_and_says_so(tmp_path):
     data = long_univariate(tmp_path / "long.npz", cases=30, length=60)
     base = TrainConfig(dataset=str(data), device="cpu")
-    planned = plan(base, DataShape(24, 1, 3, 60, False))
+    planned = plan(base, DataShape(24, 60))
     assert planned.epochs >= 20
     result = run_protocol(planned, tmp_path / "run", budget_s=0.01, progress=False)
     choices = load_checkpoint(result.checkpoint).metadata.train_config["choices"]
