@@ -98,7 +98,7 @@ def _train_by_protocol(config, given: set[str], args: argparse.Namespace) -> Non
     )
     print(
         f"\ncheckpoint: {result.checkpoint}  (refit for {result.epochs} epochs, chosen over "
-        f"{planned.folds} folds; {result.seconds:.0f} s in all)"
+        f"{len(result.fold_curves)} folds; {result.seconds:.0f} s in all)"
     )
     print(f"test:       accuracy {result.test.accuracy:.4f}  macro-F1 {result.test.macro_f1:.4f}")
     _print_judgement(result.checkpoint)
