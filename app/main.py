@@ -51,6 +51,7 @@ from app.sections import (  # noqa: E402
     data,
     export,
     faithfulness,
+    intro,
     models,
     predictions,
     sweep,
@@ -152,6 +153,8 @@ def main() -> None:
         if lstm_model is not None:
             inference = resources.infer(lstm_model.key, lstm_model.checkpoint, x)
             runs["LSTM"] = ModelRun(lstm_model, inference)
+    with guard("Introduction"):
+        intro.intro_section(shown, split, index, usable, choice)
     with guard("Summary"):
         predictions.summary_row(shown, index, runs, fits, choice)
     STARTING.empty()  # the first results are up

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from larnn.data import PROBES, attention_on_truth, make_probe
-from larnn.data.synthetic import NOISE_STD
+from larnn.data.synthetic import NOISE_STD, RECALL_KEYS, recall_answer
 from larnn.errors import ConfigError, DataError
 
 # The probes whose events sit in the middle, with 15 noise steps after them; "recall" instead
@@ -64,6 +64,20 @@ def test_which_first_events_encode_the_class():
         assert (steps_b[0] < steps_a[0]) == (y >= 2)
         assert (12 <= lag <= 20) if y % 2 else (2 <= lag <= 6)
 
+
+
+def test_recall_answer_reads_the_class_and_the_deciding_step():
+    ds = make_probe("recall", 300, seed=4)
+    for x, y, rel in zip(ds.X, ds.y, ds.relevant_steps, strict=True):
+        answer = recall_answer(x)
+        assert answer.value == y
+        assert [answer.stored_step] == np.flatnonzero(rel).tolist()
+        assert x[-1, answer.key] > 0.5 and x[answer.stored_step, answer.key] > 0.5
+
+
+def test_recall_answer_names_a_wrong_shape():
+    with pytest.raises(DataError, match=rf"\(T, {RECALL_KEYS + 5}\)"):
+        recall_answer(np.zeros((10, 3), dtype=np.float32))
 
 def _nearest_centroid_accuracy(features, y, n_classes):
     half = len(y) // 2

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from app import chart_figures, describe, figures, knobs, resources
+from app import chart_figures, describe, figures, knobs, memory_use, resources
 from app.guard import guard
 from app.sections.faithfulness import sample_size
 from app.values import DataView, Fit, KnobChoice, Loaded
@@ -72,5 +72,8 @@ def sweep_section(
         context = describe.sweep_context(data, larnn_model.name, lstm_name, choice, len(sample))
         figures.titled(fig, context)
         st.plotly_chart(fig, key="sweep")
+        verdict = memory_use.sweep_verdict(sweep, choice.trained.window, len(sample))
+        if verdict:
+            st.markdown(verdict)
         return {"window_sweep": fig}
     return {}

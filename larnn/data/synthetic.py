@@ -10,6 +10,7 @@ Shape letters: `B`/`N` sequences, `T` time steps, `C` channels, `NH` heads, `K` 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -146,6 +147,30 @@ def _recall(n: int, length: int, rng: np.random.Generator) -> SequenceDataset:
         dataset_id="synthetic/recall",
         relevant_steps=relevant,
     )
+
+
+@dataclass(frozen=True)
+class RecallAnswer:
+    """How one recall sequence is answered: the key the last step queries, the step that stored
+    that key, and the value stored with it (the class)."""
+
+    key: int  # 0 .. RECALL_KEYS - 1
+    stored_step: int  # the step of the queried key's event
+    value: int  # 0 .. RECALL_VALUES - 1
+
+
+def recall_answer(x: np.ndarray) -> RecallAnswer:
+    """Read one recall sequence (T, C) as a person would: the query marker's key channel at the
+    last step, the earlier step where that key channel fired, the value channel fired there."""
+    keys, values = RECALL_KEYS, RECALL_VALUES
+    if x.ndim != 2 or x.shape[1] != keys + values + 1 or len(x) < 2:
+        raise DataError(
+            f"a recall sequence has shape (T, {keys + values + 1}) with T >= 2, got {x.shape}"
+        )
+    key = int(np.argmax(x[-1, :keys]))
+    stored_step = int(np.argmax(x[:-1, key]))
+    value = int(np.argmax(x[stored_step, keys : keys + values]))
+    return RecallAnswer(key, stored_step, value)
 
 
 _MAKERS: dict[str, Callable[[int, int, np.random.Generator], SequenceDataset]] = {
