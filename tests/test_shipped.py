@@ -14,6 +14,7 @@ EXPECTED = {
     "probe_recall_larnn",
     "probe_recall_lstm",
     "uci_har_larnn",
+    "uci_har_larnn_k16",
     "uci_har_lstm",
 }
 
