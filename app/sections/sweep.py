@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from app import chart_figures, describe, figures, knobs, resources
+from app import chart_figures, describe, export, figures, knobs, resources
 from app.guard import guard
+from app.sections.downloads import numbers_downloads
 from app.sections.faithfulness import sample_size
 from app.values import DataView, Fit, KnobChoice, Loaded
 
@@ -72,5 +73,14 @@ def sweep_section(
         context = describe.sweep_context(data, larnn_model.name, lstm_name, choice, len(sample))
         figures.titled(fig, context)
         st.plotly_chart(fig, key="sweep")
+        checkpoints = {"LARNN": larnn_model.name, **({"LSTM": lstm_name} if lstm_name else {})}
+        numbers = export.sweep_context(data, checkpoints, choice, sample)
+        table = export.sweep_table(sweep, baseline, choice.trained.window)
+        numbers_downloads(
+            "Window sweep",
+            export.file_stem(data, None),
+            lambda: export.with_context(table, numbers),
+            lambda: {**numbers, "windows": table.to_dict(orient="records")},
+        )
         return {"window_sweep": fig}
     return {}
