@@ -269,7 +269,8 @@ def pick_sequence(data: DataView, larnn_model: Loaded | None, lstm_model: Loaded
         )
     modes = sequences.choose_modes(larnn_model is not None, lstm_model is not None)
     if st.session_state.get("choose_by") not in modes or linked is not None:
-        st.session_state["choose_by"] = "index"  # a mode the models at hand no longer allow
+        st.session_state["choose_by"] = "index"  # a link's sequence, or a mode the models at
+        # hand no longer allow
     mode = st.radio("Choose by", modes, format_func=sequences.CHOOSE_BY.get, key="choose_by")
     if mode == "index":
         return int(
@@ -440,9 +441,9 @@ def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
     clicked = st.session_state.get(_clicked_key(model_key), frozenset())
     hidden = hidden_steps(hide_range, (s for s in clicked if s <= last))
     st.caption(
-        f"Hidden: j = {steps_text(hidden)}. Or click a cell of the attention heatmap to "
-        "hide its step j, and again to show it, with 'A click on a heatmap cell: hides or "
-        "shows its past step j' chosen over the heatmap."
+        f"Hidden: j = {steps_text(hidden)}. A click on a cell of the attention heatmap "
+        "hides its step j (a second click shows it again) while 'A click on a heatmap cell', "
+        "over the heatmap, is set to 'hides or shows its past step j'."
     )
     if hidden:
         st.button("Show every step again", on_click=show_every_step, args=(model_key,))
