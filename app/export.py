@@ -1,4 +1,7 @@
-"""What the Export section hands out: tables and a JSON document built from inferences (pure)."""
+"""What the page hands out: tables and JSON documents built from inferences, the window sweep
+and the attributions (pure). The Export section offers the sequence's; the sweep and the
+attribution sections offer theirs under their figures.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,11 @@ from app.values import DataView, KnobChoice, ModelRun
 from larnn.inference import SequenceInference, attention_frame, inference_to_dict
 
 
-def file_stem(data: DataView, index: int) -> str:
-    """'larnn_probe_cue_shape_12': the start of every file name the Export section offers."""
-    return f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}_{index}"
+def file_stem(data: DataView, index: int | None) -> str:
+    """'larnn_probe_cue_shape_12': the start of every file name the page offers (without the
+    index, 'larnn_probe_cue_shape', for numbers over many sequences)."""
+    stem = f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}"
+    return stem if index is None else f"{stem}_{index}"
 
 
 def with_class_names(
@@ -56,14 +61,17 @@ def with_context(frame: pd.DataFrame, context: dict) -> pd.DataFrame:
     columns: dict[str, object] = {
         "dataset": context["dataset_id"] or "upload",
         "data": context["data_name"],
-        "sequence_index": context["sequence_index"],
     }
+    for name in ("sequence_index", "sample_size"):  # a sequence's, or the sweep's sample
+        if name in context:
+            columns[name] = context[name]
     for role, name in context["checkpoints"].items():
         columns[f"{role.lower()}_checkpoint"] = name
     knobs = context["knobs"]
     if knobs is not None:
         columns["hidden_steps"] = " ".join(str(s) for s in knobs["hidden_steps"])
-        columns["window"] = knobs["window"]
+        if "window" in knobs:  # the sweep varies it: a column of its table
+            columns["window"] = knobs["window"]
         columns["kv_activation"] = knobs["kv_activation"]
         columns["heads_on"] = " ".join(str(h) for h in knobs["heads_on"])
     return frame.assign(**columns)
@@ -122,6 +130,93 @@ def export_document(
         "models": {
             model: inference_to_dict(inference, list(class_names))
             for model, (inference, class_names) in inferences.items()
+        },
+    }
+
+
+# --- the window sweep and the attributions ------------------------------------------------------
+
+
+def sweep_context(
+    data: DataView,
+    checkpoints: dict[str, str],
+    choice: KnobChoice,
+    sample: np.ndarray,
+) -> dict:
+    """What the window sweep ran on: data, checkpoints {role: name}, the knobs other than
+    k' (it varies) and the sample of sequences (their indices in the split)."""
+    return {
+        "data": data.description,
+        "data_name": data.name,
+        "dataset_id": data.dataset_id,
+        "sample_size": len(sample),
+        "sample_indices": [int(i) for i in sample],
+        "checkpoints": dict(checkpoints),
+        "knobs": {
+            "kv_activation": choice.kv_activation,
+            "heads_on": list(choice.heads_on),
+            "hidden_steps": list(choice.knobs.hidden_steps or ()),
+        },
+    }
+
+
+def sweep_table(
+    sweep: pd.DataFrame, lstm_accuracy: float | None, trained_window: int
+) -> pd.DataFrame:
+    """The sweep's numbers, one row per window: window, larnn_accuracy, trained ('yes' at
+    the window the LARNN was trained with) and, with an LSTM, lstm_accuracy (it has no
+    window: the same on every row)."""
+    frame = pd.DataFrame(
+        {
+            "window": sweep["window"].astype(int).to_numpy(),
+            "larnn_accuracy": sweep["accuracy"].astype(float).to_numpy(),
+        }
+    )
+    frame["trained"] = np.where(frame["window"] == trained_window, "yes", "")
+    if lstm_accuracy is not None:
+        frame["lstm_accuracy"] = float(lstm_accuracy)
+    return frame
+
+
+def attribution_table(
+    raw: np.ndarray, channel_names: Sequence[str], attributions: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """Integrated Gradients as one long table, a row per (t, channel): t, channel, value (the
+    raw input), then '<role> attribution' for each model {role: (T, C)}."""
+    T, C = raw.shape
+    frame = pd.DataFrame(
+        {
+            "t": np.repeat(np.arange(T), C),
+            "channel": np.tile(np.asarray(channel_names, dtype=object), T),
+            "value": np.asarray(raw, dtype=np.float64).reshape(-1),
+        }
+    )
+    for role, values in attributions.items():
+        frame[f"{role} attribution"] = np.asarray(values, dtype=np.float64).reshape(-1)
+    return frame
+
+
+def attribution_document(
+    context: dict,
+    raw: np.ndarray,
+    channel_names: Sequence[str],
+    attributions: dict[str, np.ndarray],
+    attributed: dict[str, str],
+) -> dict:
+    """The attributions as JSON: the context, then per model the class attributed to, the
+    (T, C) attribution and its sum (= logit(x) - logit(baseline)); the raw input (T, C)."""
+    return {
+        **context,
+        "method": "Integrated Gradients (Captum), baseline the training mean",
+        "channels": list(channel_names),
+        "input": np.asarray(raw, dtype=np.float64).tolist(),
+        "models": {
+            role: {
+                "attributed_class": attributed[role],
+                "attribution": np.asarray(values, dtype=np.float64).tolist(),
+                "sum": float(np.sum(values)),
+            }
+            for role, values in attributions.items()
         },
     }
 

@@ -40,19 +40,22 @@ RANKING_NAMES = {
 MODEL_DASH = {"LARNN": "solid", "LSTM": "dash"}
 ATTRIBUTION_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
 CLICK_HINT = "<br><i>click: hide or show step j</i>"
+SELECT_HINT = "<br><i>click: select step t</i>"
 
 
 # --- the attention heatmap: clicks and hidden steps -----------------------------------------------
 
 
-def clickable(fig: go.Figure, hidden_steps: Sequence[int] = ()) -> go.Figure:
+def clickable(
+    fig: go.Figure, hidden_steps: Sequence[int] = (), hint: str = CLICK_HINT
+) -> go.Figure:
     """The attention heatmap `fig` (its first trace the heatmap of `attention_heatmap`)
-    whose hover says that a click hides or shows the cell's step j, with an x on each cell
-    whose step is hidden. A click reports the cell's customdata, j first (app.live_chart).
-    Returns `fig`, changed in place."""
+    whose hover says what a click does (`hint`: CLICK_HINT, hide or show the cell's step j,
+    or SELECT_HINT, select its t), with an x on each cell whose step is hidden. A click
+    reports the cell's customdata, j first (app.live_chart). Returns `fig`, changed in place."""
     heat = fig.data[0]
     heat.hovertemplate = (heat.hovertemplate or "").replace(
-        "<extra></extra>", CLICK_HINT + "<extra></extra>"
+        "<extra></extra>", hint + "<extra></extra>"
     )
     z = np.asarray(heat.z, dtype=np.float64)  # (R, T)
     rows, cols = np.nonzero(np.isfinite(z))  # the filled cells

@@ -29,6 +29,10 @@ HEATMAP_SCALE = "Viridis"
 FONT = {"size": 13}
 TITLE_HEIGHT = 48  # px the top margin grows by for a title and a one-line subtitle (`titled`)
 SUBTITLE_LINE = 16  # px for each further line of the subtitle
+# The shapes marking the page's time step t on a chart without a time slider (the heatmaps):
+# each spans the column of step t, x0 = t - 1/2 to x1 = t + 1/2. The live chart moves them in
+# the browser as t moves (app/live_chart_assets/index.html finds them by this name).
+SELECTED_T = "selected t"
 # The heatmap uses it too, so the time axes align. Fixed (no autoexpand): Plotly otherwise
 # measures its legends, colour bars and slider after drawing and draws the whole figure again
 # to make room (doAutoMargin: ~30% of the browser's time on a knob change, Chrome's profiler).
@@ -110,6 +114,22 @@ def vrect(x0: float, x1: float, axis: str, color: str, opacity: float = 1.0) -> 
     }
 
 
+def time_marker(t: int, axis: str) -> dict:
+    """The outline of column t on subplot `axis` (a SELECTED_T shape): the page's time step."""
+    return {
+        "type": "rect",
+        "name": SELECTED_T,
+        "x0": t - 0.5,
+        "x1": t + 0.5,
+        "y0": 0,
+        "y1": 1,
+        "xref": f"x{axis}",
+        "yref": f"y{axis} domain",
+        "line": {"color": STEP_COLOR, "width": 2},
+        "layer": "above",
+    }
+
+
 def legend_marker(name: str, color: str, legend: str = "legend") -> dict:
     """A legend entry without data, for a shaded band."""
     return {
@@ -127,18 +147,27 @@ def legend_marker(name: str, color: str, legend: str = "legend") -> dict:
 
 
 def titled(
-    fig: go.Figure, subtitle: str, title: str | None = None, line_chars: int = 160
+    fig: go.Figure,
+    subtitle: str,
+    title: str | None = None,
+    line_chars: int = 160,
+    lines: int | None = None,
 ) -> go.Figure:
     """The figure with a title at the top (its own when `title` is None) and, under it, what
     it shows (models, knobs, data), broken at ' · ' into lines of about `line_chars`
-    characters; the top margin grows to hold them."""
-    lines = wrap_parts(subtitle, line_chars)
+    characters; the top margin grows to hold them. With `lines`, the margin holds that many
+    whatever the subtitle (a longer one is cut with '…'): the plot stays in place when the
+    subtitle changes, so a second click on a cell lands on the same cell."""
+    shown = wrap_parts(subtitle, line_chars)
+    if lines is not None and len(shown) > lines:
+        rest = " · ".join(shown[lines - 1 :])
+        shown = [*shown[: lines - 1], rest[: line_chars - 1].rstrip() + "…"]
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 40
     # Assigned, not passed to update_layout: that took ten times as long (4 ms a figure), on
     # every figure of every run.
     fig.layout.title = {
         "text": fig.layout.title.text if title is None else title,
-        "subtitle": {"text": "<br>".join(lines), "font": {"size": 12}},
+        "subtitle": {"text": "<br>".join(shown), "font": {"size": 12}},
         "x": 0,
         "xanchor": "left",
         "xref": "paper",
@@ -148,7 +177,7 @@ def titled(
         "pad": {"t": 8},
         "font": {"size": 15},
     }
-    fig.layout.margin.t = top + TITLE_HEIGHT + SUBTITLE_LINE * (len(lines) - 1)
+    fig.layout.margin.t = top + TITLE_HEIGHT + SUBTITLE_LINE * ((lines or len(shown)) - 1)
     return fig
 
 

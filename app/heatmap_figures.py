@@ -20,10 +20,14 @@ from app.figures import (
     spec_figure,
     stack,
     subplot_title,
+    time_marker,
 )
 from larnn.inference import AttentionGrid
 
 HOVER_INPUTS_MAX_CELLS = 20_000  # heatmaps with inputs in their hover: UCI HAR's 128 x 128 fits
+# The attention heatmap's subtitle holds this many lines whatever it says (`figures.titled`):
+# one more hidden step must not wrap it and move the cells under the mouse.
+SUBTITLE_LINES = 2
 
 
 def _axis_title(axis: str) -> str:
@@ -85,12 +89,14 @@ def attention_heatmap(
     channel_names: Sequence[str] = (),
     channel_units: Sequence[str] = (),
     zmax: float | None = None,
+    t: int | None = None,
 ) -> go.Figure:
     """Query step t (x) against past step (y: lag or time j); z is the attention weight.
 
     Hover shows t, j, lag and weight, and the inputs at j when X (T, C) is given and the grid
     has at most HOVER_INPUTS_MAX_CELLS cells (a long stretch on the time axis would carry
-    megabytes of them). truth_steps: ground-truth time steps, enclosed by red lines.
+    megabytes of them). truth_steps: ground-truth time steps, enclosed by red lines. t: the
+    page's time step, its column outlined (`figures.time_marker`).
     Margins match `timeline_figure`, so the two time axes line up one above the other.
     """
     first, last = int(grid.t[0]), int(grid.t[-1])
@@ -133,6 +139,7 @@ def attention_heatmap(
             "tickformat": "d",
         },
         "yaxis": {"title": {"text": _axis_title(grid.axis)}, **_integer_ticks(grid.y)},
+        "shapes": [] if t is None else [time_marker(t, "")],
     }
     return spec_figure(data, layout)
 
@@ -143,8 +150,10 @@ def head_grid_figure(
     *,
     truth_steps: Sequence[int] | None = None,
     cols: int = 4,
+    t: int | None = None,
 ) -> go.Figure:
-    """One small heatmap per head on a shared colour scale; hover shows head, t, j, lag, weight."""
+    """One small heatmap per head on a shared colour scale; hover shows head, t, j, lag, weight.
+    t: the page's time step, its column outlined on each head."""
     n = len(grids)
     cols = max(1, min(cols, n))
     rows = -(-n // cols)
@@ -158,6 +167,7 @@ def head_grid_figure(
     ticks = _integer_ticks(grids[0].y) if grids else {}
     data: list[dict] = []
     annotations: list[dict] = []
+    shapes: list[dict] = []
     layout: dict = {}
     for h, (grid, name) in enumerate(zip(grids, head_titles, strict=True)):
         r, c = divmod(h, cols)
@@ -199,6 +209,8 @@ def head_grid_figure(
         if truth_steps is not None and len(truth_steps):
             data.append(_truth_trace(grid, truth_steps, a, legend=False))
         annotations.append(subplot_title(name, x0 + width / 2, top))
+        if t is not None:
+            shapes.append(time_marker(t, a))
     layout.update(
         coloraxis={
             "colorscale": HEATMAP_SCALE,
@@ -212,6 +224,7 @@ def head_grid_figure(
         plot_bgcolor="white",
         showlegend=False,
         annotations=annotations,
+        shapes=shapes,
     )
     return spec_figure(data, layout)
 

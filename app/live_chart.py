@@ -7,7 +7,9 @@ that a knob change alters is a new element: taken off the page, put back and dra
 alone, so the iframe stays and the browser only calls `Plotly.react` with the new figure
 (a knob change in half the time: benchmarks/README.md). A chart out of the browser's view
 holds its place (the figure's height) and is drawn when it comes into view, with the last
-figure sent: a knob change draws the charts the user sees, not all of them.
+figure sent: a knob change draws the charts the user sees, not all of them. Charts given
+their time steps follow the page's time step t together, in the browser (playback, the arrow
+keys, a click that selects t): see the comment at the top of `live_chart_assets/index.html`.
 
 The iframe loads the plotly.js that ships with the plotly Python package; Streamlit serves a
 component's files from one folder and follows no link out of it, so the page and a copy of
@@ -50,13 +52,32 @@ def served_folder() -> Path:
 _component = components.declare_component("live_chart", path=str(served_folder()))
 
 
-def live_chart(fig: go.Figure, key: str, on_click: Callable[[], None] | None = None) -> dict | None:
-    """Draw `fig` under `key`; with `on_click`, a click on a point reruns the app after
-    calling it, and st.session_state[key] holds {"points": [...], "click": ms}: each point's
-    curve_number, point_index, x, y and customdata (a list), ms the click's time."""
+def live_chart(
+    fig: go.Figure,
+    key: str,
+    on_click: Callable[[], None] | None = None,
+    *,
+    steps: tuple[int, int] | None = None,
+    select_on_click: bool = False,
+    playback: bool = False,
+) -> dict | None:
+    """Draw `fig` under `key`.
+
+    on_click: a click on a point reruns the app after calling it, and st.session_state[key]
+    holds {"points": [...], "click": ms}: each point's curve_number, point_index, x, y and
+    customdata (a list), ms the click's time. steps: (first, stop), the time steps the chart
+    draws: it follows the page's time step t with the other charts given steps, in the
+    browser (its time slider, or its shapes named `app.figures.SELECTED_T`), and the arrow
+    keys step t while it has the focus. select_on_click: a click selects its point's x as t,
+    in the browser (no rerun). playback: a play button over the chart steps through time.
+    """
+    if on_click is not None and select_on_click:
+        raise ValueError("a click either reports to the app or selects t, not both")
     return _component(
         spec=fig.to_json(),
-        clickable=on_click is not None,
+        click="report" if on_click is not None else "select" if select_on_click else None,
+        steps=None if steps is None else [int(s) for s in steps],
+        playback=playback,
         key=key,
         default=None,
         on_change=on_click,

@@ -2,7 +2,9 @@
 
 Widgets only (Streamlit); what they offer and the values they build come from pure modules:
 `app.catalog` (datasets, checkpoints), `app.uploads`, `app.sequences`, `app.knobs` (one
-`InferenceKnobs`, built here and passed whole) and `app.faithfulness` (the steps hidden).
+`InferenceKnobs`, built here and passed whole), `app.faithfulness` (the steps hidden) and
+`app.page_state` (a link to the view: read once per session, each picker seeded from it the
+first time it is drawn).
 """
 
 from __future__ import annotations
@@ -14,34 +16,107 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from app import catalog, downsample, knobs, resources, sequences, uploads
+from app import catalog, downsample, knobs, page_state, resources, sequences, uploads
 from app.faithfulness import clicked_steps, hidden_steps, steps_text, toggled
 from app.guard import guard
-from app.values import ROLES, DataView, KnobChoice, Loaded
+from app.values import ROLES, DataView, KnobChoice, Loaded, ModelRun
 from larnn.checkpoint import CHECKPOINT_FILES
 from larnn.errors import ConfigError
 from larnn.model import ACTIVATIONS, LARNNConfig
 
 UPLOAD_MODEL = "Upload a checkpoint ..."
 NO_MODEL = "(none)"
+LINKED_MODELS = {page_state.UPLOADED: UPLOAD_MODEL, page_state.NO_MODEL: NO_MODEL}  # a link's words
 PREDICTION_CHUNK = 256
+LINK_PARTS = "link_parts"  # the link's parts no picker has taken yet: {name: value}
+LINK_NOTES = "link_notes"  # what the link could not restore, shown until dismissed
+LINK_AREA = "link_area"  # this run's place for them, at the top of the sidebar
+
+
+# --- a link to the view ---------------------------------------------------------------------------
+
+
+def open_link() -> None:
+    """Read the page's link once per session (its parts wait for their pickers), and show
+    at the top of the sidebar what it could not restore."""
+    if LINK_PARTS not in st.session_state:
+        state, notes = page_state.from_query(st.query_params.to_dict())
+        parts = {name: getattr(state, name) for name in page_state.PARAMETERS}
+        st.session_state[LINK_PARTS] = {k: v for k, v in parts.items() if v is not None}
+        st.session_state[LINK_NOTES] = notes
+    area = st.container()
+    # This run's places: the notes (the pickers add theirs as they read), then one button.
+    st.session_state[LINK_AREA] = {"notes": area.container(), "dismiss": area.empty()}
+    for note in st.session_state[LINK_NOTES]:
+        _show_link_note(note)
+
+
+def _link_part(name: str) -> object | None:
+    """The link's value for `name`, once: None when it names none, or it was taken."""
+    return st.session_state.get(LINK_PARTS, {}).pop(name, None)
+
+
+def _link_note(note: str | None) -> None:
+    """Keep and show what the link could not restore (None: nothing)."""
+    if note:
+        st.session_state[LINK_NOTES].append(note)
+        _show_link_note(note)
+
+
+def _show_link_note(note: str) -> None:
+    area = st.session_state[LINK_AREA]
+    area["notes"].warning(note)
+    if not area.get("drawn"):
+        area["dismiss"].button("Dismiss", key="link_dismiss", on_click=dismiss_link_notes)
+        area["drawn"] = True
+
+
+def dismiss_link_notes() -> None:
+    st.session_state[LINK_NOTES] = []
+
+
+def _seeded(key: str, value: object | None) -> bool:
+    """Set widget `key` to the link's `value` (before the widget is drawn); whether it did.
+    A seeded widget is drawn without its default, which Streamlit would otherwise report."""
+    if value is None:
+        return False
+    st.session_state[key] = value
+    return True
+
+
+def view_state(
+    index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
+) -> page_state.PageState:
+    """What a link to the view shown names (the sidebar's dataset and split widgets)."""
+    dataset = st.session_state.get("dataset", catalog.DEFAULT_DATASET)
+    split = None if dataset == catalog.UPLOAD else st.session_state.get("split", "test")
+    return page_state.state_of(dataset, split, runs, index, choice)
 
 
 # --- 1 · data, 2 · models -------------------------------------------------------------------------
 
 
 def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
+    open_link()
     st.header("1 · Data")
     options = catalog.offered_datasets(shipped) + resources.trained_datasets()  # files trained on
+    linked = _link_part("dataset")
+    if linked is not None:
+        linked, note = page_state.checked_choice(
+            linked, options, "dataset", catalog.dataset_label(catalog.DEFAULT_DATASET)
+        )
+        _link_note(note)
     dataset = st.radio(
         "Dataset",
         options,
-        index=options.index(catalog.DEFAULT_DATASET),
+        index=None if _seeded("dataset", linked) else options.index(catalog.DEFAULT_DATASET),
         format_func=catalog.dataset_label,
         key="dataset",
     )
     split = "test"
+    linked_split = _link_part("split")
     if dataset != catalog.UPLOAD:
+        _seeded("split", linked_split)
         split = st.radio(
             "Split",
             list(catalog.SPLIT_LABELS),
@@ -105,10 +180,20 @@ def pick_model(
         [m.name for m in offered] + [UPLOAD_MODEL] + ([NO_MODEL] if architecture == "lstm" else [])
     )
     labels = {m.name: m.label for m in offered}
+    linked = _link_part(architecture)
+    if linked is not None:
+        linked, note = page_state.checked_choice(
+            LINKED_MODELS.get(linked, linked),
+            options,
+            f"{role} checkpoint",
+            default.name if default else f"'{UPLOAD_MODEL}'",
+        )
+        _link_note(note)
+    default_index = options.index(default.name) if default else options.index(UPLOAD_MODEL)
     choice = st.selectbox(
         f"{role} checkpoint" if architecture == "larnn" else "LSTM baseline checkpoint",
         options,
-        index=options.index(default.name) if default else options.index(UPLOAD_MODEL),
+        index=None if _seeded(picker_key, linked) else default_index,
         format_func=lambda name: labels.get(name, name),
         key=picker_key,
     )
@@ -168,26 +253,32 @@ def upload_model(architecture: str) -> Loaded | None:
 
 def pick_sequence(data: DataView, larnn_model: Loaded | None, lstm_model: Loaded | None) -> int:
     st.header("3 · Sequence")
+    n = len(data)
+    linked = _link_part("sequence")
+    if linked is not None:
+        linked, note = page_state.checked_sequence(linked, n)
+        _link_note(note)
     if data.labels is None:
-        names = data.case_names or tuple(str(i) for i in range(len(data)))
-        if len(data) == 1:
+        names = data.case_names or tuple(str(i) for i in range(n))
+        if n == 1:
             st.caption(f"Case: {names[0]}")
             return 0
+        _seeded(f"case_{data.key}", linked)
         return st.selectbox(
-            "Case", range(len(data)), format_func=lambda i: names[i], key=f"case_{data.key}"
+            "Case", range(n), format_func=lambda i: names[i], key=f"case_{data.key}"
         )
     modes = sequences.choose_modes(larnn_model is not None, lstm_model is not None)
-    if st.session_state.get("choose_by") not in modes:
-        st.session_state["choose_by"] = "index"  # a mode the models at hand no longer allow
+    if st.session_state.get("choose_by") not in modes or linked is not None:
+        st.session_state["choose_by"] = "index"  # a link's sequence, or a mode the models at
+        # hand no longer allow
     mode = st.radio("Choose by", modes, format_func=sequences.CHOOSE_BY.get, key="choose_by")
-    n = len(data)
     if mode == "index":
         return int(
             st.number_input(
                 f"Sequence index (0 to {n - 1})",
                 min_value=0,
                 max_value=n - 1,
-                value=0,
+                value=None if _seeded(f"index_{data.key}", linked) else 0,
                 step=1,
                 key=f"index_{data.key}",
             )
@@ -256,7 +347,13 @@ def pick_knobs(larnn_model: Loaded, length: int) -> KnobChoice:
     if not isinstance(config, LARNNConfig):
         raise ConfigError(f"{larnn_model.name} is not a LARNN: it has no knobs")
     key = larnn_model.key
-    for name, value in knobs.trained_widget_values(config).items():
+    linked = page_state.PageState(
+        **{n: _link_part(n) for n in ("window", "heads", "activation", "layer")}
+    )
+    linked_values, notes = page_state.checked_knobs(linked, config)
+    for note in notes:
+        _link_note(note)
+    for name, value in (knobs.trained_widget_values(config) | linked_values).items():
         st.session_state.setdefault(f"{name}_{key}", value)  # the widgets take no default
     layer = 0
     if config.num_layers > 1:
@@ -336,11 +433,17 @@ def pick_hidden_steps(model_key: str, length: int) -> tuple[int, ...]:
             value=(max(high - 7, low), high),
             key=key,
         )
+    linked = _link_part("hidden")
+    if linked is not None:
+        kept, note = page_state.checked_hidden(linked, length)
+        _link_note(note)
+        st.session_state[_clicked_key(model_key)] = kept
     clicked = st.session_state.get(_clicked_key(model_key), frozenset())
     hidden = hidden_steps(hide_range, (s for s in clicked if s <= last))
     st.caption(
-        f"Hidden: j = {steps_text(hidden)}. Click a cell of the attention heatmap to "
-        "hide its step j; click a hidden step's cell to show it again."
+        f"Hidden: j = {steps_text(hidden)}. A click on a cell of the attention heatmap "
+        "hides its step j (a second click shows it again) while 'A click on a heatmap cell', "
+        "over the heatmap, is set to 'hides or shows its past step j'."
     )
     if hidden:
         st.button("Show every step again", on_click=show_every_step, args=(model_key,))

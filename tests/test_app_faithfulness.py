@@ -79,7 +79,7 @@ def test_the_default_is_the_recall_probe_with_every_faithfulness_section(app):
     assert any("No step is hidden" in i.value for i in at.info)
     assert _hidden_caption(at).startswith("Hidden: j = none.")
     heatmap = _charts(at)[0]
-    assert "click: hide or show step j" in heatmap["data"][0]["hovertemplate"]
+    assert "click: select step t" in heatmap["data"][0]["hovertemplate"]  # the default
     attribution = _chart(at, "Integrated Gradients over (time, channel)")
     assert [d["type"] for d in attribution["data"]] == ["heatmap"] * 3  # input, LARNN, LSTM
     erasure = _chart(at, "Erasure test on this sequence")

@@ -2,6 +2,10 @@
 slider, the heatmap of each head, and an overview of a long series. Each live chart sits in
 its own container, so that lines which come and go above it (with k', say) do not move it: a
 moved chart is a new iframe, loaded anew.
+
+The three charts share one time step t, moved in the browser (`app.live_chart`): by the
+timeline's slider and play button, the arrow keys, or a click on a heatmap column (while
+"A click on the heatmap" says so; else a click hides or shows the cell's step j).
 """
 
 from __future__ import annotations
@@ -123,12 +127,25 @@ def attention_sections(
     return drawn
 
 
+CLICKS = {
+    "select": "selects its time step t",
+    "hide": "hides or shows its past step j (memory edits)",
+}
+
+
 def heatmap_section(data: DataView, shown: Shown, axis: str) -> dict[str, object]:
     """The attention heatmap of the layer shown (its heads averaged), with the lines under it."""
     run, choice = shown.larnn_run, shown.choice
     if not choice.heads_on:
         st.warning("Every head is switched off: there is no attention to show.")
         return {}
+    click = st.radio(
+        "A click on a heatmap cell",
+        list(CLICKS),
+        format_func=CLICKS.get,
+        horizontal=True,
+        key="heatmap_click",
+    )
     grid = attention_grid(run.inference, choice.layer, choice.heads_on, axis, shown.span)
     fig = heatmap_figures.attention_heatmap(
         grid,
@@ -137,15 +154,24 @@ def heatmap_section(data: DataView, shown: Shown, axis: str) -> dict[str, object
         X=shown.x,
         channel_names=data.channel_names,
         channel_units=data.channel_units,
+        t=shown.span[1] - 1,
     )
-    figures.titled(fig, shown.context)
-    heatmap_chart(fig, choice.knobs.hidden_steps, run.model.key)
+    figures.titled(fig, shown.context, lines=heatmap_figures.SUBTITLE_LINES)
+    heatmap_chart(fig, choice.knobs.hidden_steps, run.model.key, shown.span, click)
     st.caption(
         "Colour: attention weight (the scale tops out at the 99th percentile, so "
         "the first steps, with only one or two past steps to share it, do not wash "
         "out the rest). White: no such past step (before the start, or beyond k'). "
-        "Hover a cell for t, j, lag, weight and the inputs at j; click it to hide "
-        "or show step j (x: hidden)."
+        "Red outline: the time step t, the same as the timeline's red line below. Hover a "
+        "cell for t, j, lag, weight and the inputs at j; "
+        + (
+            "click it to select its t (on this heatmap, the timeline and the heads'), then "
+            "step t with the arrow keys. To hide a step j instead, choose 'hides or shows' "
+            "above (x: a hidden step)."
+            if click == "select"
+            else "click it to hide or show step j (x: hidden). To select a time step t "
+            "instead, choose 'selects its time step t' above."
+        )
     )
     attention_notes(run, choice, shown.relevant, shown.span)
     return {"attention_heatmap": fig}
@@ -187,11 +213,13 @@ def timeline_section(
         value_label=value_label,
     )
     figures.titled(fig, shown.context, "Signal, where step t looks, running predictions")
-    live_chart(fig, key="timeline")
+    live_chart(fig, key="timeline", steps=shown.span, playback=True)
     st.caption(
         (
-            "Drag the slider under the plot to move the time step t (the red dotted line); "
-            "it moves in your browser, without rerunning the models. Top: the input. "
+            "Drag the slider under the plot to move the time step t (the red dotted line), "
+            "press Play to step through time, or click the plot and step t with the arrow "
+            "keys; t moves in your browser, without rerunning the models, and the heatmaps "
+            "above and below mark it too. Top: the input. "
             "Middle: how step t spreads its attention over the past steps j in its window"
             + (" (red bars: ground-truth steps)" if relevant is not None else "")
             + ", on one scale for every t, so a step that looks at one place stands taller"
@@ -199,8 +227,8 @@ def timeline_section(
             "the sequence ended at that step."
             if steps is not None
             else "Drag the slider under the plot to move the time step t (the red dotted "
-            "line). Top: the input. Bottom: each model's class probabilities if the "
-            "sequence ended at that step."
+            "line), press Play, or click the plot and use the arrow keys. Top: the input. "
+            "Bottom: each model's class probabilities if the sequence ended at that step."
         )
         + " The models were trained to classify whole sequences after their last step, "
         "not mid-way: earlier values show what they say there, not what they learned to say."
@@ -226,9 +254,11 @@ def head_grid_section(shown: Shown, axis: str) -> dict[str, object]:
         attention_grid(run.inference, choice.layer, [h], axis, shown.span) for h in range(heads)
     ]
     titles = describe.head_titles(run, choice, shown.relevant)
-    fig = heatmap_figures.head_grid_figure(grids, titles, truth_steps=shown.truth_steps)
+    fig = heatmap_figures.head_grid_figure(
+        grids, titles, truth_steps=shown.truth_steps, t=shown.span[1] - 1
+    )
     figures.titled(fig, shown.context, "One heatmap per head, on one colour scale")
-    live_chart(fig, key="head_grid")
+    live_chart(fig, key="head_grid", steps=shown.span)
     st.caption(
         "One colour scale for all heads. A head switched off attends nowhere. "
         "'truth 2.0×': twice the attention on ground-truth steps that chance gives."
@@ -275,11 +305,23 @@ def overview_section(
 # --- the heatmap's clicks and the lines under it --------------------------------------------------
 
 
-def heatmap_chart(fig, hidden_steps: tuple[int, ...] | None, model_key: str) -> None:
-    """Draw the attention heatmap; a click on a cell toggles its step j (hidden or shown)."""
-    faithfulness_figures.clickable(fig, hidden_steps or ())
+def heatmap_chart(
+    fig,
+    hidden_steps: tuple[int, ...] | None,
+    model_key: str,
+    span: tuple[int, int],
+    click: str,
+) -> None:
+    """Draw the attention heatmap, following the page's time step t over `span`. A click on
+    a cell selects its t (click "select", in the browser) or toggles its step j (hidden or
+    shown: "hide", a rerun)."""
     key = f"heatmap_{model_key}"
-    live_chart(fig, key=key, on_click=partial(toggle_clicked, key, model_key))
+    if click == "select":
+        faithfulness_figures.clickable(fig, hidden_steps or (), faithfulness_figures.SELECT_HINT)
+        live_chart(fig, key=key, steps=span, select_on_click=True)
+    else:
+        faithfulness_figures.clickable(fig, hidden_steps or ())
+        live_chart(fig, key=key, steps=span, on_click=partial(toggle_clicked, key, model_key))
 
 
 def attention_notes(

@@ -1,11 +1,13 @@
-"""The export section: attention and predictions as CSV and JSON, figures as HTML pages."""
+"""The export section: a link to the view, attention and predictions as CSV and JSON,
+figures as HTML pages."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import export, figures
+from app import export, faithfulness, figures, page_state, resources, sidebar
 from app.faithfulness import FaithfulnessNumbers, faithfulness_document
+from app.sections.downloads import numbers_downloads
 from app.sections.faithfulness import export_buttons
 from app.values import DataView, KnobChoice, ModelRun
 
@@ -18,6 +20,14 @@ def export_section(
     drawn: dict[str, object],
     numbers: FaithfulnessNumbers,
 ) -> None:
+    st.markdown("**Link to this view**")
+    state = sidebar.view_state(index, runs, choice)
+    st.code(page_state.link(st.context.url or "", state), language=None, wrap_lines=True)
+    st.caption(
+        "Opens the page with this dataset, split, models, sequence, knobs and hidden steps "
+        "(copy it with the button at its right). Not in it: the time step t, the sections "
+        "open, and uploaded files (upload them again)."
+    )
     if not runs:
         st.info("Nothing to export yet.")
         return
@@ -57,10 +67,11 @@ def export_section(
         on_click="ignore",
     )
     export_buttons(numbers, context, stem)
+    attribution_downloads(data, index, runs, stem)
     st.caption(
         "Figures drawn on the page now, as standalone HTML pages (plotly.js included, they "
         "open offline). Open the window sweep or the faithfulness section above to add "
-        "their figures and numbers:"
+        "their figures and numbers (the sweep's as CSV and JSON under its figure):"
     )
     row = st.container(horizontal=True)  # buttons as wide as their names, wrapped
     for name, fig in drawn.items():
@@ -72,3 +83,29 @@ def export_section(
             on_click="ignore",
             key=f"html_{name}",
         )
+
+
+def attribution_downloads(data: DataView, index: int, runs: dict[str, ModelRun], stem: str) -> None:
+    """The numbers of the attribution figure (Integrated Gradients of each model as trained,
+    drawn by the memory-edit sections above) as CSV and JSON."""
+    x = data.sequence(index)  # (T, C), without padding
+    if len(x) > faithfulness.ANALYSIS_MAX_STEPS:
+        return  # not computed for so long a series (the attribution section says so)
+    attributions, attributed = {}, {}
+    for role, run in runs.items():
+        model = run.model
+        attributions[role] = resources.attribution(model.key, model.checkpoint, x)  # (T, C)
+        predicted = resources.infer(model.key, model.checkpoint, x).predicted  # as trained
+        attributed[role] = model.class_names[predicted]
+    context = export.export_context(data, index, runs, None)  # as trained: no knobs
+    st.caption("The attribution figure's numbers (each model as trained):")
+    numbers_downloads(
+        "Attribution",
+        stem,
+        lambda: export.with_context(
+            export.attribution_table(x, data.channel_names, attributions), context
+        ),
+        lambda: export.attribution_document(
+            context, x, data.channel_names, attributions, attributed
+        ),
+    )

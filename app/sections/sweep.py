@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from app import chart_figures, describe, figures, knobs, memory_use, resources
+from app import chart_figures, describe, export, figures, knobs, memory_use, resources
 from app.guard import guard
+from app.sections.downloads import numbers_downloads
 from app.sections.faithfulness import sample_size
 from app.values import DataView, Fit, KnobChoice, Loaded
 
@@ -75,5 +76,14 @@ def sweep_section(
         verdict = memory_use.sweep_verdict(sweep, choice.trained.window, len(sample))
         if verdict:
             st.markdown(verdict)
+        checkpoints = {"LARNN": larnn_model.name, **({"LSTM": lstm_name} if lstm_name else {})}
+        numbers = export.sweep_context(data, checkpoints, choice, sample)
+        table = export.sweep_table(sweep, baseline, choice.trained.window)
+        numbers_downloads(
+            "Window sweep",
+            export.file_stem(data, None),
+            lambda: export.with_context(table, numbers),
+            lambda: {**numbers, "windows": table.to_dict(orient="records")},
+        )
         return {"window_sweep": fig}
     return {}

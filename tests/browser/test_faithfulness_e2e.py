@@ -33,6 +33,25 @@ CELL_XY = """([t, lag]) => {
 }"""
 
 
+def clicks_hide(tab) -> None:
+    """Choose 'A click on a heatmap cell: hides or shows its past step j' (not: selects t)."""
+    tab.get_by_text("hides or shows its past step j (memory edits)", exact=True).click()
+    wait_idle(tab)
+
+
+# The largest lag of column t of the attention heatmap that holds a weight.
+TOP_LAG = """(t) => {
+    for (const frame of document.querySelectorAll('iframe')) {
+        const gd = frame.contentDocument && frame.contentDocument.querySelector('.js-plotly-plot');
+        if (!gd || !gd.querySelector('.heatmaplayer')) continue;
+        const heat = gd._fullData[0], column = [...heat.x].indexOf(t);
+        const lags = [...heat.y].filter((_, r) => Number.isFinite(heat.z[r][column]));
+        return Math.max(...lags);
+    }
+    return null;
+}"""
+
+
 def hidden_caption(tab) -> str:
     sidebar = tab.locator("[data-testid='stSidebar']")
     return sidebar.get_by_text(re.compile(r"^Hidden: j = ")).first.text_content() or ""
@@ -46,6 +65,7 @@ def click_cell(tab, t: int, lag: int) -> None:
 
 
 def test_clicking_the_heatmap_hides_a_step_and_clicking_again_shows_it(page, tmp_path):  # noqa: F811
+    clicks_hide(page)
     assert hidden_caption(page).startswith("Hidden: j = none.")
     markdown = page.locator("[data-testid='stMarkdownContainer'] p")
     attends = markdown.filter(has_text="attends most to").first
@@ -63,3 +83,23 @@ def test_clicking_the_heatmap_hides_a_step_and_clicking_again_shows_it(page, tmp
     click_cell(page, t, lag)  # the same cell again: the step is shown again
     assert hidden_caption(page).startswith("Hidden: j = none."), hidden_caption(page)
     assert shot.stat().st_size > 10_000
+
+
+def test_a_second_click_on_the_same_spot_shows_the_step_again(page, tmp_path):  # noqa: F811
+    """Issue 29: the first click's hidden step lengthened the heatmap's subtitle to two lines,
+    the plot moved down, and a second click on the same spot hid a neighbouring step."""
+    clicks_hide(page)
+    t = 40
+    # The largest lag at t with a value: near the top, where a move of the plot's top edge
+    # moves the cells most (its bottom edge stays).
+    lag = page.evaluate(TOP_LAG, t)
+    x, y = page.evaluate(CELL_XY, [t, lag])  # once: the mouse stays where it is
+    page.mouse.click(x, y)
+    wait_idle(page)
+    found = re.match(r"Hidden: j = (\d+)\.", hidden_caption(page))
+    assert found, hidden_caption(page)
+    assert f"steps {found.group(1)} hidden" in " ".join(chart_texts(page, ".gtitle-subtitle"))
+    page.mouse.click(x, y)
+    wait_idle(page)
+    assert hidden_caption(page).startswith("Hidden: j = none."), hidden_caption(page)
+    save_screenshot(page, tmp_path, "app_same_spot_clicked_twice.png")
