@@ -111,6 +111,13 @@ def test_the_default_screen_shows_retrieval_with_the_shipped_pair(monkeypatch):
     assert f"on the ground-truth step(s) j = {truth}," in retrieval
     score = float(retrieval.rsplit(", ", 1)[1].split("x ")[0])
     assert score >= 5.0, retrieval  # issue 13: at least 5x chance where it retrieves
+    # Issue 29: the task and this sequence's answer near the top, the recorded accuracies, and
+    # under the heatmap that this LARNN leans on its memory.
+    intro = at.info[0].value
+    assert "**The task: recall.**" in intro and f"stored at step {truth} with" in intro
+    assert "probe_recall_larnn **100.0%**" in at.markdown[0].value
+    memory = next(m.value for m in at.markdown if "its memory" in m.value)
+    assert memory.startswith("**This LARNN leans on its memory.** At k' = 1 it scores")
 
 
 def test_hiding_a_range_changes_the_larnn_and_occludes_the_lstm(app):

@@ -23,6 +23,8 @@ from app import (
     faithfulness_figures,
     figures,
     heatmap_figures,
+    knobs,
+    memory_use,
     resources,
     timeline_figures,
 )
@@ -31,6 +33,7 @@ from app.live_chart import live_chart
 from app.sidebar import toggle_clicked
 from app.values import DataView, KnobChoice, ModelRun
 from larnn.inference import attention_grid, head_weights, step_attention
+from larnn.model import InferenceKnobs
 
 
 def pick_span(T: int) -> tuple[int, int]:
@@ -174,6 +177,7 @@ def heatmap_section(data: DataView, shown: Shown, axis: str) -> dict[str, object
         )
     )
     attention_notes(run, choice, shown.relevant, shown.span)
+    memory_use_note(data, run, choice)
     return {"attention_heatmap": fig}
 
 
@@ -322,6 +326,32 @@ def heatmap_chart(
     else:
         faithfulness_figures.clickable(fig, hidden_steps or ())
         live_chart(fig, key=key, steps=span, on_click=partial(toggle_clicked, key, model_key))
+
+
+MEMORY_CHECK_SIZE = 200  # sequences of the split on which k' = 1 is set against the trained k'
+
+
+def memory_use_note(data: DataView, run: ModelRun, choice: KnobChoice) -> None:
+    """Whether the prediction rests on the memory drawn above: the model as trained, at k' = 1
+    and at its trained k', on a fixed sample of the split (cached: run once per model and
+    data, not per knob change)."""
+    trained = choice.trained.window
+    if trained == 1 or data.labels is None or data.class_names != run.model.class_names:
+        return
+    sample = knobs.sweep_sample(len(data), MEMORY_CHECK_SIZE)
+    sweep = resources.window_sweep(
+        run.model.key,
+        run.model.checkpoint,
+        f"{data.key}|sample{MEMORY_CHECK_SIZE}",
+        data.X[sample],
+        data.labels[sample],
+        (1, trained),
+        InferenceKnobs(),
+        data.sample_lengths(sample),
+    )
+    verdict = memory_use.sweep_verdict(sweep, trained, len(sample))
+    if verdict:
+        st.markdown(f"{verdict} (The model as trained, on a fixed sample of this split.)")
 
 
 def attention_notes(

@@ -52,7 +52,8 @@ def edit_sections(
     elif not hidden:
         st.info(
             "No step is hidden. Switch on **Hide a range of past steps** in the sidebar "
-            "(5 · Memory edits), or click a cell of the attention heatmap to hide its step j."
+            "(5 · Memory edits), or set 'A click on a heatmap cell' above the attention heatmap "
+            "to 'hides or shows its past step j' and click a cell to hide its step j."
         )
     else:
         drawn["memory_edits"], numbers = _edits(data, index, runs, choice, hidden)
