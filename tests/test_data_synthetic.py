@@ -65,7 +65,6 @@ def test_which_first_events_encode_the_class():
         assert (12 <= lag <= 20) if y % 2 else (2 <= lag <= 6)
 
 
-
 def test_recall_answer_reads_the_class_and_the_deciding_step():
     ds = make_probe("recall", 300, seed=4)
     for x, y, rel in zip(ds.X, ds.y, ds.relevant_steps, strict=True):
@@ -78,6 +77,7 @@ def test_recall_answer_reads_the_class_and_the_deciding_step():
 def test_recall_answer_names_a_wrong_shape():
     with pytest.raises(DataError, match=rf"\(T, {RECALL_KEYS + 5}\)"):
         recall_answer(np.zeros((10, 3), dtype=np.float32))
+
 
 def _nearest_centroid_accuracy(features, y, n_classes):
     half = len(y) // 2
