@@ -30,8 +30,12 @@ HOVER_INPUTS_MAX_CELLS = 20_000  # heatmaps with inputs in their hover: UCI HAR'
 SUBTITLE_LINES = 2
 
 
-def _axis_title(axis: str) -> str:
-    return "lag t - j (steps back)" if axis == "lag" else "past time step j"
+def _axis_title(axis: str, patch: int = 1) -> str:
+    """The past-step axis: lag in steps, or slots back where a slot holds P samples (a stem's
+    patch; the hover gives the lag in samples)."""
+    if axis != "lag":
+        return "past time step j"
+    return "lag t - j (steps back)" if patch == 1 else f"slots back (each {patch} samples)"
 
 
 def truth_band(
@@ -90,13 +94,15 @@ def attention_heatmap(
     channel_units: Sequence[str] = (),
     zmax: float | None = None,
     t: int | None = None,
+    patch: int = 1,
 ) -> go.Figure:
     """Query step t (x) against past step (y: lag or time j); z is the attention weight.
 
     Hover shows t, j, lag and weight, and the inputs at j when X (T, C) is given and the grid
     has at most HOVER_INPUTS_MAX_CELLS cells (a long stretch on the time axis would carry
     megabytes of them). truth_steps: ground-truth time steps, enclosed by red lines. t: the
-    page's time step, its column outlined (`figures.time_marker`).
+    page's time step, its column outlined (`figures.time_marker`). patch: samples per slot
+    (a stem's P), which the lag axis's title names.
     Margins match `timeline_figure`, so the two time axes line up one above the other.
     """
     first, last = int(grid.t[0]), int(grid.t[-1])
@@ -138,7 +144,7 @@ def attention_heatmap(
             "range": [first - 0.5, last + 0.5],
             "tickformat": "d",
         },
-        "yaxis": {"title": {"text": _axis_title(grid.axis)}, **_integer_ticks(grid.y)},
+        "yaxis": {"title": {"text": _axis_title(grid.axis, patch)}, **_integer_ticks(grid.y)},
         "shapes": [] if t is None else [time_marker(t, "")],
     }
     return spec_figure(data, layout)

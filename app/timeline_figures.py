@@ -61,6 +61,7 @@ def timeline_figure(
     start: int = 0,
     step_attention: StepAttention | None = None,
     window: int | None = None,
+    patch: int = 1,
     relevant_steps: np.ndarray | None = None,
     running: dict[str, np.ndarray] | None = None,
     class_names: Sequence[str] = (),
@@ -73,7 +74,8 @@ def timeline_figure(
     X: (T, C) input as drawn (raw or standardised; value_label says which), the steps
     start .. start + T - 1 of the series. t: the absolute step marked first. step_attention:
     rows of the same steps, None for no attention row. window: k', shaded left of t on the
-    signal. relevant_steps: (T,) bool ground truth, shaded. running: {model role: (T, classes)}.
+    signal; patch: samples per encoder step (a stem's P), so the window spans k' patches.
+    relevant_steps: (T,) bool ground truth, shaded. running: {model role: (T, classes)}.
     """
     X = np.asarray(X)
     T = X.shape[0]
@@ -107,8 +109,9 @@ def timeline_figure(
         layout[f"yaxis{a}"] = {"anchor": f"x{a}", "domain": [bottom, top]}
         shapes.append(vline(t, a))
     if window is not None:
-        shapes.append(vrect(*_window_edges(t, window), "", WINDOW_FILL))
-        data.append(legend_marker(f"window of step t (k' = {window})", "rgba(76, 114, 176, 0.35)"))
+        shapes.append(vrect(*_window_edges(t, window, patch), "", WINDOW_FILL))
+        slots = f"k' = {window}" + (f" slots of {patch} samples" if patch > 1 else "")
+        data.append(legend_marker(f"window of step t ({slots})", "rgba(76, 114, 176, 0.35)"))
 
     for c, name in enumerate(channel_names):
         unit = channel_units[c] if c < len(channel_units) else ""
@@ -183,7 +186,7 @@ def timeline_figure(
         layout[f"yaxis{a}"].update(title={"text": "P(class)"}, range=[-0.02, 1.02])
     class_top = domains[1 + (step_attention is not None)][1] if running else 1.0
     slider_steps = [
-        _slider_step(u, n, window, step_attention, start, relevant_steps, bars, len(data))
+        _slider_step(u, n, window, patch, step_attention, start, relevant_steps, bars, len(data))
         for u in steps
     ]
     layout.update(
@@ -227,9 +230,11 @@ def timeline_figure(
     return spec_figure(data, layout)
 
 
-def _window_edges(t: int, window: int) -> tuple[float, float]:
-    """The shaded window of step t: the past steps max(t - k', 0) .. t - 1 (none at t = 0)."""
-    return (max(t - window, 0) - 0.5, t - 0.5) if t >= 1 else (-0.5, -0.5)
+def _window_edges(t: int, window: int, patch: int = 1) -> tuple[float, float]:
+    """The shaded window of step t: the samples of its k' past patches, max(p - k', 0) * P ..
+    p * P - 1 with p = t // P its own patch (P = 1: steps t - k' .. t - 1; none at p = 0)."""
+    p = t // patch
+    return (max(p - window, 0) * patch - 0.5, p * patch - 0.5) if p >= 1 else (-0.5, -0.5)
 
 
 def _visible_slots(step_attention: StepAttention, start: int, t: int) -> tuple[np.ndarray, ...]:
@@ -279,6 +284,7 @@ def _slider_step(
     t: int,
     rows: int,
     window: int | None,
+    patch: int,
     step_attention: StepAttention | None,
     start: int,
     relevant_steps: np.ndarray | None,
@@ -291,7 +297,7 @@ def _slider_step(
     # The first shapes, merged into the layout's (animate takes nested objects, not paths).
     shapes = [{"x0": int(t), "x1": int(t)} for _ in range(rows)]
     if window is not None:
-        x0, x1 = map(float, _window_edges(t, window))
+        x0, x1 = map(float, _window_edges(t, window, patch))
         shapes.append({"x0": x0, "x1": x1})
     # Every trace, the unchanged ones with nothing to change: a transition draws the traces
     # it names and takes the others off the page.

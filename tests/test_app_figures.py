@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from test_stem import classifier
 
 from app import chart_figures, figures, heatmap_figures, timeline_figures
-from larnn.inference import attention_grid, head_weights, step_attention
+from larnn.data import Normalizer
+from larnn.inference import attention_grid, head_weights, infer_sequence, step_attention
+from larnn.stem import StemConfig
 
 
 def test_heatmap_z_is_the_attention_and_hover_holds_the_inputs(inference):
@@ -282,3 +285,23 @@ def test_sweep_window_labels_do_not_overlap():
         assert (now.yshift or 0) != (then.yshift or 0)  # one row each
         for note in (now, then):  # each reads towards the middle, so it stays on the page
             assert note.xanchor == ("right" if note.x > 24.5 else "left")
+
+
+@pytest.mark.parametrize("patch", [1, 3])
+def test_the_window_band_spans_the_samples_the_slots_hold(patch):
+    """The timeline's shaded window of t runs from the first sample of the oldest slot t reads
+    to the last sample before t's own patch, for a patched model as for a plain one."""
+    stem = StemConfig(width=8, kernels=[3], patch=patch) if patch > 1 else None
+    model = classifier("larnn", stem).eval()
+    x = np.random.default_rng(0).normal(size=(20, model.config.channels))
+    C = x.shape[1]
+    result = infer_sequence(model, x, Normalizer((0.0,) * C, (1.0,) * C))
+    window = model.encoder.config.window
+    for t in (5, 13, 19):
+        fig = timeline_figures.timeline_figure(
+            x, t, channel_names="abcde"[:C], channel_units=(), window=window, patch=patch
+        )
+        (band,) = [s for s in fig.layout.shapes if s.fillcolor == timeline_figures.WINDOW_FILL]
+        held = result.slot_time[t][result.slot_time[t] >= 0]  # first samples of the slots
+        assert band.x0 == held.min() - 0.5 and band.x1 == held.max() + patch - 0.5
+    assert ("slots back" in heatmap_figures._axis_title("lag", patch)) == (patch > 1)

@@ -158,6 +158,7 @@ def heatmap_section(data: DataView, shown: Shown, axis: str) -> dict[str, object
         channel_names=data.channel_names,
         channel_units=data.channel_units,
         t=shown.span[1] - 1,
+        patch=run.model.checkpoint.config.patch,
     )
     figures.titled(fig, shown.context, lines=heatmap_figures.SUBTITLE_LINES)
     heatmap_chart(fig, choice.knobs.hidden_steps, run.model.key, shown.span, click)
@@ -210,6 +211,7 @@ def timeline_section(
         start=first,
         step_attention=steps,
         window=choice.window if run is not None and choice is not None else None,
+        patch=1 if run is None else run.model.checkpoint.config.patch,
         relevant_steps=None if relevant is None else relevant[first:stop],
         running=running,
         class_names=class_names,
