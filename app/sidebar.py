@@ -19,7 +19,7 @@ from app.faithfulness import clicked_steps, hidden_steps, steps_text, toggled
 from app.guard import guard
 from app.values import ROLES, DataView, KnobChoice, Loaded
 from larnn.checkpoint import CHECKPOINT_FILES
-from larnn.errors import ConfigError
+from larnn.errors import ConfigError, LarnnError
 from larnn.model import ACTIVATIONS, LARNNConfig
 
 UPLOAD_MODEL = "Upload a checkpoint ..."
@@ -56,7 +56,7 @@ def pick_series_file() -> UploadedFile | None:
     """The series uploader, in section 1: its channels choose the models of section 2."""
     return st.file_uploader(
         "Series file (.csv, .tsv, .npy or .npz)",
-        type=["csv", "tsv", "npy", "npz"],
+        type=uploads.SERIES_UPLOAD_TYPES,
         key="series_upload",
         max_upload_size=uploads.upload_megabytes(uploads.SERIES_MAX_BYTES),
         help=uploads.SERIES_UPLOAD_HELP,
@@ -67,10 +67,15 @@ def series_readers(
     file: UploadedFile, shipped: list[catalog.ShippedModel]
 ) -> list[catalog.ShippedModel] | None:
     """The shipped models that read the uploaded series' channels, said under section 2;
-    None when none does (the pickers then offer their usual defaults)."""
+    None when none does, or the file cannot be read (the pickers then offer their usual
+    defaults; the page says what is wrong with the file)."""
     contents = file.getvalue()
     digest = hashlib.sha256(contents).hexdigest()[:16]
-    readers = resources.series_readers(digest, contents, file.name, tuple(shipped))
+    try:
+        readers = resources.series_readers(digest, contents, file.name, tuple(shipped))
+    except LarnnError:
+        st.caption(f"{file.name} cannot be read (the page says why): the usual models below.")
+        return None
     if not readers:
         st.caption(
             f"No shipped checkpoint reads the channels of {file.name}: upload one below, or "

@@ -16,7 +16,7 @@ import pandas as pd
 from app import catalog
 from larnn.checkpoint import CHECKPOINT_FILES, DEFAULT_MAX_BYTES, WEIGHTS_FILE
 from larnn.data import UserSeries, read_user_series
-from larnn.errors import CheckpointError, LarnnError
+from larnn.errors import CheckpointError, DataError, LarnnError
 
 # --- uploads: what the app reads, so what the uploaders let through; who reads a series -----------
 
@@ -37,9 +37,22 @@ SERIES_UPLOAD_HELP = (
 )
 
 
-def read_series(contents: bytes, file_name: str, channels: Sequence[str]) -> UserSeries:
-    """An uploaded series file read for a model's `channels`, within the upload limits above;
-    DataError saying which limit or which row, column or key is wrong."""
+# What the explorer's uploader takes: the series formats, and .ts only to say where it belongs.
+SERIES_UPLOAD_TYPES = ["csv", "tsv", "npy", "npz", "ts"]
+LABELLED_TS = (
+    "{name} is a labelled .ts set (UEA/UCR): this page runs trained models on an unlabelled "
+    "series (.csv, .tsv, .npy or .npz). To train a LARNN and its LSTM baseline on a labelled "
+    "set, open the page **Train on my data** (in the page list at the top of the sidebar); "
+    "the pair it trains then appears here with the file as a dataset."
+)
+
+
+def read_series(contents: bytes, file_name: str, channels: Sequence[str] | None) -> UserSeries:
+    """An uploaded series file read for a model's `channels` (None: the file's own), within
+    the upload limits above; DataError saying which limit or which row, column or key is
+    wrong, and where a labelled .ts set belongs."""
+    if Path(file_name).suffix.lower() == ".ts":
+        raise DataError(LABELLED_TS.format(name=file_name))
     return read_user_series(
         contents,
         file_name,
@@ -61,7 +74,10 @@ def models_reading(
 ) -> list[catalog.ShippedModel]:
     """The shipped models whose channels an uploaded series file can be read for (the series
     reader decides: by column names, else by their count), those trained on the default
-    dataset first. Empty when none can, or when the file cannot be read at all."""
+    dataset first; empty when none can. The file is read on its own first: its own faults
+    (a cell that is no number, a cut-off row, too many steps) raise DataError, not a
+    mismatch with some model's channels."""
+    read_series(contents, file_name, None)
     readable: dict[tuple[str, ...], bool] = {}
     for model in models:
         channels = model.channel_names

@@ -663,6 +663,35 @@ def test_series_upload_good_and_bad(app):
     assert any("row 2" in e.value and "'y'" in e.value for e in at.error)
 
 
+def test_a_bad_series_file_is_told_its_own_fault_under_the_default_models(app):
+    """Issue 29: a 9-channel CSV with a `?` cell, under the default (3-channel) models, was
+    told "expected the 3 channels ..."; the `?` was named only once matching models were
+    picked by hand."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    rows = [f"{t}," + ",".join("0.1" for _ in CHANNELS) for t in range(20)]
+    rows[7] = "7," + ",".join("?" if c == 4 else "0.1" for c in range(len(CHANNELS)))
+    csv = ("time," + ",".join(CHANNELS) + "\n" + "\n".join(rows) + "\n").encode()
+    at.file_uploader(key="series_upload").set_value(("question.csv", csv, "text/csv")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("row 8 below the header" in e and "is not a number: '?'" in e for e in errors)
+    assert not any("expected the" in e for e in errors), errors
+
+
+def test_a_ts_file_on_the_upload_page_points_to_the_training_page(app):
+    """Issue 29: a .ts file got only Streamlit's "files are not allowed"."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    uploader = at.file_uploader(key="series_upload")
+    assert "ts" in uploader.proto.type or ".ts" in uploader.proto.type
+    at.file_uploader(key="series_upload").set_value(
+        ("BasicMotions_TRAIN.ts", b"@problemName BasicMotions\n", "application/octet-stream")
+    ).run()
+    assert not at.exception
+    assert any("Train on my data" in e.value for e in at.error)
+
+
 def test_inputs_far_from_the_training_data_are_warned_about(app, checkpoints):
     """Issue 11 (also): a series at a scale far from the model's training data ran under a
     green box and predicted with p = 1.00; mid-sequence predictions get one sentence."""

@@ -94,6 +94,10 @@ def uploaded_series(
             return None
         contents = file.getvalue()
         digest = hashlib.sha256(contents).hexdigest()[:16]
+        if file.name.lower().endswith(".ts"):
+            left.page_link("pages/train_on_my_data.py", label="Train on my data", icon="➡️")
+        # The file on its own first: its own faults are named before any model's channels.
+        resources.user_series(digest, contents, file.name, None)
         series = resources.user_series(digest, contents, file.name, channels)
         view = data_views.upload_view(series, file.name, digest, units)
         n, length, _ = series.X.shape  # (N, T, C)
