@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from app.catalog import SPLIT_LABELS, dataset_label
 from app.values import DataView
 from larnn.data import UserSeries
@@ -27,10 +29,30 @@ def split_view(task: Task, split: str, split_json: str, origin: str) -> DataView
         name=f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split",
         description=(
             f"{dataset_label(task.dataset_id)}, {SPLIT_LABELS[split]} split: {len(part)} "
-            f"sequences of {part.X.shape[1]} steps, {part.X.shape[2]} channels "
-            f"(split {origin})."
+            f"sequences of {steps_text(part.series_lengths)} steps, {part.X.shape[2]} channels "
+            f"({source_text(task.split, split)}split {origin})."
         ),
     )
+
+
+def steps_text(lengths: np.ndarray) -> str:
+    """'324', or '37–324' where the sequences' lengths differ."""
+    low, high = int(lengths.min()), int(lengths.max())
+    return str(high) if low == high else f"{low}–{high}"
+
+
+def source_text(definition: dict, split: str) -> str:
+    """Which labelled file a split's sequences come from, 'from X_TEST.ts; ' or 'held out of
+    X_TRAIN.ts; ' (a file task's definition records them); '' for other datasets."""
+    files = definition.get("files")
+    if not isinstance(files, dict) or "train" not in files:
+        return ""
+    train = files["train"].get("name", "the train file")
+    if split != "test":
+        return f"from {train}; "
+    if files.get("test"):
+        return f"from {files['test'].get('name', 'the test file')}; "
+    return f"held out of {train}, never trained on; "
 
 
 def upload_view(
