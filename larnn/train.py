@@ -294,7 +294,9 @@ def train(
             save_checkpoint(out_dir / "best", validated, metadata)
         progress_state["epoch"] = epoch
         _save_resume(resume_dir, model, optimizer, progress_state, average)
-        if progress:
+        if progress and config.refit:  # its validation part is trained on: no score there
+            tqdm.write(f"epoch {epoch:3d}  loss {loss:.4f}  (refit: no validation score)")
+        elif progress:
             tqdm.write(
                 f"epoch {epoch:3d}  loss {loss:.4f}  val acc {val_report.accuracy:.4f}"
                 f"{'  (best)' if improved else ''}"
