@@ -152,6 +152,9 @@ def summary_metrics(
             right = k == true_class
             detail += " · right" if right else " · wrong"
             color = "green" if right else "red"
+        if not fits[role].belongs:  # the warnings above say why
+            detail += " · not its kind of data"
+            color = "orange"
         metrics.append(
             {
                 "label": f"{role} predicts",

@@ -82,9 +82,15 @@ def series_readers(
             "see the expected channels under the preview."
         )
         return None
+    own = resources.user_series(digest, contents, file.name, None).channel_names
+    how = (
+        "read them by name"
+        if uploads.names_every_channel(own, readers[0].channel_names)
+        else "have as many channels, but other names: read by position only (see the warnings)"
+    )
     st.caption(
         f"Chosen for the {len(readers[0].channel_names)} channels of {file.name}: the "
-        "checkpoints below read them (any other is still yours to pick)."
+        f"checkpoints below {how} (any other is still yours to pick)."
     )
     return readers
 

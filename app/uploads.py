@@ -73,11 +73,12 @@ def models_reading(
     models: Sequence[catalog.ShippedModel], contents: bytes, file_name: str
 ) -> list[catalog.ShippedModel]:
     """The shipped models whose channels an uploaded series file can be read for (the series
-    reader decides: by column names, else by their count), those trained on the default
-    dataset first; empty when none can. The file is read on its own first: its own faults
-    (a cell that is no number, a cut-off row, too many steps) raise DataError, not a
-    mismatch with some model's channels."""
-    read_series(contents, file_name, None)
+    reader decides: by column names, else by their count): those whose channels the file
+    names first (a model that only has as many channels is no better than a guess), then
+    those trained on the default dataset; empty when none can. The file is read on its own
+    first: its own faults (a cell that is no number, a cut-off row, too many steps) raise
+    DataError, not a mismatch with some model's channels."""
+    own = read_series(contents, file_name, None).channel_names
     readable: dict[tuple[str, ...], bool] = {}
     for model in models:
         channels = model.channel_names
@@ -88,7 +89,20 @@ def models_reading(
             except LarnnError:
                 readable[channels] = False
     found = [m for m in models if m.channel_names is not None and readable[m.channel_names]]
-    return sorted(found, key=lambda m: m.dataset_id != catalog.DEFAULT_DATASET)
+    return sorted(
+        found,
+        key=lambda m: (
+            not names_every_channel(own, m.channel_names or ()),
+            m.dataset_id != catalog.DEFAULT_DATASET,
+        ),
+    )
+
+
+def names_every_channel(file_channels: Sequence[str], model_channels: Sequence[str]) -> bool:
+    """Whether a file's own columns name every channel of a model (case-insensitive): the
+    series reader then matches them by name, else (as many columns) only by position."""
+    named = {c.casefold() for c in file_channels}
+    return all(c.casefold() in named for c in model_channels)
 
 
 # --- uploaded checkpoints -------------------------------------------------------------------------

@@ -121,3 +121,18 @@ def test_zip_upload_helper_round_trip(checkpoints):
     data = checkpoint_to_zip_bytes(checkpoints / "probe_cue_shape_larnn")
     assert zipfile.is_zipfile(io.BytesIO(data))
     assert uploads.checkpoint_payload([("x.zip", data)]) == data
+
+
+def test_models_whose_channels_the_file_names_come_before_those_read_by_position():
+    """Issue 29: a sine wave was routed to an unrelated model that only had one channel too."""
+    from app.catalog import ShippedModel
+
+    other = ShippedModel("ecg_larnn", Path("a"), "larnn", "file:ecg.ts", ("dim_0",))
+    mine = ShippedModel("sine_larnn", Path("b"), "larnn", "file:sine.csv", ("sine",))
+    csv = b"time,sine\n" + b"".join(f"{t},{np.sin(t / 3):.4f}\n".encode() for t in range(20))
+    assert [m.name for m in uploads.models_reading([other, mine], csv, "s.csv")] == [
+        "sine_larnn",
+        "ecg_larnn",
+    ]
+    assert uploads.names_every_channel(("time", "SINE"), ("sine",))
+    assert not uploads.names_every_channel(("sine",), ("dim_0",))
