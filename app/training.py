@@ -26,7 +26,7 @@ from larnn.data.labelled import (
 )
 from larnn.jobs import ARCHITECTURES, JobSpec, JobStatus
 from larnn.protocol import DataShape, plan
-from larnn.tasks import FILE_PREFIX
+from larnn.tasks import FILE_PREFIX, held_out_test
 
 # What the page reads: Streamlit's own cap (.streamlit/config.toml, 50 MB) on bytes, and caps
 # on cases and steps that keep the padded (N, T, C) array and an epoch's time in reason.
@@ -64,6 +64,25 @@ class DataSummary:
     groups: int | None  # groups (e.g. subjects) in the train file, None when it names none
 
     @property
+    def untested_note(self) -> str | None:
+        """The warning over classes that no test case will score (a class with one case in
+        a train file without a test file: the hold-out leaves it to training), else None."""
+        rows = self.classes[(self.classes["train"] > 0) & (self.classes["test"] == 0)]
+        if rows.empty:
+            return None
+        said = ", ".join(
+            f"{r['class']!r} ({r['train']} case{'s' * (r['train'] > 1)})"
+            for _, r in rows.iterrows()
+        )
+        where = self.test_name or "the held-out test part"
+        return (
+            f"No test case of the class(es) {said}: {where} holds none, so the models train on "
+            "them but no score says whether they know them (the test accuracy is over the "
+            "other classes only), and a single case is in at most one validation fold. Add "
+            "cases of these classes, or leave them out of the file."
+        )
+
+    @property
     def test_note(self) -> str:
         if self.test_name is None:
             return (
@@ -91,9 +110,12 @@ def summarise(train: LabelledFile, test: LabelledFile | None) -> DataSummary:
     if test_set is not None:
         test_counts = np.bincount(test_set.y, minlength=len(names))
         test_cases = len(test_set)
-    else:  # about a fifth of each class, as the stratified hold-out takes it
-        test_counts = np.round(train_counts * 0.2).astype(int)
-        test_cases = int(test_counts.sum())
+    else:  # the cases the hold-out takes (larnn.tasks: a fifth, by group or by class)
+        held_out = held_out_test(
+            train_set.y, train_set.groups if train.groups is not None else None
+        )
+        test_counts = np.bincount(train_set.y[held_out], minlength=len(names))
+        test_cases = len(held_out)
     classes = pd.DataFrame(
         {"class": names, "train": train_counts.astype(int), "test": test_counts.astype(int)}
     )

@@ -255,6 +255,41 @@ def test_summarise_refuses_a_class_only_in_the_test_file(tmp_path):
         training.summarise(read_labelled(train_path), read_labelled(test_path))
 
 
+def _three_class_npz(counts: dict[str, int]) -> bytes:
+    rng = np.random.default_rng(0)
+    y = np.array([c for c, n in counts.items() for _ in range(n)])
+    buffer = io.BytesIO()
+    np.savez(buffer, X=rng.normal(size=(len(y), 12, 2)).astype(np.float32), y=y)
+    return buffer.getvalue()
+
+
+def test_a_class_no_test_case_scores_is_named_on_the_page(page):
+    """Issue 29: a class with one case was accepted silently: the hold-out leaves it to
+    training, so no validation or test case ever scores it."""
+    at = upload(page.run(), ("few.npz", _three_class_npz({"a": 6, "b": 6, "lone": 1, "two": 2})))
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value.set_index("class")
+    assert table.loc["lone", "test"] == 0 and table.loc["two", "test"] == 1  # as held out
+    warned = [w.value for w in at.warning if "No test case" in w.value]
+    assert warned and "'lone' (1 case)" in warned[0] and "'two'" not in warned[0]
+    assert [b.label for b in at.button] == ["Train"]  # handled, not refused
+
+
+def test_the_summary_counts_the_test_part_as_the_training_will_hold_it_out(tmp_path):
+    from larnn.tasks import load_task, make_split, untested_classes
+    from larnn.train import describe_task
+
+    path = tmp_path / "few.npz"
+    path.write_bytes(_three_class_npz({"a": 6, "b": 6, "lone": 1, "two": 2}))
+    summary = training.summarise(read_labelled(path), None)
+    task = load_task(str(path), make_split(str(path)))
+    tested = np.bincount(task.test.y, minlength=4)
+    assert summary.classes["test"].tolist() == tested.tolist() == [1, 1, 0, 1]
+    assert summary.test_cases == len(task.test) == 3
+    assert untested_classes(task) == ["lone"]
+    assert "warning: no test case of class(es) 'lone'" in describe_task(task)
+
+
 def test_progress_words_and_curves_follow_the_status():
     def stage(model: str, name: str, epochs: int) -> list[jobs.EpochRow]:
         return [

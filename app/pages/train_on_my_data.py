@@ -85,6 +85,8 @@ def show_summary(summary: training.DataSummary) -> None:
     )
     right.caption(summary.test_note)
     right.caption(summary.validation_note)
+    if summary.untested_note:
+        st.warning(summary.untested_note)
 
 
 def pick_settings(summary: training.DataSummary, paths: tuple[Path, Path | None]) -> jobs.JobSpec:
