@@ -36,7 +36,7 @@ def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
     dataset = st.radio(
         "Dataset",
         options,
-        index=options.index(catalog.DEFAULT_DATASET),
+        index=default_index(options.index(catalog.DEFAULT_DATASET), "dataset"),
         format_func=catalog.dataset_label,
         key="dataset",
     )
@@ -50,6 +50,13 @@ def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
             key="split",
         )
     return dataset, split
+
+
+def default_index(index: int, key: str) -> int | None:
+    """A picker's default, or None where its key already holds a value: a value another page
+    set (the training page's "Open in the explorer") would otherwise log Streamlit's warning
+    "created with a default value but also had its value set via the Session State API"."""
+    return None if key in st.session_state else index
 
 
 def pick_series_file() -> UploadedFile | None:
@@ -119,7 +126,7 @@ def pick_model(
     choice = st.selectbox(
         f"{role} checkpoint" if architecture == "larnn" else "LSTM baseline checkpoint",
         options,
-        index=options.index(default.name) if default else options.index(UPLOAD_MODEL),
+        index=default_index(options.index(default.name if default else UPLOAD_MODEL), picker_key),
         format_func=lambda name: labels.get(name, name),
         key=picker_key,
     )

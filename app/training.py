@@ -7,6 +7,7 @@ Streamlit-free: the page (app/pages/train_on_my_data.py) lays these out; tests c
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from larnn.data.labelled import (
     labelled_datasets,
     read_labelled,
 )
-from larnn.jobs import ARCHITECTURES, JobSpec, JobStatus
+from larnn.jobs import ARCHITECTURES, KEEP_FRESH_S, KEEP_UPLOADS, JobSpec, JobStatus
 from larnn.protocol import DataShape, plan
 from larnn.tasks import FILE_PREFIX, held_out_test
 
@@ -41,6 +42,25 @@ STATE_WORDS = {
     "failed": "Failed",
 }
 UNLEARNED = "Done, but a model did not learn"  # the title's word when a verdict says so
+
+
+# What the page says of the files it keeps (larnn.jobs, "uploads kept"); {folder}: where.
+KEPT_UPLOADS_NOTE = (
+    "Files are kept in `{folder}` so that you can pick them again after a reload: every "
+    "file a saved model was trained on (the explorer rebuilds its test split from it), the "
+    f"running job's, and the {KEEP_UPLOADS} newest others (any from the last "
+    f"{KEEP_FRESH_S / 3600:g} hour too); older ones are removed as new ones arrive. A file "
+    "the page refuses is removed at once."
+)
+
+
+def upload_label(path: Path) -> str:
+    """'mine.npz (12.3 kB, uploaded 2026-12-03 09:28)': a kept upload in the picker."""
+    stat = Path(path).stat() if Path(path).exists() else None
+    if stat is None:
+        return f"{Path(path).name} (removed)"
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(Path(path).parent.stat().st_mtime))
+    return f"{Path(path).name} ({stat.st_size / 1000:.1f} kB, uploaded {when})"
 
 
 def read_upload(path: Path) -> LabelledFile:
