@@ -30,6 +30,7 @@ DATASET_LABELS = {
     UPLOAD: "My own series (upload)",
 }
 SPLIT_LABELS = {"test": "test", "val": "validation", "train": "train"}
+CHOSEN = "explorer_chosen"  # session state: picker values another page chose, by widget key
 # Other scores a checkpoint records (larnn.rocket, larnn.verdict), by the metrics table's row.
 SCORE_LABELS = {"reference": "MiniRocket (test)", "majority": "most frequent class (test)"}
 

@@ -36,15 +36,17 @@ def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
     dataset = st.radio(
         "Dataset",
         options,
-        index=default_index(options.index(catalog.DEFAULT_DATASET), "dataset"),
+        index=default_index(options, catalog.DEFAULT_DATASET, "dataset"),
         format_func=catalog.dataset_label,
         key="dataset",
     )
     split = "test"
     if dataset != catalog.UPLOAD:
+        splits = list(catalog.SPLIT_LABELS)
         split = st.radio(
             "Split",
-            list(catalog.SPLIT_LABELS),
+            splits,
+            index=default_index(splits, splits[0], "split"),
             format_func=catalog.SPLIT_LABELS.get,
             horizontal=True,
             key="split",
@@ -52,11 +54,13 @@ def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
     return dataset, split
 
 
-def default_index(index: int, key: str) -> int | None:
-    """A picker's default, or None where its key already holds a value: a value another page
-    set (the training page's "Open in the explorer") would otherwise log Streamlit's warning
-    "created with a default value but also had its value set via the Session State API"."""
-    return None if key in st.session_state else index
+def default_index(options: list[str], default: str, key: str) -> int:
+    """The index of a picker's default: the value another page chose for it (the training
+    page's "Open in the explorer", under `catalog.CHOSEN`, used once), else `default`.
+    Handed over so, not written to the widget's key: a widget given a default and a value
+    set through the Session State API logs a warning on the server."""
+    chosen = st.session_state.get(catalog.CHOSEN, {}).pop(key, None)
+    return options.index(chosen if chosen in options else default)
 
 
 def pick_series_file() -> UploadedFile | None:
@@ -126,7 +130,7 @@ def pick_model(
     choice = st.selectbox(
         f"{role} checkpoint" if architecture == "larnn" else "LSTM baseline checkpoint",
         options,
-        index=default_index(options.index(default.name if default else UPLOAD_MODEL), picker_key),
+        index=default_index(options, default.name if default else UPLOAD_MODEL, picker_key),
         format_func=lambda name: labels.get(name, name),
         key=picker_key,
     )

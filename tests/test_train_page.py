@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_app import chart_specs
 
-from app import training
+from app import catalog, training
 from larnn import jobs
 from larnn.data.labelled import read_labelled
 
@@ -233,8 +233,7 @@ def test_the_explorer_opens_the_trained_pair_on_its_data(trained, monkeypatch):
     root, status, _ = trained
     monkeypatch.setenv(jobs.USER_DIR_ENV, str(root))
     at = AppTest.from_file(str(EXPLORER), default_timeout=90)
-    for key, value in training.explorer_state(status).items():
-        at.session_state[key] = value
+    at.session_state[catalog.CHOSEN] = training.explorer_state(status)  # as the page hands over
     at.run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]

@@ -21,7 +21,7 @@ import streamlit as st  # noqa: E402
 
 st.set_option("client.showErrorDetails", "none")  # never a traceback on the page
 
-from app import training  # noqa: E402
+from app import catalog, training  # noqa: E402
 from app.guard import guard, last_resort  # noqa: E402
 from larnn import jobs  # noqa: E402
 from larnn.classifier import READOUTS  # noqa: E402
@@ -194,7 +194,7 @@ def show_result(job: jobs.Job, status: jobs.JobStatus) -> None:
             )
         st.dataframe(training.results_table(folders), hide_index=True)
         if st.button("Open in the explorer", type="primary", key=f"open_{job.job_id}"):
-            st.session_state.update(training.explorer_state(status))
+            st.session_state[catalog.CHOSEN] = training.explorer_state(status)
             st.switch_page("main.py")
         st.caption(
             f"Saved in `{jobs.checkpoints_dir()}`; the explorer lists them beside the shipped "
