@@ -44,7 +44,7 @@ RANKING_SYMBOLS = {
     "random": "x",
 }
 MODEL_DASH = {"LARNN": "solid", "LSTM": "dash"}
-CURVE_SPREAD = 1.04  # each curve's n drawn this factor apart (log axis): equal curves stay visible
+CURVE_SPREAD = 1.1  # each ranking's n drawn this factor apart (log axis): equal curves show
 ATTRIBUTION_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
 CLICK_HINT = "<br><i>click: hide or show step j</i>"
 
@@ -198,8 +198,8 @@ def erasure_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     (comprehensiveness, left: higher = those steps mattered) or all but them are
     (sufficiency, right: lower = those steps suffice). Colour and marker: ranking; line:
     model. Curves that coincide (a model that barely uses its memory ranks steps alike) would
-    hide behind each other: each is drawn a little apart in n (CURVE_SPREAD, the hover says
-    the true n) and the earlier ones wider, so every one shows."""
+    hide behind each other: each ranking is drawn a little apart in n (CURVE_SPREAD, the
+    hover says the true n) and the earlier ones wider, so every one shows."""
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -210,8 +210,9 @@ def erasure_figure(frame: pd.DataFrame, title: str) -> go.Figure:
         ],
     )
     curves = list(frame.groupby(["model", "ranking"], sort=False))
+    rankings = list(dict.fromkeys(ranking for (_, ranking), _ in curves))
     for i, ((model, ranking), curve) in enumerate(curves):
-        shift = CURVE_SPREAD ** (i - (len(curves) - 1) / 2)
+        shift = CURVE_SPREAD ** (rankings.index(ranking) - (len(rankings) - 1) / 2)
         for col, measure in ((1, "comprehensiveness"), (2, "sufficiency")):
             fig.add_trace(
                 go.Scatter(
@@ -224,7 +225,7 @@ def erasure_figure(frame: pd.DataFrame, title: str) -> go.Figure:
                         "dash": MODEL_DASH.get(model, "dot"),
                         "width": 2 + 2 * (len(curves) - 1 - i) / max(len(curves) - 1, 1),
                     },
-                    marker={"symbol": RANKING_SYMBOLS.get(ranking, "circle"), "size": 8},
+                    marker={"symbol": RANKING_SYMBOLS.get(ranking, "circle"), "size": 9},
                     name=f"{model}, {RANKING_NAMES.get(ranking, ranking)}",
                     legendgroup=f"{model}{ranking}",
                     showlegend=col == 1,
