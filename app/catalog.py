@@ -8,6 +8,7 @@ table.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from larnn.checkpoint import CONFIG_FILE, METADATA_FILE
+from larnn.tasks import FILE_PREFIX
 
 # --- datasets -------------------------------------------------------------------------------------
 
@@ -28,11 +30,18 @@ DATASET_LABELS = {
     UPLOAD: "My own series (upload)",
 }
 SPLIT_LABELS = {"test": "test", "val": "validation", "train": "train"}
+CHOSEN = "explorer_chosen"  # session state: picker values another page chose, by widget key
 # Other scores a checkpoint records (larnn.rocket, larnn.verdict), by the metrics table's row.
 SCORE_LABELS = {"reference": "MiniRocket (test)", "majority": "most frequent class (test)"}
 
 
 def dataset_label(dataset_id: str) -> str:
+    """How the page names a dataset: 'UCI HAR (smartphone activity)'; a labelled file trained
+    on as 'My data: BasicMotions (.ts)', its name without the _TRAIN its test split is not."""
+    if dataset_id.startswith(FILE_PREFIX):
+        name = Path(dataset_id.removeprefix(FILE_PREFIX))
+        stem = re.sub(r"[_-]?train$", "", name.stem, flags=re.IGNORECASE) or name.stem
+        return f"My data: {stem} ({name.suffix or 'file'})"
     return DATASET_LABELS.get(dataset_id, dataset_id)
 
 
@@ -56,6 +65,7 @@ class ShippedModel:
     dataset_id: str | None  # None when metadata.json cannot be read
     channel_names: tuple[str, ...] | None = None  # None when metadata.json cannot be read
     record: str = ""  # its test accuracy, how it was chosen, whether it learned (`record`)
+    created: str = ""  # when it was trained (ISO 8601, UTC), "" when not recorded
 
     @property
     def label(self) -> str:
@@ -64,8 +74,10 @@ class ShippedModel:
 
 
 def record(metadata: dict) -> str:
-    """'test 96.2%, refit 30 epochs chosen over 5 folds', with 'DID NOT LEARN' first where
-    the checkpoint's verdict (larnn.verdict) says so; '' when nothing is recorded."""
+    """'test 96.2%, refit 30 epochs chosen over 5 folds, trained 2026-12-03 09:28 UTC in
+    298 s', with 'DID NOT LEARN' first where the checkpoint's verdict (larnn.verdict) says
+    so; '' when nothing is recorded. Two pairs trained on one file differ here, not only in
+    their names' time stamps."""
     metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), dict) else {}
     train_config = metadata.get("train_config")
     train_config = train_config if isinstance(train_config, dict) else {}
@@ -83,6 +95,14 @@ def record(metadata: dict) -> str:
         words.append(f"refit {epochs} epochs")
     elif isinstance(train_config.get("best_epoch"), int):
         words.append(f"epoch {train_config['best_epoch']} chosen on validation")
+    created, seconds = metadata.get("created"), metadata.get("training_seconds")
+    when = ""
+    if isinstance(created, str) and len(created) >= 16:
+        when = f"trained {created[:10]} {created[11:16]} UTC"
+    if isinstance(seconds, (int, float)) and seconds > 0:
+        when = f"{when or 'trained'} in {seconds:.0f} s"
+    if when:
+        words.append(when)
     return ", ".join(words)
 
 
@@ -96,6 +116,7 @@ def describe_shipped(folders: dict[str, Path]) -> list[ShippedModel]:
             _json_field(Path(path) / METADATA_FILE, "dataset_id"),
             _json_strings(Path(path) / METADATA_FILE, "channel_names"),
             record(_json_object(Path(path) / METADATA_FILE)),
+            _json_field(Path(path) / METADATA_FILE, "created") or "",
         )
         for name, path in folders.items()
     ]
@@ -136,10 +157,10 @@ def models_for(models: list[ShippedModel], architecture: str) -> list[ShippedMod
 def default_model(
     models: list[ShippedModel], architecture: str, dataset_id: str
 ) -> ShippedModel | None:
-    """The first shipped model of `architecture` trained on `dataset_id`, else None."""
-    return next(
-        (m for m in models if m.architecture == architecture and m.dataset_id == dataset_id), None
-    )
+    """The newest model of `architecture` trained on `dataset_id` (by its recorded time; the
+    first listed among equals), else None."""
+    found = [m for m in models if m.architecture == architecture and m.dataset_id == dataset_id]
+    return max(found, key=lambda m: m.created, default=None)
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:

@@ -1,7 +1,11 @@
 """Does a model fit the data shown? (pure, no Streamlit)
 
-Channels and classes compared with a checkpoint's records (`model_fit`), and a warning when
-the inputs lie far outside the model's training distribution (`distribution_note`).
+Channels and classes compared with a checkpoint's records (`model_fit`), a warning when the
+inputs lie far outside the model's training distribution (`distribution_note`), and both
+together for the page (`data_fit`). A model runs on any data with its channel count; whether
+the data *belongs* with it (same kind of data: its dataset, its channels by name, inputs in
+its training range) is said plainly, in `Fit.notes`, and `Fit.belongs` is False then: the
+page shows no success box and the prediction's p comes with a caveat.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from app.catalog import dataset_label
-from app.values import Fit
+from app.values import DataView, Fit
+from larnn.checkpoint import CheckpointMetadata
+from larnn.tasks import PROBE_PREFIX
 
 
 # --- does a model fit the data? -------------------------------------------------------------------
@@ -27,7 +33,8 @@ def model_fit(
     """Compare a checkpoint's recorded channels, classes and dataset with the data shown.
 
     role: how the page names the model ("LARNN", "LSTM baseline"). class_names and
-    dataset_id are None for an uploaded series (no labels, no known source).
+    dataset_id are None for an uploaded series (no labels, no known source): a model trained
+    on a synthetic probe never belongs with one (whatever it is, it is not a probe's signals).
     """
     model_ch, data_ch = list(metadata_channels), list(channel_names)
     if len(model_ch) != len(data_ch):
@@ -41,24 +48,52 @@ def model_fit(
             (),
             False,
         )
-    notes = []
+    unlike = []  # why the data is not the kind the model was trained on
     if dataset_id is not None and metadata_dataset != dataset_id:
-        notes.append(
+        unlike.append(
             f"The {role} was trained on {dataset_label(metadata_dataset)}, not on "
             f"{dataset_label(dataset_id)}: its predictions here say little."
         )
-    if [c.casefold() for c in model_ch] != [c.casefold() for c in data_ch]:
-        notes.append(
-            f"The {role} names its channels {', '.join(model_ch)}; the data's are "
-            f"{', '.join(data_ch)}. They are matched by position."
+    if dataset_id is None and metadata_dataset.startswith(PROBE_PREFIX):
+        unlike.append(
+            f"The {role} was trained on synthetic signals ({dataset_label(metadata_dataset)}), "
+            "made to test its memory, not on recordings: on your series its predictions, and "
+            "how sure they look, say nothing about what the series is."
         )
+    if [c.casefold() for c in model_ch] != [c.casefold() for c in data_ch]:
+        unlike.append(
+            f"The {role} names its channels {', '.join(model_ch)}; the data's are "
+            f"{', '.join(data_ch)}. They are matched by position only, so the {role} may be "
+            "reading other quantities than it was trained on."
+        )
+    notes = list(unlike)
     comparable = class_names is not None and list(metadata_classes) == list(class_names)
     if class_names is not None and not comparable:
         notes.append(
             f"The {role}'s classes ({', '.join(metadata_classes)}) are not the data's "
             f"({', '.join(class_names)}): right or wrong cannot be judged."
         )
-    return Fit(True, (), tuple(notes), comparable)
+    return Fit(True, (), tuple(notes), comparable, belongs=not unlike)
+
+
+def data_fit(role: str, metadata: CheckpointMetadata, data: DataView) -> Fit:
+    """`model_fit` of a checkpoint on the data shown, with `distribution_note` among its
+    notes when the model can run: what the page says about the pair, whole."""
+    fit = model_fit(
+        role,
+        metadata.channel_names,
+        metadata.class_names,
+        metadata.dataset_id,
+        data.channel_names,
+        data.class_names,
+        data.dataset_id,
+    )
+    if not fit.usable:
+        return fit
+    far = distribution_note(role, data.X, metadata.normalizer, data.channel_names)
+    if far is None:
+        return fit
+    return Fit(True, (), (*fit.notes, far), fit.labels_comparable, False)
 
 
 def _data_name(dataset_id: str | None) -> str:

@@ -17,18 +17,28 @@ ROLES_SHOWN = ("LARNN", "LSTM")  # the summary has a column for each, run or not
 
 
 def heads_text(choice: KnobChoice) -> str:
-    """'all heads' or 'heads 0, 2, 3': the heads switched on."""
+    """'all heads', 'heads 0, 2, 3' or 'no head': the heads switched on."""
     if choice.knobs.head_mask is None:
         return "all heads"
+    if not choice.heads_on:
+        return "no head"
     return "heads " + ", ".join(str(h) for h in choice.heads_on)
 
 
 def heads_on_text(choice: KnobChoice) -> str:
-    """'all 4 heads on' or 'heads 0, 3 of 4 on'."""
+    """'all 4 heads on', 'heads 0, 3 of 4 on' or 'no head on (all 4 off)'."""
     heads = choice.trained.heads
     if choice.knobs.head_mask is None:
         return f"all {heads} heads on"
+    if not choice.heads_on:
+        return f"no head on (all {heads} off)"
     return f"{heads_text(choice)} of {heads} on"
+
+
+NO_HEAD_ON = (
+    "Not applicable: every head is switched off, so the LARNN attends to nothing (its memory "
+    "adds nothing to each step). Switch a head on in the sidebar to score its attention."
+)
 
 
 def knobs_text(choice: KnobChoice) -> str:
@@ -142,6 +152,9 @@ def summary_metrics(
             right = k == true_class
             detail += " · right" if right else " · wrong"
             color = "green" if right else "red"
+        if not fits[role].belongs:  # the warnings above say why
+            detail += " · not its kind of data"
+            color = "orange"
         metrics.append(
             {
                 "label": f"{role} predicts",
@@ -158,16 +171,20 @@ def summary_metrics(
             data.relevant_steps[index, : len(data.sequence(index))],
             choice.heads_on,
         )
+        about = (
+            "Attention mass on the ground-truth steps, divided by what uniform attention over "
+            "the filled window would put there; 1 = chance. Counts steps after the first "
+            "ground-truth step, over the heads switched on."
+        )
+        if not choice.heads_on:
+            value, delta, about = "n/a", "no head on", NO_HEAD_ON
+        elif np.isnan(score):
+            value, delta = "n/a", "no truth step in any window"
+            about += " No step of this sequence has a ground-truth step in its window to score."
+        else:
+            value, delta = f"{score:.2f}×", f"chance = 1× · layer {choice.layer}"
         metrics.append(
-            {
-                "label": "Attention on truth",
-                "value": "undefined" if np.isnan(score) else f"{score:.2f}×",
-                "delta": f"chance = 1× · layer {choice.layer}",
-                **quiet,
-                "help": "Attention mass on the ground-truth steps, divided by what uniform "
-                "attention over the filled window would put there; 1 = chance. Counts steps "
-                "after the first ground-truth step, over the heads switched on.",
-            }
+            {"label": "Attention on truth", "value": value, "delta": delta, **quiet, "help": about}
         )
     if choice is not None:
         trained = choice.trained

@@ -37,7 +37,14 @@ RANKING_NAMES = {
     "saliency": "saliency",
     "random": "random",
 }
+RANKING_SYMBOLS = {
+    "attention": "circle",
+    "integrated_gradients": "square",
+    "saliency": "diamond",
+    "random": "x",
+}
 MODEL_DASH = {"LARNN": "solid", "LSTM": "dash"}
+CURVE_SPREAD = 1.1  # each ranking's n drawn this factor apart (log axis): equal curves show
 ATTRIBUTION_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
 CLICK_HINT = "<br><i>click: hide or show step j</i>"
 SELECT_HINT = "<br><i>click: select step t</i>"
@@ -192,7 +199,10 @@ def erasure_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     """Erasure curves from an `app.faithfulness.erasure_table` frame: the drop in the predicted
     class's probability against n when the top-n steps of each ranking are hidden
     (comprehensiveness, left: higher = those steps mattered) or all but them are
-    (sufficiency, right: lower = those steps suffice). Colour: ranking; line: model."""
+    (sufficiency, right: lower = those steps suffice). Colour and marker: ranking; line:
+    model. Curves that coincide (a model that barely uses its memory ranks steps alike) would
+    hide behind each other: each ranking is drawn a little apart in n (CURVE_SPREAD, the
+    hover says the true n) and the earlier ones wider, so every one shows."""
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -202,21 +212,28 @@ def erasure_figure(frame: pd.DataFrame, title: str) -> go.Figure:
             "Sufficiency: only the top n kept (lower: they suffice)",
         ],
     )
-    for (model, ranking), curve in frame.groupby(["model", "ranking"], sort=False):
+    curves = list(frame.groupby(["model", "ranking"], sort=False))
+    rankings = list(dict.fromkeys(ranking for (_, ranking), _ in curves))
+    for i, ((model, ranking), curve) in enumerate(curves):
+        shift = CURVE_SPREAD ** (rankings.index(ranking) - (len(rankings) - 1) / 2)
         for col, measure in ((1, "comprehensiveness"), (2, "sufficiency")):
             fig.add_trace(
                 go.Scatter(
-                    x=curve["n"],
+                    x=curve["n"] * shift,
                     y=curve[measure],
+                    customdata=curve["n"],
                     mode="lines+markers",
                     line={
                         "color": RANKING_COLORS.get(ranking, "#444444"),
                         "dash": MODEL_DASH.get(model, "dot"),
+                        "width": 2 + 2 * (len(curves) - 1 - i) / max(len(curves) - 1, 1),
                     },
+                    marker={"symbol": RANKING_SYMBOLS.get(ranking, "circle"), "size": 9},
                     name=f"{model}, {RANKING_NAMES.get(ranking, ranking)}",
                     legendgroup=f"{model}{ranking}",
                     showlegend=col == 1,
-                    hovertemplate=f"{model}, {RANKING_NAMES.get(ranking, ranking)}<br>n = %{{x}}"
+                    hovertemplate=f"{model}, {RANKING_NAMES.get(ranking, ranking)}"
+                    "<br>n = %{customdata}"
                     f"<br>{measure} = %{{y:.3f}}<extra></extra>",
                 ),
                 row=1,

@@ -12,6 +12,7 @@ K window slots, R heatmap rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -199,5 +200,13 @@ def figure_html(fig: go.Figure, offline: bool = True) -> str:
     """
     html = fig.to_html(include_plotlyjs=True if offline else "cdn", full_html=True)
     title = fig.layout.title
-    words = " · ".join(t for t in (title.text, title.subtitle.text) if t) or "LARNN figure"
-    return html.replace("<head>", f"<head>\n    <title>{escape(words, quote=False)}</title>", 1)
+    words = " · ".join(plain_text(t) for t in (title.text, title.subtitle.text) if t)
+    words = escape(words or "LARNN figure", quote=False)
+    return html.replace("<head>", f"<head>\n    <title>{words}</title>", 1)
+
+
+def plain_text(text: str) -> str:
+    """A Plotly title as plain words: its line breaks ('<br>') as ' · ', other tags dropped
+    (a page's <title> shows markup literally)."""
+    text = re.sub(r"<br\s*/?>", " · ", text, flags=re.IGNORECASE)
+    return re.sub(r"<[^>]*>", "", text)

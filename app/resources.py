@@ -136,11 +136,11 @@ def series_readers(
 
 @cached(RESULTS)
 def user_series(
-    digest: str, _contents: bytes, file_name: str, channels: tuple[str, ...]
+    digest: str, _contents: bytes, file_name: str, channels: tuple[str, ...] | None
 ) -> UserSeries:
-    """`uploads.read_series` of an uploaded series file for a model's `channels`, cached
-    under the hash of its contents (parsing a 9 MB CSV took seconds on every rerun).
-    Read-only: its X is shared by every session that uploads the same file."""
+    """`uploads.read_series` of an uploaded series file for a model's `channels` (None: the
+    file's own), cached under the hash of its contents (parsing a 9 MB CSV took seconds on
+    every rerun). Read-only: its X is shared by every session that uploads the same file."""
     return read_series(_contents, file_name, channels)
 
 

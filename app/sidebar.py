@@ -21,7 +21,7 @@ from app.faithfulness import clicked_steps, hidden_steps, steps_text, toggled
 from app.guard import guard
 from app.values import ROLES, DataView, KnobChoice, Loaded, ModelRun
 from larnn.checkpoint import CHECKPOINT_FILES
-from larnn.errors import ConfigError
+from larnn.errors import ConfigError, LarnnError
 from larnn.model import ACTIVATIONS, LARNNConfig
 
 UPLOAD_MODEL = "Upload a checkpoint ..."
@@ -109,17 +109,18 @@ def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
     dataset = st.radio(
         "Dataset",
         options,
-        index=None if _seeded("dataset", linked) else options.index(catalog.DEFAULT_DATASET),
+        index=default_index(options, linked or catalog.DEFAULT_DATASET, "dataset"),
         format_func=catalog.dataset_label,
         key="dataset",
     )
     split = "test"
     linked_split = _link_part("split")
     if dataset != catalog.UPLOAD:
-        _seeded("split", linked_split)
+        splits = list(catalog.SPLIT_LABELS)
         split = st.radio(
             "Split",
-            list(catalog.SPLIT_LABELS),
+            splits,
+            index=default_index(splits, linked_split or splits[0], "split"),
             format_func=catalog.SPLIT_LABELS.get,
             horizontal=True,
             key="split",
@@ -127,11 +128,21 @@ def pick_dataset(shipped: list[catalog.ShippedModel]) -> tuple[str, str]:
     return dataset, split
 
 
+def default_index(options: list[str], default: str, key: str) -> int:
+    """The index of a picker's default: the value another page chose for it (the training
+    page's "Open in the explorer", under `catalog.CHOSEN`, used once), else `default` (a
+    link's checked value, or the page's own default).
+    Handed over so, not written to the widget's key: a widget given a default and a value
+    set through the Session State API logs a warning on the server."""
+    chosen = st.session_state.get(catalog.CHOSEN, {}).pop(key, None)
+    return options.index(chosen if chosen in options else default)
+
+
 def pick_series_file() -> UploadedFile | None:
     """The series uploader, in section 1: its channels choose the models of section 2."""
     return st.file_uploader(
         "Series file (.csv, .tsv, .npy or .npz)",
-        type=["csv", "tsv", "npy", "npz"],
+        type=uploads.SERIES_UPLOAD_TYPES,
         key="series_upload",
         max_upload_size=uploads.upload_megabytes(uploads.SERIES_MAX_BYTES),
         help=uploads.SERIES_UPLOAD_HELP,
@@ -142,19 +153,30 @@ def series_readers(
     file: UploadedFile, shipped: list[catalog.ShippedModel]
 ) -> list[catalog.ShippedModel] | None:
     """The shipped models that read the uploaded series' channels, said under section 2;
-    None when none does (the pickers then offer their usual defaults)."""
+    None when none does, or the file cannot be read (the pickers then offer their usual
+    defaults; the page says what is wrong with the file)."""
     contents = file.getvalue()
     digest = hashlib.sha256(contents).hexdigest()[:16]
-    readers = resources.series_readers(digest, contents, file.name, tuple(shipped))
+    try:
+        readers = resources.series_readers(digest, contents, file.name, tuple(shipped))
+    except LarnnError:
+        st.caption(f"{file.name} cannot be read (the page says why): the usual models below.")
+        return None
     if not readers:
         st.caption(
             f"No shipped checkpoint reads the channels of {file.name}: upload one below, or "
             "see the expected channels under the preview."
         )
         return None
+    own = resources.user_series(digest, contents, file.name, None).channel_names
+    how = (
+        "read them by name"
+        if uploads.names_every_channel(own, readers[0].channel_names)
+        else "have as many channels, but other names: read by position only (see the warnings)"
+    )
     st.caption(
         f"Chosen for the {len(readers[0].channel_names)} channels of {file.name}: the "
-        "checkpoints below read them (any other is still yours to pick)."
+        f"checkpoints below {how} (any other is still yours to pick)."
     )
     return readers
 
@@ -189,11 +211,12 @@ def pick_model(
             default.name if default else f"'{UPLOAD_MODEL}'",
         )
         _link_note(note)
-    default_index = options.index(default.name) if default else options.index(UPLOAD_MODEL)
     choice = st.selectbox(
         f"{role} checkpoint" if architecture == "larnn" else "LSTM baseline checkpoint",
         options,
-        index=None if _seeded(picker_key, linked) else default_index,
+        index=default_index(
+            options, linked or (default.name if default else UPLOAD_MODEL), picker_key
+        ),
         format_func=lambda name: labels.get(name, name),
         key=picker_key,
     )

@@ -7,6 +7,7 @@ Streamlit-free: the page (app/pages/train_on_my_data.py) lays these out; tests c
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,9 @@ from larnn.data.labelled import (
     labelled_datasets,
     read_labelled,
 )
-from larnn.jobs import ARCHITECTURES, JobSpec, JobStatus
+from larnn.jobs import ARCHITECTURES, KEEP_FRESH_S, KEEP_UPLOADS, JobSpec, JobStatus
 from larnn.protocol import DataShape, plan
-from larnn.tasks import FILE_PREFIX
+from larnn.tasks import FILE_PREFIX, held_out_test
 
 # What the page reads: Streamlit's own cap (.streamlit/config.toml, 50 MB) on bytes, and caps
 # on cases and steps that keep the padded (N, T, C) array and an epoch's time in reason.
@@ -41,6 +42,25 @@ STATE_WORDS = {
     "failed": "Failed",
 }
 UNLEARNED = "Done, but a model did not learn"  # the title's word when a verdict says so
+
+
+# What the page says of the files it keeps (larnn.jobs, "uploads kept"); {folder}: where.
+KEPT_UPLOADS_NOTE = (
+    "Files are kept in `{folder}` so that you can pick them again after a reload: every "
+    "file a saved model was trained on (the explorer rebuilds its test split from it), the "
+    f"running job's, and the {KEEP_UPLOADS} newest others (any from the last "
+    f"{KEEP_FRESH_S / 3600:g} hour too); older ones are removed as new ones arrive. A file "
+    "the page refuses is removed at once."
+)
+
+
+def upload_label(path: Path) -> str:
+    """'mine.npz (12.3 kB, uploaded 2026-12-03 09:28)': a kept upload in the picker."""
+    stat = Path(path).stat() if Path(path).exists() else None
+    if stat is None:
+        return f"{Path(path).name} (removed)"
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(Path(path).parent.stat().st_mtime))
+    return f"{Path(path).name} ({stat.st_size / 1000:.1f} kB, uploaded {when})"
 
 
 def read_upload(path: Path) -> LabelledFile:
@@ -62,6 +82,25 @@ class DataSummary:
     max_length: int  # of the train file's cases
     classes: pd.DataFrame  # class, train (cases), test (cases; the file's, if there is one)
     groups: int | None  # groups (e.g. subjects) in the train file, None when it names none
+
+    @property
+    def untested_note(self) -> str | None:
+        """The warning over classes that no test case will score (a class with one case in
+        a train file without a test file: the hold-out leaves it to training), else None."""
+        rows = self.classes[(self.classes["train"] > 0) & (self.classes["test"] == 0)]
+        if rows.empty:
+            return None
+        said = ", ".join(
+            f"{r['class']!r} ({r['train']} case{'s' * (r['train'] > 1)})"
+            for _, r in rows.iterrows()
+        )
+        where = self.test_name or "the held-out test part"
+        return (
+            f"No test case of the class(es) {said}: {where} holds none, so the models train on "
+            "them but no score says whether they know them (the test accuracy is over the "
+            "other classes only), and a single case is in at most one validation fold. Add "
+            "cases of these classes, or leave them out of the file."
+        )
 
     @property
     def test_note(self) -> str:
@@ -91,9 +130,12 @@ def summarise(train: LabelledFile, test: LabelledFile | None) -> DataSummary:
     if test_set is not None:
         test_counts = np.bincount(test_set.y, minlength=len(names))
         test_cases = len(test_set)
-    else:  # about a fifth of each class, as the stratified hold-out takes it
-        test_counts = np.round(train_counts * 0.2).astype(int)
-        test_cases = int(test_counts.sum())
+    else:  # the cases the hold-out takes (larnn.tasks: a fifth, by group or by class)
+        held_out = held_out_test(
+            train_set.y, train_set.groups if train.groups is not None else None
+        )
+        test_counts = np.bincount(train_set.y[held_out], minlength=len(names))
+        test_cases = len(held_out)
     classes = pd.DataFrame(
         {"class": names, "train": train_counts.astype(int), "test": test_counts.astype(int)}
     )

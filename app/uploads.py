@@ -16,7 +16,7 @@ import pandas as pd
 from app import catalog
 from larnn.checkpoint import CHECKPOINT_FILES, DEFAULT_MAX_BYTES, WEIGHTS_FILE
 from larnn.data import UserSeries, read_user_series
-from larnn.errors import CheckpointError, LarnnError
+from larnn.errors import CheckpointError, DataError, LarnnError
 
 # --- uploads: what the app reads, so what the uploaders let through; who reads a series -----------
 
@@ -37,9 +37,22 @@ SERIES_UPLOAD_HELP = (
 )
 
 
-def read_series(contents: bytes, file_name: str, channels: Sequence[str]) -> UserSeries:
-    """An uploaded series file read for a model's `channels`, within the upload limits above;
-    DataError saying which limit or which row, column or key is wrong."""
+# What the explorer's uploader takes: the series formats, and .ts only to say where it belongs.
+SERIES_UPLOAD_TYPES = ["csv", "tsv", "npy", "npz", "ts"]
+LABELLED_TS = (
+    "{name} is a labelled .ts set (UEA/UCR): this page runs trained models on an unlabelled "
+    "series (.csv, .tsv, .npy or .npz). To train a LARNN and its LSTM baseline on a labelled "
+    "set, open the page **Train on my data** (in the page list at the top of the sidebar); "
+    "the pair it trains then appears here with the file as a dataset."
+)
+
+
+def read_series(contents: bytes, file_name: str, channels: Sequence[str] | None) -> UserSeries:
+    """An uploaded series file read for a model's `channels` (None: the file's own), within
+    the upload limits above; DataError saying which limit or which row, column or key is
+    wrong, and where a labelled .ts set belongs."""
+    if Path(file_name).suffix.lower() == ".ts":
+        raise DataError(LABELLED_TS.format(name=file_name))
     return read_user_series(
         contents,
         file_name,
@@ -60,8 +73,12 @@ def models_reading(
     models: Sequence[catalog.ShippedModel], contents: bytes, file_name: str
 ) -> list[catalog.ShippedModel]:
     """The shipped models whose channels an uploaded series file can be read for (the series
-    reader decides: by column names, else by their count), those trained on the default
-    dataset first. Empty when none can, or when the file cannot be read at all."""
+    reader decides: by column names, else by their count): those whose channels the file
+    names first (a model that only has as many channels is no better than a guess), then
+    those trained on the default dataset; empty when none can. The file is read on its own
+    first: its own faults (a cell that is no number, a cut-off row, too many steps) raise
+    DataError, not a mismatch with some model's channels."""
+    own = read_series(contents, file_name, None).channel_names
     readable: dict[tuple[str, ...], bool] = {}
     for model in models:
         channels = model.channel_names
@@ -72,7 +89,20 @@ def models_reading(
             except LarnnError:
                 readable[channels] = False
     found = [m for m in models if m.channel_names is not None and readable[m.channel_names]]
-    return sorted(found, key=lambda m: m.dataset_id != catalog.DEFAULT_DATASET)
+    return sorted(
+        found,
+        key=lambda m: (
+            not names_every_channel(own, m.channel_names or ()),
+            m.dataset_id != catalog.DEFAULT_DATASET,
+        ),
+    )
+
+
+def names_every_channel(file_channels: Sequence[str], model_channels: Sequence[str]) -> bool:
+    """Whether a file's own columns name every channel of a model (case-insensitive): the
+    series reader then matches them by name, else (as many columns) only by position."""
+    named = {c.casefold() for c in file_channels}
+    return all(c.casefold() in named for c in model_channels)
 
 
 # --- uploaded checkpoints -------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Fit:
     problems: tuple[str, ...]  # why it cannot run
     notes: tuple[str, ...]  # it runs, but ...
     labels_comparable: bool  # its classes are the data's classes, in the same order
+    belongs: bool = True  # False: not the kind of data it was trained on (notes say why)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ batches run about as fast on one thread as on two).
 
 Layout of the user folder (`user_dir()`: $LARNN_USER_DIR, else ~/.local/share/larnn):
 
-    uploads/<sha256[:16]>/<file name>   uploaded data files, by content
+    uploads/<sha256[:16]>/<file name>   uploaded data files, by content (see "uploads kept")
     jobs/<job id>/                      spec.json, status.json, lock, worker.log, runs/
     checkpoints/<name>/                 finished checkpoints: the app lists them beside the
                                         shipped ones
@@ -83,18 +83,96 @@ def jobs_dir(root: Path | None = None) -> Path:
     return Path(root or user_dir()) / "jobs"
 
 
+def uploads_dir(root: Path | None = None) -> Path:
+    return Path(root or user_dir()).resolve() / "uploads"
+
+
 def save_upload(name: str, data: bytes, root: Path | None = None) -> Path:
     """Keep an uploaded file under uploads/<sha256[:16]>/<name>; the same bytes, the same path
-    (a checkpoint's metadata records the path and the sha256)."""
+    (a checkpoint's metadata records the path and the sha256). Uploading it again makes it
+    the newest (see `prune_uploads`)."""
     digest = hashlib.sha256(data).hexdigest()
-    folder = Path(root or user_dir()).resolve() / "uploads" / digest[:16]
+    folder = uploads_dir(root) / digest[:16]
     path = folder / safe_name(name)
-    if not path.is_file():
+    if path.is_file():
+        os.utime(folder)
+    else:
         folder.mkdir(parents=True, exist_ok=True)
         temporary = folder / f".{path.name}.{os.getpid()}.tmp"
         temporary.write_bytes(data)
         os.replace(temporary, path)
     return path
+
+
+# --- uploads kept --------------------------------------------------------------------------
+# An upload is kept while something reads it: a running job's files, and every file a saved
+# checkpoint was trained on (the explorer rebuilds its test split from it). Of the others,
+# accepted uploads stay to be picked again after a reload: the KEEP_UPLOADS newest, and any
+# younger than KEEP_FRESH_S (a file whose summary someone is reading now). A refused file is
+# removed at once (`discard_upload`); the rest by `prune_uploads`, run on each upload.
+KEEP_UPLOADS = 5
+KEEP_FRESH_S = 3600.0
+
+
+def kept_uploads(root: Path | None = None) -> list[Path]:
+    """The uploaded files on disk, newest first."""
+    folder = uploads_dir(root)
+    if not folder.is_dir():
+        return []
+    found = [
+        (entry.stat().st_mtime, path)
+        for entry in folder.iterdir()
+        if entry.is_dir()
+        for path in entry.iterdir()
+        if path.is_file() and not path.name.startswith(".")
+    ]
+    return [path for _, path in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+
+def uploads_in_use(root: Path | None = None) -> set[Path]:
+    """The uploaded files something still reads: the running job's files, and the files of
+    every checkpoint in checkpoints/ (recorded in its metadata's split)."""
+    used: set[Path] = set()
+    running = active_job(root)
+    if running is not None:
+        spec = running.spec()
+        used.update(Path(p).resolve() for p in (spec.train_file, spec.test_file) if p)
+    folder = checkpoints_dir(root)
+    for metadata in folder.glob("*/metadata.json") if folder.is_dir() else ():
+        try:
+            files = json.loads(metadata.read_text()).get("split", {}).get("files", {})
+            used.update(Path(record["path"]).resolve() for record in files.values())
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            continue
+    return used
+
+
+def discard_upload(path: Path, root: Path | None = None) -> bool:
+    """Remove a refused upload's folder at once (unless a job or checkpoint uses the same
+    bytes); True when removed. Paths outside uploads/ are never touched."""
+    path = Path(path).resolve()
+    folder = path.parent
+    if folder.parent != uploads_dir(root) or folder in {u.parent for u in uploads_in_use(root)}:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def prune_uploads(
+    root: Path | None = None, keep: int = KEEP_UPLOADS, fresh_s: float = KEEP_FRESH_S
+) -> list[Path]:
+    """Remove the uploads nothing uses any more, beyond the `keep` newest and those younger
+    than `fresh_s` seconds; returns the files removed."""
+    used = {path.parent for path in uploads_in_use(root)}  # a folder holds one content
+    now = time.time()
+    removed = []
+    for rank, path in enumerate(kept_uploads(root)):
+        young = now - path.parent.stat().st_mtime < fresh_s
+        if rank < keep or young or path.parent in used:
+            continue
+        shutil.rmtree(path.parent, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def safe_name(name: str) -> str:

@@ -227,7 +227,8 @@ def _load_file_task(split: dict[str, Any], data_dir: Path | None) -> Task:
     if test is None:
         test_cases = _cases(split, "test_cases", len(full))
         if test_cases is None:
-            test_cases = held_out(labels, split["test_fraction"], split["test_seed"])
+            grouped = full.groups if by == "group" else None
+            test_cases = held_out_test(full.y, grouped, split["test_fraction"], split["test_seed"])
         test = full.subset(test_cases)
         remaining = np.setdiff1d(everything, test_cases)
         definition["test_cases"] = test_cases.tolist()
@@ -249,6 +250,25 @@ def _load_file_task(split: dict[str, Any], data_dir: Path | None) -> Task:
             raise DataError(f"{train_file.name}: too few cases to hold out a {name} part")
     units = ("a.u.",) * full.X.shape[2]
     return Task(dataset_id, train, val, test, definition, units)
+
+
+def held_out_test(
+    y: np.ndarray, groups: np.ndarray | None, fraction: float = 0.2, seed: int = TEST_SEED
+) -> np.ndarray:
+    """The cases a file task holds out as its test part when there is no test file: whole
+    groups where the file names them, else a stratified share of each class (a class with
+    one case keeps it for training: `untested_classes` names such classes)."""
+    if groups is not None:
+        return group_cases(groups, fraction, seed)
+    return stratified_cases(y, fraction, seed)
+
+
+def untested_classes(task: Task) -> list[str]:
+    """The training part's classes with no case in the test part, whose accuracy no test
+    score measures (e.g. a class with a single case, left to training by the hold-out)."""
+    trained = set(task.train.y.tolist()) | set(task.val.y.tolist())
+    tested = set(task.test.y.tolist())
+    return [task.train.class_names[k] for k in sorted(trained - tested)]
 
 
 def _cases(split: dict[str, Any], key: str, n: int) -> np.ndarray | None:

@@ -39,7 +39,7 @@ from larnn.evaluate import as_tensors, cropped, evaluate_model, predict_logits
 from larnn.input_features import check_asinh_scale
 from larnn.metrics import ClassificationReport, classification_report
 from larnn.model import LARNNConfig
-from larnn.tasks import Task, load_task, make_split
+from larnn.tasks import Task, load_task, make_split, untested_classes
 from larnn.verdict import LEARNING, MAJORITY, Verdict, judge, majority_rate
 
 DEFAULT_MODELS = {
@@ -176,14 +176,23 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
 
 
 def describe_task(task: Task) -> str:
-    """One line: cases per part, classes, channels, lengths."""
+    """One line: cases per part, classes, channels, lengths; and a warning line naming the
+    classes no test case scores, if any (`untested_classes`)."""
     lengths = np.concatenate([task.part(name).series_lengths for name in ("train", "val", "test")])
     low, high = int(lengths.min()), int(lengths.max())
-    return (
+    line = (
         f"{task.dataset_id}: {len(task.train)} train / {len(task.val)} validation / "
         f"{len(task.test)} test cases, {task.train.n_classes} classes, "
         f"{task.train.X.shape[2]} channels, {low if low == high else f'{low}..{high}'} steps"
     )
+    untested = untested_classes(task)
+    if untested:
+        line += (
+            f"\nwarning: no test case of class(es) {', '.join(map(repr, untested))}: trained on, "
+            "never scored (a class with a single case stays in training); add cases of it, "
+            "or leave it out"
+        )
+    return line
 
 
 def check_trainable(config: TrainConfig, data: SequenceDataset) -> None:
@@ -294,7 +303,9 @@ def train(
             save_checkpoint(out_dir / "best", validated, metadata)
         progress_state["epoch"] = epoch
         _save_resume(resume_dir, model, optimizer, progress_state, average)
-        if progress:
+        if progress and config.refit:  # its validation part is trained on: no score there
+            tqdm.write(f"epoch {epoch:3d}  loss {loss:.4f}  (refit: no validation score)")
+        elif progress:
             tqdm.write(
                 f"epoch {epoch:3d}  loss {loss:.4f}  val acc {val_report.accuracy:.4f}"
                 f"{'  (best)' if improved else ''}"

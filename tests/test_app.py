@@ -655,12 +655,61 @@ def test_series_upload_good_and_bad(app):
     good = f"time,x,y,z\n{rows}\n".encode()
     at.file_uploader(key="series_upload").set_value(("mine.csv", good, "text/csv")).run()
     _no_failure(at)
-    assert any("Read mine.csv" in s.value for s in at.success)
+    # Read, but in no green box: the probe's models never belong with an upload (issue 29).
+    assert any("Read mine.csv" in i.value for i in at.info) and not at.success
     assert "j = " in _attends(at)
     bad = b"time,x,y,z\n0,1,2,3\n1,1,oops,3\n"
     at.file_uploader(key="series_upload").set_value(("bad.csv", bad, "text/csv")).run()
     assert not at.exception
     assert any("row 2" in e.value and "'y'" in e.value for e in at.error)
+
+
+def test_a_bad_series_file_is_told_its_own_fault_under_the_default_models(app):
+    """Issue 29: a 9-channel CSV with a `?` cell, under the default (3-channel) models, was
+    told "expected the 3 channels ..."; the `?` was named only once matching models were
+    picked by hand."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    rows = [f"{t}," + ",".join("0.1" for _ in CHANNELS) for t in range(20)]
+    rows[7] = "7," + ",".join("?" if c == 4 else "0.1" for c in range(len(CHANNELS)))
+    csv = ("time," + ",".join(CHANNELS) + "\n" + "\n".join(rows) + "\n").encode()
+    at.file_uploader(key="series_upload").set_value(("question.csv", csv, "text/csv")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("row 8 below the header" in e and "is not a number: '?'" in e for e in errors)
+    assert not any("expected the" in e for e in errors), errors
+
+
+def test_a_ts_file_on_the_upload_page_points_to_the_training_page(app):
+    """Issue 29: a .ts file got only Streamlit's "files are not allowed"."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    uploader = at.file_uploader(key="series_upload")
+    assert "ts" in uploader.proto.type or ".ts" in uploader.proto.type
+    at.file_uploader(key="series_upload").set_value(
+        ("BasicMotions_TRAIN.ts", b"@problemName BasicMotions\n", "application/octet-stream")
+    ).run()
+    assert not at.exception
+    assert any("Train on my data" in e.value for e in at.error)
+
+
+def test_an_upload_unlike_the_models_training_data_gets_no_green_box(app):
+    """Issue 29: a real 3-channel accelerometer CSV mapped by position onto the synthetic
+    probe's models was shown as "p = 0.99" under a green box with no warning."""
+    at = app.run()
+    at.sidebar.radio(key="dataset").set_value("upload").run()
+    rng = np.random.default_rng(0)
+    rows = "\n".join(
+        f"{t}," + ",".join(f"{v:.4f}" for v in rng.normal(0, 0.17, 3)) for t in range(60)
+    )
+    csv = f"time,acc_x,acc_y,acc_z\n{rows}\n".encode()
+    at.file_uploader(key="series_upload").set_value(("walk.csv", csv, "text/csv")).run()
+    _no_failure(at)
+    assert not at.success
+    warnings = " ".join(w.value for w in at.warning)
+    assert "trained on synthetic signals" in warnings and "matched by position only" in warnings
+    predicts = next(m for m in at.metric if m.label == "LARNN predicts")
+    assert "not its kind of data" in predicts.proto.delta
 
 
 def test_inputs_far_from_the_training_data_are_warned_about(app, checkpoints):

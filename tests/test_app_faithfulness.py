@@ -396,3 +396,21 @@ def test_edits_erasure_and_attribution_figures(recall_inference):
     assert np.allclose(np.asarray(fig.data[1].z), 1.0)  # each on its own scale
     assert np.allclose(np.asarray(fig.data[1].customdata), 4.0)  # hover: the raw value
     assert np.asarray(fig.data[2].z).min() == -1.0
+
+
+def test_equal_erasure_curves_stay_distinguishable():
+    """Issue 29: over the split, the LARNN's four curves (a model that barely uses its memory
+    ranks steps alike) hid behind each other."""
+    ns, same = (1, 2, 4, 8), np.array([0.2, 0.3, 0.3, 0.4])
+    rankings = ("attention", "integrated_gradients", "saliency", "random")
+    curves = {"LARNN": [ErasureCurve(r, ns, same, same / 2) for r in rankings]}
+    fig = faithfulness_figures.erasure_figure(faithfulness.erasure_table(curves, "split"), "E")
+    left = [d for d in fig.data if d.xaxis == "x"]
+    assert len(left) == 4 and all(list(d.y) == same.tolist() for d in left)
+    xs = [tuple(np.round(d.x, 6)) for d in left]
+    assert len(set(xs)) == 4, xs  # drawn apart ...
+    for d in left:
+        assert np.allclose(np.asarray(d.x) / np.asarray(ns), np.asarray(d.x)[0])  # ... in scale
+        assert list(d.customdata) == list(ns) and "%{customdata}" in d.hovertemplate
+    assert len({d.marker.symbol for d in left}) == 4
+    assert len({d.line.width for d in left}) == 4  # the first drawn widest, seen behind

@@ -269,6 +269,19 @@ def test_probabilities_sweep_and_html():
     assert "<html>" in html and "cdn.plot.ly" in html
 
 
+def test_the_html_page_title_is_plain_words():
+    """Issue 29: the probabilities export's <title> held a literal &lt;br&gt; (the subtitle's
+    line break, escaped)."""
+    fig = chart_figures.probabilities_figure({"LARNN": np.array([0.7, 0.3])}, ["a", "b"])
+    parts = [f"part {i} of a long subtitle" for i in range(12)]
+    figures.titled(fig, " · ".join(parts), title="Class <b>probabilities</b>", line_chars=60)
+    assert "<br>" in fig.layout.title.subtitle.text  # wrapped into lines on the figure
+    html = figures.figure_html(fig, offline=False)
+    title = html[html.index("<title>") + 7 : html.index("</title>")]
+    assert "&lt;" not in title and "<" not in title, title
+    assert title == "Class probabilities · " + " · ".join(parts)
+
+
 def test_sweep_window_labels_do_not_overlap():
     """Issue 11.4: 'current k' = 14' and 'trained k = 16' printed on top of each other."""
     sweep = pd.DataFrame({"window": [1, 2, 4, 8, 14, 16, 24, 32, 48], "accuracy": [0.5] * 9})

@@ -203,3 +203,53 @@ def test_a_job_folder_without_a_worker_reads_as_failed(tmp_path):
     (folder / "spec.json").write_text(json.dumps({"train_file": "a.csv"}))
     status = jobs.Job(folder).status()
     assert status.state == "failed"  # no worker holds its lock: not running, whatever it says
+
+
+def _aged(path: Path, seconds_ago: float) -> Path:
+    stamp = time.time() - seconds_ago
+    os.utime(path.parent, (stamp, stamp))
+    return path
+
+
+def test_uploads_nothing_uses_are_pruned_beyond_the_newest(tmp_path):
+    """Issue 29: every upload stayed on disk under uploads/, refused ones included."""
+    root = tmp_path / "user"
+    paths = [
+        _aged(jobs.save_upload(f"f{i}.npz", f"data {i}".encode(), root), 10_000 + 100 * i)
+        for i in range(9)
+    ]  # f0 the newest ... f8 the oldest, all older than an hour
+    trained_on = paths[8]
+    checkpoint = jobs.checkpoints_dir(root) / "mine_larnn"
+    checkpoint.mkdir(parents=True)
+    split = {"kind": "files", "files": {"train": {"name": "f8.npz", "path": str(trained_on)}}}
+    (checkpoint / "metadata.json").write_text(json.dumps({"split": split}))
+    fresh = jobs.save_upload("new.npz", b"just now", root)
+    assert jobs.kept_uploads(root)[0] == fresh
+    removed = jobs.prune_uploads(root, keep=3)
+    assert sorted(p.name for p in removed) == [
+        "f2.npz",
+        "f3.npz",
+        "f4.npz",
+        "f5.npz",
+        "f6.npz",
+        "f7.npz",
+    ]
+    kept = {p.name for p in jobs.kept_uploads(root)}
+    assert kept == {"new.npz", "f0.npz", "f1.npz", "f8.npz"}  # 3 newest, and the one in use
+    young = _aged(jobs.save_upload("young.npz", b"young", root), 60)
+    assert jobs.prune_uploads(root, keep=0) == [paths[0], paths[1]] and young.is_file()
+
+
+def test_a_refused_upload_is_discarded_unless_something_uses_it(tmp_path):
+    root = tmp_path / "user"
+    refused = jobs.save_upload("bad.npz", b"not an npz", root)
+    assert jobs.discard_upload(refused, root) and not refused.parent.exists()
+    outside = tmp_path / "elsewhere.npz"
+    outside.write_bytes(b"x")
+    assert not jobs.discard_upload(outside, root) and outside.is_file()
+    used = jobs.save_upload("used.npz", b"trained on", root)
+    checkpoint = jobs.checkpoints_dir(root) / "m"
+    checkpoint.mkdir(parents=True)
+    files = {"train": {"path": str(used)}}
+    (checkpoint / "metadata.json").write_text(json.dumps({"split": {"files": files}}))
+    assert not jobs.discard_upload(used, root) and used.is_file()

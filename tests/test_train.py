@@ -137,6 +137,22 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     assert "key=value" in capsys.readouterr().err
 
 
+def test_a_refit_run_prints_no_validation_score_for_data_it_trained_on(tmp_path, capsys):
+    """Issue 29: a refit run printed "validation accuracy" (per epoch: "val acc") for the
+    validation part it trains on."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(TINY.to_json())
+    out = tmp_path / "refit"
+    args = ["train", "--config", str(config_file), "--epochs", "2", "--out", str(out)]
+    assert main([*args, "--set", "refit=true", "--protocol", "single"]) == 0
+    printed = capsys.readouterr().out
+    assert "val acc" not in printed and "validation:" not in printed, printed
+    assert "refit: no validation score" in printed and "test:" in printed
+    assert main([*args[:-1], str(tmp_path / "plain"), "--protocol", "single"]) == 0
+    printed = capsys.readouterr().out
+    assert "val acc" in printed and "validation: accuracy" in printed
+
+
 def test_label_smoothing_and_augmentation_are_options_off_by_default(tmp_path):
     assert TINY.label_smoothing == 0 and TINY.augment == {}
     config = with_overrides(

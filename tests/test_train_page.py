@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_app import chart_specs
 
-from app import training
+from app import catalog, training
 from larnn import jobs
 from larnn.data.labelled import read_labelled
 
@@ -233,8 +233,7 @@ def test_the_explorer_opens_the_trained_pair_on_its_data(trained, monkeypatch):
     root, status, _ = trained
     monkeypatch.setenv(jobs.USER_DIR_ENV, str(root))
     at = AppTest.from_file(str(EXPLORER), default_timeout=90)
-    for key, value in training.explorer_state(status).items():
-        at.session_state[key] = value
+    at.session_state[catalog.CHOSEN] = training.explorer_state(status)  # as the page hands over
     at.run()
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
@@ -253,6 +252,96 @@ def test_summarise_refuses_a_class_only_in_the_test_file(tmp_path):
     np.savez(test_path, X=np.zeros((2, 20, 2), np.float32), y=np.array(["a", "c"]))
     with pytest.raises(Exception, match="class\\(es\\) 'c' appear only in the test file"):
         training.summarise(read_labelled(train_path), read_labelled(test_path))
+
+
+def _three_class_npz(counts: dict[str, int]) -> bytes:
+    rng = np.random.default_rng(0)
+    y = np.array([c for c, n in counts.items() for _ in range(n)])
+    buffer = io.BytesIO()
+    np.savez(buffer, X=rng.normal(size=(len(y), 12, 2)).astype(np.float32), y=y)
+    return buffer.getvalue()
+
+
+def test_a_class_no_test_case_scores_is_named_on_the_page(page):
+    """Issue 29: a class with one case was accepted silently: the hold-out leaves it to
+    training, so no validation or test case ever scores it."""
+    at = upload(page.run(), ("few.npz", _three_class_npz({"a": 6, "b": 6, "lone": 1, "two": 2})))
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value.set_index("class")
+    assert table.loc["lone", "test"] == 0 and table.loc["two", "test"] == 1  # as held out
+    warned = [w.value for w in at.warning if "No test case" in w.value]
+    assert warned and "'lone' (1 case)" in warned[0] and "'two'" not in warned[0]
+    assert [b.label for b in at.button] == ["Train"]  # handled, not refused
+
+
+def test_the_summary_counts_the_test_part_as_the_training_will_hold_it_out(tmp_path):
+    from larnn.tasks import load_task, make_split, untested_classes
+    from larnn.train import describe_task
+
+    path = tmp_path / "few.npz"
+    path.write_bytes(_three_class_npz({"a": 6, "b": 6, "lone": 1, "two": 2}))
+    summary = training.summarise(read_labelled(path), None)
+    task = load_task(str(path), make_split(str(path)))
+    tested = np.bincount(task.test.y, minlength=4)
+    assert summary.classes["test"].tolist() == tested.tolist() == [1, 1, 0, 1]
+    assert summary.test_cases == len(task.test) == 3
+    assert untested_classes(task) == ["lone"]
+    assert "warning: no test case of class(es) 'lone'" in describe_task(task)
+
+
+def test_a_refused_file_is_removed_at_once_and_an_accepted_one_kept_for_a_reload(page, tmp_path):
+    """Issue 29: every file uploaded on the page stayed on disk, refused ones included; an
+    accepted upload was lost on reload."""
+    uploads = tmp_path / "user" / "uploads"
+    at = upload(page.run(), ("broken.npz", b"not an npz at all"))
+    assert any("broken.npz" in e.value for e in at.error)
+    assert not any(uploads.rglob("*.npz"))  # refused: removed at once
+    assert any("removed at once" in c.value for c in at.caption)  # the rule, on the page
+    at = upload(page.run(), ("mine.npz", npz_bytes(5, 7)))
+    assert not at.error and [p.name for p in uploads.rglob("*.npz")] == ["mine.npz"]
+    reloaded = AppTest.from_file(str(PAGE), default_timeout=60).run()  # a new session
+    kept = reloaded.selectbox(key="kept_train")
+    assert kept.value is None and len(kept.options) == 1
+    assert kept.options[0].startswith("mine.npz (") and "uploaded" in kept.options[0]
+    kept.set_value(jobs.kept_uploads()[0]).run()
+    assert not reloaded.exception and not reloaded.error
+    assert metrics(reloaded)["Cases (file / held out for test)"] == "12 / 2"
+    assert [b.label for b in reloaded.button] == ["Train"]
+
+
+def test_opening_the_explorer_logs_no_session_state_warning(tmp_path, monkeypatch):
+    """Issue 29: "Open in the explorer" left Streamlit's warning in the server log: 'The
+    widget with key "model_larnn_..." was created with a default value but also had its
+    value set via the Session State API'."""
+    import json
+
+    from streamlit.elements.lib import policies
+    from test_app import APP, make_checkpoints
+
+    monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(make_checkpoints(tmp_path / "shipped")))
+    monkeypatch.setenv(jobs.USER_DIR_ENV, str(tmp_path / "user"))
+    job = tmp_path / "user" / "jobs" / "20260101-000000-abcdef12"
+    job.mkdir(parents=True)
+    (job / "spec.json").write_text(jobs.JobSpec(train_file=str(tmp_path / "x.npz")).to_json())
+    pair = {"larnn": "probe_recall_larnn", "lstm": "probe_recall_lstm"}
+    status = {"state": "done", "dataset_id": "probe:recall", "checkpoints": pair}
+    (job / "status.json").write_text(json.dumps(status))
+    logged = []
+    # The check runs only under a server's runtime (AppTest has none) and warns once a process.
+    monkeypatch.setattr(policies.runtime, "exists", lambda: True)
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda *args, **kw: logged.append(args))
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.switch_page("pages/train_on_my_data.py").run()
+    next(b for b in at.button if b.label == "Open in the explorer").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.title[0].value.startswith("LARNN explorer")  # switched
+    pickers = {s.key: s.value for s in at.selectbox if s.key.startswith("model_")}
+    assert pickers == {
+        "model_larnn_probe:recall": pair["larnn"],
+        "model_lstm_probe:recall": pair["lstm"],
+    }
+    assert not logged, logged
 
 
 def test_progress_words_and_curves_follow_the_status():

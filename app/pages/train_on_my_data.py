@@ -21,10 +21,11 @@ import streamlit as st  # noqa: E402
 
 st.set_option("client.showErrorDetails", "none")  # never a traceback on the page
 
-from app import training  # noqa: E402
+from app import catalog, training  # noqa: E402
 from app.guard import guard, last_resort  # noqa: E402
 from larnn import jobs  # noqa: E402
 from larnn.classifier import READOUTS  # noqa: E402
+from larnn.errors import LarnnError  # noqa: E402
 
 UPLOAD_MB = training.UPLOAD_LIMITS.max_bytes // 1_000_000
 JOB_KEY = "train_job"  # session state: the folder of the job this session started
@@ -36,6 +37,17 @@ def read_summary(train_path: str, test_path: str | None) -> training.DataSummary
     train = training.read_upload(Path(train_path))
     test = training.read_upload(Path(test_path)) if test_path else None
     return training.summarise(train, test)
+
+
+def checked_summary(paths: tuple[Path, Path | None]) -> training.DataSummary:
+    """The files' summary; files refused are removed from the user folder at once."""
+    try:
+        return read_summary(str(paths[0]), str(paths[1]) if paths[1] else None)
+    except LarnnError:
+        for path in paths:
+            if path is not None:
+                jobs.discard_upload(path)
+        raise
 
 
 def uploads() -> tuple[Path, Path | None] | None:
@@ -56,16 +68,44 @@ def uploads() -> tuple[Path, Path | None] | None:
         max_upload_size=UPLOAD_MB,
         help="Without one, a fifth of the train file is held out as the test part.",
     )
+    st.caption(training.KEPT_UPLOADS_NOTE.format(folder=jobs.uploads_dir()))
     if train is None:
-        st.info(
-            f"Upload a labelled train file (up to {UPLOAD_MB} MB, "
-            f"{training.UPLOAD_LIMITS.max_cases:,} cases, "
-            f"{training.UPLOAD_LIMITS.max_length:,} steps per case) to see its summary."
-        )
-        return None
+        return kept_files()
     train_path = jobs.save_upload(train.name, train.getvalue())
     test_path = jobs.save_upload(test.name, test.getvalue()) if test is not None else None
+    jobs.prune_uploads()
     return train_path, test_path
+
+
+def kept_files() -> tuple[Path, Path | None] | None:
+    """Files uploaded before (kept in the user folder), to pick again after a reload."""
+    kept = jobs.kept_uploads()
+    if kept:
+        left, right = st.columns(2)
+        train = left.selectbox(
+            "... or a file uploaded before",
+            kept,
+            index=None,
+            format_func=training.upload_label,
+            placeholder="Pick a kept file",
+            key="kept_train",
+        )
+        test = right.selectbox(
+            "... and its test file (optional)",
+            kept,
+            index=None,
+            format_func=training.upload_label,
+            placeholder="None: a fifth held out",
+            key="kept_test",
+        )
+        if train is not None:
+            return train, test
+    st.info(
+        f"Upload a labelled train file (up to {UPLOAD_MB} MB, "
+        f"{training.UPLOAD_LIMITS.max_cases:,} cases, "
+        f"{training.UPLOAD_LIMITS.max_length:,} steps per case) to see its summary."
+    )
+    return None
 
 
 def show_summary(summary: training.DataSummary) -> None:
@@ -85,6 +125,8 @@ def show_summary(summary: training.DataSummary) -> None:
     )
     right.caption(summary.test_note)
     right.caption(summary.validation_note)
+    if summary.untested_note:
+        st.warning(summary.untested_note)
 
 
 def pick_settings(summary: training.DataSummary, paths: tuple[Path, Path | None]) -> jobs.JobSpec:
@@ -152,7 +194,7 @@ def show_result(job: jobs.Job, status: jobs.JobStatus) -> None:
             )
         st.dataframe(training.results_table(folders), hide_index=True)
         if st.button("Open in the explorer", type="primary", key=f"open_{job.job_id}"):
-            st.session_state.update(training.explorer_state(status))
+            st.session_state[catalog.CHOSEN] = training.explorer_state(status)
             st.switch_page("main.py")
         st.caption(
             f"Saved in `{jobs.checkpoints_dir()}`; the explorer lists them beside the shipped "
@@ -176,7 +218,7 @@ def main() -> None:
     with guard("Reading the files", "Try another file"):
         paths = uploads()
         if paths is not None:
-            summary = read_summary(str(paths[0]), str(paths[1]) if paths[1] else None)
+            summary = checked_summary(paths)
             show_summary(summary)
             spec = pick_settings(summary, paths)
     if spec is not None:

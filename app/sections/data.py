@@ -94,10 +94,19 @@ def uploaded_series(
             return None
         contents = file.getvalue()
         digest = hashlib.sha256(contents).hexdigest()[:16]
+        if file.name.lower().endswith(".ts"):
+            left.page_link("pages/train_on_my_data.py", label="Train on my data", icon="➡️")
+        # The file on its own first: its own faults are named before any model's channels.
+        own = resources.user_series(digest, contents, file.name, None)
         series = resources.user_series(digest, contents, file.name, channels)
-        view = data_views.upload_view(series, file.name, digest, units)
+        view = data_views.upload_view(series, own.channel_names, file.name, digest, units)
         n, length, _ = series.X.shape  # (N, T, C)
-        left.success(f"Read {file.name}: {n} case(s) of {length} steps. {series.mapping_note}")
+        read = f"Read {file.name}: {n} case(s) of {length} steps. {series.mapping_note}"
+        fits = [compatibility.data_fit(m.role, m.checkpoint.metadata, view) for m in models]
+        if all(fit.belongs for fit in fits):
+            left.success(read)
+        else:  # no green box: the warnings below say why the models and the data do not belong
+            left.info(f"{read} The models below run on it, but see the warnings.")
         right.caption(f"Preview: the first steps of case {series.case_ids[0]}")
         right.dataframe(uploads.series_preview(series.X[0], channels), height=210, hide_index=True)
     return view
@@ -107,16 +116,7 @@ def model_notes(models: list[Loaded], data: DataView) -> tuple[list[Loaded], dic
     """Show whether each model fits the data; return the usable ones and every fit."""
     usable, fits = [], {}
     for model in models:
-        md = model.checkpoint.metadata
-        fit = compatibility.model_fit(
-            model.role,
-            md.channel_names,
-            md.class_names,
-            md.dataset_id,
-            data.channel_names,
-            data.class_names,
-            data.dataset_id,
-        )
+        fit = compatibility.data_fit(model.role, model.checkpoint.metadata, data)
         fits[model.role] = fit
         for problem in fit.problems:
             st.error(problem)
@@ -124,9 +124,4 @@ def model_notes(models: list[Loaded], data: DataView) -> tuple[list[Loaded], dic
             st.warning(note)
         if fit.usable:
             usable.append(model)
-            far = compatibility.distribution_note(
-                model.role, data.X, md.normalizer, data.channel_names
-            )
-            if far is not None:
-                st.warning(far)
     return usable, fits

@@ -39,6 +39,8 @@ class Rows:
             what = (
                 "is empty" if not str(column[i]).strip() else f"is not a number: {column[i]!r:.40}"
             )
+            if i == len(column) - 1 and not str(column[i]).strip():
+                what += " (the last row is short: was the file cut off?)"
             raise DataError(f"{self.filename}: {self.at(i)}, column {name!r} {what}") from None
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > F32_MAX))
         if len(bad):

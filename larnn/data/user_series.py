@@ -9,9 +9,11 @@ Accepted forms:
   * `.npy`: a numeric array (T, C) for one case or (N, T, C); `.npz`: one such array, or
     the one under key `X`. Never unpickled.
 Columns map to channels by name when every channel name is a column (case-insensitive;
-other columns are ignored), else by position when the count matches. Anything else raises
-DataError naming the row, column or key at fault. Row numbers count data rows from 1,
-not counting the header.
+other columns are ignored), else by position when the count matches. Without expected
+channels the file is read on its own: every value column (or the array's last axis) is a
+channel, so its own faults are found before any model's channels are compared with it.
+Anything else raises DataError naming the row, column or key at fault. Row numbers count
+data rows from 1, not counting the header.
 """
 
 from __future__ import annotations
@@ -83,21 +85,23 @@ class UserSeries:
 def read_user_series(
     source: bytes | Path,
     filename: str,
-    expected_channels: Sequence[str],
+    expected_channels: Sequence[str] | None,
     max_bytes: int = 20_000_000,
     max_length: int = 100_000,
     max_cases: int = 10_000,
 ) -> UserSeries:
     """Parse `source` (file contents, or a path) as the format its `filename` suffix names.
 
+    expected_channels: the model's channels; None reads the file's own (its value columns'
+    names, "column j" without a header, "channel j" of an array's last axis).
     Raises DataError, with a message for the person who made the file, for anything
     malformed: undecodable text, a cell that is not a finite number, wrong channel count,
     fewer than 2 or more than `max_length` steps, more than `max_cases` cases, ragged
     cases, a file over `max_bytes`, or an array of objects.
     """
-    channels = tuple(expected_channels)
-    folded = [c.casefold() for c in channels]
-    if not channels or len(set(folded)) != len(folded):
+    channels = None if expected_channels is None else tuple(expected_channels)
+    folded = [c.casefold() for c in channels or ()]
+    if channels is not None and (not channels or len(set(folded)) != len(folded)):
         raise ConfigError(f"expected_channels must be distinct names, got {channels}")
     data = _read_source(source, filename, max_bytes)
     if not data:
@@ -105,12 +109,14 @@ def read_user_series(
     suffix = Path(filename).suffix.lower()
     stem = Path(filename).stem or "series"
     if suffix in (".csv", ".tsv"):
-        X, case_ids, note = _from_csv(data, filename, channels, "\t" if suffix == ".tsv" else ",")
+        sep = "\t" if suffix == ".tsv" else ","
+        X, case_ids, channels, note = _from_csv(data, filename, channels, sep)
     elif suffix == ".npy":
-        X, case_ids, note = _from_array(_load_npy(data, filename), filename, channels, stem)
+        array = _load_npy(data, filename)
+        X, case_ids, channels, note = _from_array(array, filename, channels, stem)
     elif suffix == ".npz":
         array, where = _load_npz(data, filename, max_bytes)
-        X, case_ids, note = _from_array(array, where, channels, stem)
+        X, case_ids, channels, note = _from_array(array, where, channels, stem)
     else:
         raise DataError(
             f"{filename}: unsupported file type {suffix!r}; use .csv, .tsv, .npy or .npz"
@@ -150,8 +156,9 @@ def _check_size(n_cases: int, length: int, where: str, max_length: int, max_case
 
 
 def _from_csv(
-    data: bytes, filename: str, channels: tuple[str, ...], sep: str
-) -> tuple[np.ndarray, tuple[str, ...], str]:
+    data: bytes, filename: str, channels: tuple[str, ...] | None, sep: str
+) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...], str]:
+    """(X (N, T, C), case ids, channels, mapping note) of a CSV; channels None: its own."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -181,11 +188,14 @@ def _from_csv(
         raise DataError(f"{filename} has a header but no data rows")
     rows = Rows(filename, header)
     lower = [n.casefold() for n in names]
-    channel_lower = [c.casefold() for c in channels]
+    channel_lower = [c.casefold() for c in channels or ()]
     special = [n for n in lower if n not in channel_lower] if header else []
     case_col = lower.index(CASE_COLUMN) if CASE_COLUMN in special else None
     time_col = next((lower.index(n) for n in TIME_COLUMNS if n in special), None)
     value_cols = [j for j in range(len(names)) if j not in (case_col, time_col)]
+    if channels is None:  # the file read on its own: every value column is a channel
+        channels = tuple(names[j] for j in value_cols)
+        channel_lower = [c.casefold() for c in channels]
 
     if all(c in lower for c in channel_lower):
         chosen = [lower.index(c) for c in channel_lower]
@@ -218,7 +228,7 @@ def _from_csv(
                     f"({cells[i, time_col].strip()!r})"
                 )
             note += f" Time column {names[time_col]!r} checked to increase and dropped."
-        return values[None].astype(np.float32), (Path(filename).stem or "series",), note
+        return values[None].astype(np.float32), (Path(filename).stem or "series",), channels, note
 
     case_cells = np.array([str(c).strip() for c in cells[:, case_col]], dtype=object)
     empty = np.flatnonzero(case_cells == "")
@@ -250,7 +260,7 @@ def _from_csv(
             )
         note += f", each sorted by {names[time_col]!r} (then dropped)."
     X = values[order].reshape(n_cases, length, len(channels)).astype(np.float32)  # (N, T, C)
-    return X, tuple(str(c) for c in case_ids), note
+    return X, tuple(str(c) for c in case_ids), channels, note
 
 
 # --- numpy files -----------------------------------------------------------------------
@@ -318,13 +328,17 @@ def _load_npz(data: bytes, filename: str, max_bytes: int) -> tuple[np.ndarray, s
 
 
 def _from_array(
-    array: np.ndarray, where: str, channels: tuple[str, ...], stem: str
-) -> tuple[np.ndarray, tuple[str, ...], str]:
+    array: np.ndarray, where: str, channels: tuple[str, ...] | None, stem: str
+) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...], str]:
+    """(X (N, T, C), case ids, channels, mapping note) of an array; channels None: its own."""
     if array.ndim not in (2, 3):
+        wanted = "" if channels is None else f", with C = {len(channels)}"
         raise DataError(
             f"{where}: array of shape {array.shape}; expected (T, C) for one series or "
-            f"(N, T, C) for several, with C = {len(channels)}"
+            f"(N, T, C) for several{wanted}"
         )
+    if channels is None:
+        channels = tuple(f"channel {c + 1}" for c in range(array.shape[-1]))
     if array.shape[-1] != len(channels):
         hint = " (is it transposed? the last axis must be the channels)"
         raise DataError(
@@ -346,4 +360,4 @@ def _from_array(
         f"{where}: array of shape {array.shape}; its last axis is taken in channel order: "
         f"{', '.join(channels)}."
     )
-    return values.astype(np.float32), case_ids, note
+    return values.astype(np.float32), case_ids, channels, note

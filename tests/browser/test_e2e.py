@@ -279,6 +279,9 @@ def test_heatmap_window_slider_and_csv_upload(server, tmp_path):
             csv.write_text("\n".join(lines) + "\n")
             sidebar.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
             page.get_by_text("Read my_series.csv").wait_for()
+            # Warnings (a probe's models on an upload) push the heatmap below a 1000 px fold,
+            # and a chart out of sight is drawn only once it is seen.
+            page.set_viewport_size({"width": 1440, "height": 2000})
             wait_idle(page)
             wait_for_heatmap(page)
             assert page.locator("[data-testid='stException']").count() == 0

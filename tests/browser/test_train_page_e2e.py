@@ -98,7 +98,7 @@ def test_upload_basic_motions_train_and_open_the_pair(server, user_dir, tmp_path
                 chosen = sidebar.get_by_role("combobox", name=label).input_value()
                 assert chosen.startswith(name), (label, chosen)
                 assert "chosen over" in chosen and "test " in chosen, chosen  # its record
-            page.get_by_text("file:BasicMotions_TRAIN.ts, test split: 40 sequences").wait_for()
+            page.get_by_text("My data: BasicMotions (.ts), test split: 40 sequences").wait_for()
             assert page.locator("[data-testid='stException']").count() == 0
             page.set_viewport_size({"width": 1400, "height": 2600})
             wait_idle(page)
