@@ -44,9 +44,9 @@ def open_link() -> None:
         parts = {name: getattr(state, name) for name in page_state.PARAMETERS}
         st.session_state[LINK_PARTS] = {k: v for k, v in parts.items() if v is not None}
         st.session_state[LINK_NOTES] = notes
-    area = st.container()
-    # This run's places: the notes (the pickers add theirs as they read), then one button.
-    st.session_state[LINK_AREA] = {"notes": area.container(), "dismiss": area.empty()}
+    # This run's place for the notes, at the top of the sidebar; its parts are made with the
+    # first note: empty placeholders left in the sidebar kept its select boxes from opening.
+    st.session_state[LINK_AREA] = {"area": st.container()}
     for note in st.session_state[LINK_NOTES]:
         _show_link_note(note)
 
@@ -64,11 +64,13 @@ def _link_note(note: str | None) -> None:
 
 
 def _show_link_note(note: str) -> None:
+    """A note in the link's area: the notes (the pickers add theirs as they read), then one
+    Dismiss button under them."""
     area = st.session_state[LINK_AREA]
+    if "notes" not in area:
+        area["notes"] = area["area"].container()
+        area["area"].button("Dismiss", key="link_dismiss", on_click=dismiss_link_notes)
     area["notes"].warning(note)
-    if not area.get("drawn"):
-        area["dismiss"].button("Dismiss", key="link_dismiss", on_click=dismiss_link_notes)
-        area["drawn"] = True
 
 
 def dismiss_link_notes() -> None:
