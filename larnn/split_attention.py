@@ -106,35 +106,32 @@ def split_attention(
         out = model(x[rows], ends[rows], knobs=knobs, return_attention=True)
         record = out.attention
         B = len(out.logits)
-        group = torch.zeros(B, G) if y is None else torch.nn.functional.one_hot(y[rows], G)
-        group = group.double()
         if y is None:
+            group = torch.zeros(B, G)
             group[:, 0] = 1.0
         else:
+            group = torch.nn.functional.one_hot(y[rows], G).float()  # (B, G)
             right += int((out.logits.argmax(-1) == y[rows]).sum())
         filled = record.slot_time >= 0  # (T, K)
         lag = slot_lags(record.slot_time, model.config.patch)  # (T, K)
-        at_lag = (lag[..., None] == torch.arange(1, K + 1)) & filled[
-            ..., None
-        ]  # (T, K, K) slot->lag
-        at_lag = at_lag.double()
-        real = (torch.arange(T)[None, :] < ends[rows][:, None]).double()  # (B, T)
-        lag_count += group.T @ (real @ at_lag.sum(1))  # (G, K) real steps with each lag filled
+        at_lag = ((lag[..., None] == torch.arange(1, K + 1)) & filled[..., None]).float()
+        # at_lag: (T, K, K), 1 where slot k holds lag l + 1 at step t
+        real = (torch.arange(T)[None, :] < ends[rows][:, None]).float()  # (B, T)
+        lag_count += (group.T @ real @ at_lag.sum(1)).double()  # (G, K) real steps, lag filled
         n_filled = filled.sum(-1)  # (T,)
-        several = real * (n_filled >= 2).double()[None, :]  # (B, T) steps of entropy, oldest
+        several = real * (n_filled >= 2).float()[None, :]  # (B, T) steps of entropy, oldest
         counted += int(several.sum())
         uniform += float((several / n_filled.clamp(min=1)[None, :]).sum())
-        first = filled.double().argmax(-1)  # (T,) the oldest filled slot (slots are oldest first)
-        log_n = torch.log(n_filled.clamp(min=2).double())  # (T,)
-        for layer, weights in enumerate(record.weights):  # (B, T, NH, K)
-            w = weights.double() * real[..., None, None]
-            by_lag = torch.einsum("bthk,tkl->bhl", w, at_lag)  # (B, NH, K) summed over t
-            lag_sum[:, layer] += torch.einsum("bg,bhl->ghl", group, by_lag)
-            plogp = torch.where(w > 0, w * torch.log(w.clamp(min=1e-30)), torch.zeros(()))
-            h = -plogp.sum(-1) / log_n[None, :, None]  # (B, T, NH)
-            entropy[layer] += (h * several[..., None]).sum((0, 1))
-            share = w.gather(-1, first.view(1, T, 1, 1).expand(B, T, NH, 1))[..., 0]  # (B, T, NH)
-            oldest[layer] += (share * several[..., None]).sum((0, 1))
+        first = filled.float().argmax(-1)  # (T,) the oldest filled slot (slots are oldest first)
+        log_n = torch.log(n_filled.clamp(min=2).float())  # (T,)
+        for layer, weights in enumerate(record.weights):  # (B, T, NH, K), 0 on empty slots
+            masked = weights if lengths is None else weights * real[..., None, None]
+            by_step = (group.T @ masked.reshape(B, -1)).view(G, T, NH, K)  # summed per class
+            lag_sum[:, layer] += torch.einsum("gthk,tkl->ghl", by_step, at_lag).double()
+            h = -torch.special.xlogy(weights, weights).sum(-1) / log_n[None, :, None]  # (B, T, NH)
+            entropy[layer] += torch.einsum("bth,bt->h", h, several).double()
+            share = weights.gather(-1, first.view(1, T, 1, 1).expand(B, T, NH, 1))[..., 0]
+            oldest[layer] += torch.einsum("bth,bt->h", share, several).double()  # (NH,)
     on = head_mask(config, knobs) > 0  # (L, NH)
     off = np.where(on, 1.0, np.nan)
 
