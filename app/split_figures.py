@@ -57,10 +57,10 @@ def lag_figure(by_lag: np.ndarray, heading: str) -> go.Figure:
                 "zmax": top,
                 "colorscale": HEATMAP_SCALE,
                 "showscale": layer == L - 1,
-                "colorbar": {"title": {"text": "mean weight"}, "len": 0.9},
+                "colorbar": {"title": {"text": "mean weight"}, "len": 1.0, "nticks": 4},
                 "hovertemplate": f"layer {layer}, %{{y}}, lag %{{x}}: mean weight %{{z:.3f}}"
                 "<extra></extra>",
-                **({"texttemplate": "%{z:.2f}"} if K * NH <= 160 else {}),
+                **({"texttemplate": "%{z:.2f}"} if K <= 12 else {}),
             }
         )
         layout[f"xaxis{axis}"] = {
@@ -80,7 +80,7 @@ def lag_figure(by_lag: np.ndarray, heading: str) -> go.Figure:
     layout.update(
         {
             "title": {"text": heading},
-            "height": 160 + 26 * NH,
+            "height": max(300, 160 + 26 * NH),
             "margin": {"l": 70, "r": 20, "t": 60, "b": 50},
             "font": FONT,
             "annotations": annotations,
@@ -99,7 +99,7 @@ def heads_figure(table: pd.DataFrame, uniform_oldest: float, heading: str) -> go
     colors = [pick_color(LAYER_COLORS, int(layer)) for layer in table["layer"]]
     panels = [
         ("entropy", "normalised entropy (1 = uniform)", "%{y:.3f}"),
-        ("oldest_share", "share on the oldest slot", "%{y:.3f}"),
+        ("oldest_share", "share on the oldest slot (dashed: uniform)", "%{y:.3f}"),
         ("accuracy_drop", "accuracy drop when switched off", "%{y:.2%}"),
     ]
     data, layout, annotations = [], {}, []
@@ -125,6 +125,7 @@ def heads_figure(table: pd.DataFrame, uniform_oldest: float, heading: str) -> go
         if column == "accuracy_drop":
             layout[f"yaxis{axis}"]["tickformat"] = ".1%"
             if not np.isfinite(values).any():
+                layout[f"yaxis{axis}"]["range"] = [0, 0.01]
                 annotations.append(
                     {
                         **subplot_title("not measured yet", (x0 + x1) / 2, 0.45),
@@ -133,7 +134,7 @@ def heads_figure(table: pd.DataFrame, uniform_oldest: float, heading: str) -> go
                 )
         annotations.append(subplot_title(title, (x0 + x1) / 2, 0.92))
     shapes = []
-    if np.isfinite(uniform_oldest):
+    if np.isfinite(uniform_oldest):  # what uniform attention would put on the oldest slot
         shapes.append(
             {
                 "type": "line",
@@ -144,19 +145,6 @@ def heads_figure(table: pd.DataFrame, uniform_oldest: float, heading: str) -> go
                 "y1": uniform_oldest,
                 "yref": "y2",
                 "line": {"color": "#444444", "width": 1.5, "dash": "dash"},
-            }
-        )
-        annotations.append(
-            {
-                "text": f"uniform {uniform_oldest:.2f}",
-                "x": 1,
-                "xref": "x2 domain",
-                "xanchor": "right",
-                "y": uniform_oldest,
-                "yref": "y2",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 11},
             }
         )
     layout.update(

@@ -137,7 +137,7 @@ def test_figures_are_valid_plotly():
     by_lag = np.array([[[0.5, 0.3, 0.2], [np.nan] * 3], [[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]])
     fig = split_figures.lag_figure(by_lag, "t")
     go.Figure(fig.to_dict())  # raises on any invalid property
-    assert fig.data[0].z[1] == (None, None, None)  # a switched-off head is blank
+    assert list(fig.data[0].z[1]) == [None, None, None]  # a switched-off head is blank
     assert fig.data[1].zmax == pytest.approx(0.7)  # one colour scale for every layer
 
     class Split:

@@ -57,7 +57,9 @@ def split_section(
     drawn["split_heads"] = _heads(heads, split, context, importance.get("heads_scope"))
     channels = importance.get("channels")
     if channels is not None:
-        drawn["split_channels"] = _channels(data, channels, choice, larnn, importance["ig_scope"])
+        drawn["split_channels"] = _channels(
+            data, channels, choice, larnn, lstm, importance["ig_scope"]
+        )
     _downloads(data, larnn, choice, split, heads, channels)
     return drawn
 
@@ -105,7 +107,7 @@ def _importance(
     labelled: bool,
 ) -> dict[str, object]:
     """Head importance and channel importance, measured on request (tens of seconds)."""
-    left, right = st.columns([1, 3])
+    left, right = st.columns([1, 2])
     kept = "split_ig_size_kept"
     size = left.selectbox(
         "Sample for Integrated Gradients",
@@ -117,7 +119,7 @@ def _importance(
     models = [m for m in (larnn, lstm) if m is not None]
     request = (tuple(m.key for m in models), data.key, size, choice.knobs)
     requested = st.session_state.setdefault("split_importance_runs", set())
-    if left.button("Measure head and channel importance", key="run_split_importance"):
+    if left.button("Measure importance", key="run_split_importance"):
         requested.add(request)
     heads_sample = knobs.sweep_sample(len(data), HEAD_SAMPLE)
     heads_scope = (
@@ -130,8 +132,9 @@ def _importance(
         "Measures, for the LARNN, the accuracy lost when each head alone is switched off "
         f"(beside those the sidebar switches off) on {heads_scope}, and Integrated Gradients "
         f"for {' and '.join(m.role for m in models)} on a fixed random sample of "
-        f"{len(ig_sample)} sequences (about 0.2 s a sequence for UCI HAR's LARNN: the whole "
-        "split would take minutes). Results are kept for these models, knobs and sample."
+        f"{len(ig_sample)} sequences (Integrated Gradients costs 32 passes with gradients a "
+        "sequence, 0.1-0.2 s for UCI HAR's LARNN: its whole test split would take "
+        "minutes). Results are kept for these models, knobs and sample."
     )
     if request not in requested:
         return {}
@@ -202,7 +205,7 @@ def _heads(
     measured = (
         f"Accuracy drop: with that head switched off too, on {heads_scope}."
         if heads_scope
-        else "Accuracy drop: press **Measure head and channel importance** above."
+        else "Accuracy drop: press **Measure importance** above."
     )
     st.caption(
         "Entropy of each query step's attention over its filled slots divided by ln(filled "
@@ -218,12 +221,14 @@ def _channels(
     shares: dict[str, np.ndarray],
     choice: KnobChoice,
     larnn: Loaded,
+    lstm: Loaded | None,
     scope: str,
 ) -> object:
     fig = split_figures.channel_figure(
         shares, data.channel_names, "Channel importance: Integrated Gradients over the split"
     )
-    figures.titled(fig, describe.split_context(data, larnn.name, choice, scope))
+    lstm_name = lstm.name if lstm is not None else None
+    figures.titled(fig, describe.split_context(data, larnn.name, choice, scope, lstm_name))
     st.plotly_chart(fig, key="split_channels")
     st.caption(
         "Captum's Integrated Gradients of each model's logit for the class it predicts "
