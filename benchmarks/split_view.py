@@ -115,7 +115,8 @@ def browser(repeats: int) -> None:
     from playwright.sync_api import sync_playwright
 
     drawn = f"""() => [...document.querySelectorAll('.gtitle')]
-  .some(e => e.textContent.startsWith({LAGS_TITLE!r})) && {RUN_OVER}"""
+  .some(e => e.textContent.startsWith({LAGS_TITLE!r}))
+  && document.body.textContent.includes('all 2,947 sequences') && {RUN_OVER}"""
     closed = f"""() => ![...document.querySelectorAll('.gtitle')]
   .some(e => e.textContent.startsWith({LAGS_TITLE!r})) && {RUN_OVER}"""
     with sync_playwright() as playwright:
@@ -125,7 +126,9 @@ def browser(repeats: int) -> None:
             page = open_page(chromium, url)
             sidebar = page.locator("[data-testid='stSidebar']")
             sidebar.get_by_text("UCI HAR (smartphone activity)").click()
-            page.wait_for_function("() => document.body.innerText.includes('WALKING')")
+            page.wait_for_function(  # the data's caption: "... test split: 2947 sequences ..."
+                f"() => document.body.textContent.includes('2947 sequences') && {RUN_OVER}"
+            )
             wait_idle(page)
             header = page.get_by_text(SECTION, exact=False).first
             opens = []
