@@ -76,6 +76,19 @@ def sweep_context(
     return " · ".join([*parts, f"{data.name}, a fixed sample of {sample_size} sequences"])
 
 
+def split_context(
+    data: DataView,
+    larnn_name: str,
+    choice: KnobChoice,
+    sequences: str,
+    lstm_name: str | None = None,
+) -> str:
+    """What a figure over the split shows: "LARNN m1 (k' = 3, none, all 8 heads on) [· LSTM m2]
+    · UCI HAR (smartphone activity), test split · all 2,947 sequences"."""
+    lstm = f" · LSTM {lstm_name}" if lstm_name else ""
+    return f"LARNN {larnn_name} ({knobs_text(choice)}){lstm} · {data.name} · {sequences}"
+
+
 def heatmap_title(choice: KnobChoice) -> str:
     return (
         f"Layer {choice.layer} attention, mean over {heads_text(choice)}, window k' = "

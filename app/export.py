@@ -53,6 +53,19 @@ def export_context(
     }
 
 
+def split_columns(data: DataView, larnn_name: str, choice: KnobChoice) -> dict[str, object]:
+    """What a table over the whole split shows, as constant columns: dataset, data,
+    larnn_checkpoint, window, kv_activation, heads_on (space-separated)."""
+    return {
+        "dataset": data.dataset_id or "upload",
+        "data": data.name,
+        "larnn_checkpoint": larnn_name,
+        "window": choice.window,
+        "kv_activation": choice.kv_activation,
+        "heads_on": " ".join(str(h) for h in choice.heads_on),
+    }
+
+
 def with_context(frame: pd.DataFrame, context: dict) -> pd.DataFrame:
     """The table with what it shows appended as constant columns (see `export_context`):
     dataset, data (its name and split, or the uploaded file), sequence_index,

@@ -54,6 +54,7 @@ from app.sections import (  # noqa: E402
     intro,
     models,
     predictions,
+    split_attention,
     sweep,
 )
 from app.values import ROLES, Loaded, ModelRun  # noqa: E402
@@ -67,11 +68,13 @@ TORCH_THREADS = 1
 # The sections under the predictions, each run only while it is open: a knob change reruns
 # the whole page, and drawn, these four cost each change 50-100 ms of the 2-core machine's
 # 300-420 ms (benchmarks/README.md, "The analyses open on demand").
+SPLIT = "Attention over the whole split: by lag, per head, per class; channel importance"
 SWEEP = "Window sweep: accuracy against k'"
 FAITHFULNESS = "Faithfulness: does what a model attends to decide its prediction?"
 EXPORT = "Export: tables, numbers and figures"
 MODELS = "Models: configuration, data, classes and recorded metrics"
 SECTION_KEYS = {
+    SPLIT: "open_split",
     SWEEP: "open_sweep",
     FAITHFULNESS: "open_faithfulness",
     EXPORT: "open_export",
@@ -168,6 +171,11 @@ def main() -> None:
         drawn.update(predictions.predictions_section(shown, index, runs, choice))
     st.subheader("Analyses on demand")
     st.caption("Each section runs while it is open; closed, a knob change does not redraw it.")
+    with on_demand(SPLIT) as section, guard("Attention over the split"):
+        if section.open:
+            drawn.update(
+                split_attention.split_section(shown, larnn_model, lstm_model, fits, choice)
+            )
     with on_demand(SWEEP) as section:
         if section.open:
             drawn.update(sweep.sweep_section(shown, larnn_model, lstm_model, fits, choice))

@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from app.catalog import ShippedModel
 from app.result_cache import ResultCache, budget_bytes, cached
 from app.uploads import models_reading, read_series
-from larnn import faithfulness, inference, jobs
+from larnn import faithfulness, inference, jobs, split_attention
 from larnn.checkpoint import (
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -45,6 +46,7 @@ from larnn.inference import (
 )
 from larnn.model import InferenceKnobs
 from larnn.scan import compiled as compiled_scan
+from larnn.split_attention import ChannelImportance, SplitAttention
 from larnn.tasks import FILE_PREFIX, Task, load_task
 
 CHECKPOINT_DIR_ENV = "LARNN_CHECKPOINT_DIR"  # a folder of checkpoint folders, for the pickers
@@ -227,10 +229,14 @@ def erasure_chunk(
     indices: tuple[int, ...],
     _X: np.ndarray,
     ns: tuple[int, ...],
+    _lengths: np.ndarray | None = None,
 ) -> list[ErasureCurve]:
-    """The erasure curves of sequences `indices` of the data `data_key` names, as trained."""
-    x = normalised_tensor(_X[list(indices)], normalizer(_checkpoint))
-    return faithfulness.erasure_curves(_checkpoint.model, x, ns)
+    """The erasure curves of sequences `indices` of the data `data_key` names, as trained,
+    each series at its own length where `_lengths` (of all the data's series) says so."""
+    lengths = None if _lengths is None else _lengths[list(indices)]
+    x = normalised_tensor(_X[list(indices)], normalizer(_checkpoint), lengths)
+    ends = None if lengths is None else torch.as_tensor(lengths)
+    return faithfulness.erasure_curves(_checkpoint.model, x, ns, lengths=ends)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -240,10 +246,16 @@ def head_importance(
     data_key: str,
     _X: np.ndarray,
     _labels: np.ndarray,
+    knobs: InferenceKnobs | None = None,
+    _lengths: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`larnn.faithfulness.head_importance` on the labelled sequences `data_key` names."""
-    x = normalised_tensor(_X, normalizer(_checkpoint))
-    return faithfulness.head_importance(_checkpoint.model, x, np.asarray(_labels))
+    """`larnn.faithfulness.head_importance` on the labelled sequences `data_key` names (each
+    read at its end where `_lengths` says they are padded), with the LARNN's `knobs`."""
+    x = normalised_tensor(_X, normalizer(_checkpoint), _lengths)
+    lengths = None if _lengths is None else torch.as_tensor(_lengths)
+    return faithfulness.head_importance(
+        _checkpoint.model, x, np.asarray(_labels), knobs, lengths=lengths
+    )
 
 
 @cached(RESULTS)
@@ -252,3 +264,42 @@ def attribution(model_key: str, _checkpoint: Checkpoint, raw: np.ndarray) -> np.
     model predicts, as trained; shared and read-only, in `RESULTS`."""
     x = normalised_tensor(raw, normalizer(_checkpoint))
     return faithfulness.attribution(_checkpoint.model, x, "integrated_gradients")[0].numpy()
+
+
+# --- attention over the whole split (issue 29) ---------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def split_attention_of(
+    model_key: str,
+    _checkpoint: Checkpoint,
+    data_key: str,
+    _X: np.ndarray,
+    _labels: np.ndarray | None,
+    knobs: InferenceKnobs,
+    _lengths: np.ndarray | None = None,
+) -> SplitAttention:
+    """`larnn.split_attention.split_attention` of the sequences `data_key` names (labels in
+    the model's class order, or None) with the LARNN's `knobs`."""
+    return split_attention.split_attention(
+        _checkpoint.model, _X, normalizer(_checkpoint), knobs, _labels, _lengths
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def channel_importance_chunk(
+    model_key: str,
+    _checkpoint: Checkpoint,
+    data_key: str,
+    indices: tuple[int, ...],
+    _X: np.ndarray,
+    knobs: InferenceKnobs | None,
+    _lengths: np.ndarray | None = None,
+) -> ChannelImportance:
+    """`larnn.split_attention.channel_importance` of sequences `indices` of the data
+    `data_key` names (knobs: the LARNN's, None for the LSTM)."""
+    rows = list(indices)
+    lengths = None if _lengths is None else _lengths[rows]
+    return split_attention.channel_importance(
+        _checkpoint.model, _X[rows], normalizer(_checkpoint), knobs, lengths
+    )

@@ -461,13 +461,14 @@ def test_closed_sections_run_nothing_and_keep_their_results(app):
     at = app.run()
     _no_failure(at)
     labels = [e.label for e in at.expander]
-    assert labels[-4:] == [
+    assert labels[-5:] == [
+        "Attention over the whole split: by lag, per head, per class; channel importance",
         "Window sweep: accuracy against k'",
         "Faithfulness: does what a model attends to decide its prediction?",
         "Export: tables, numbers and figures",
         "Models: configuration, data, classes and recorded metrics",
     ]
-    assert all(len(e.children) == 0 for e in at.expander[-4:])
+    assert all(len(e.children) == 0 for e in at.expander[-5:])
     assert not at.get("download_button")
     open_sections(at, "sweep", "export", "models")
     at.selectbox(key="sweep_size").set_value(50).run()

@@ -161,3 +161,58 @@ def test_the_recall_larnns_attended_step_decides_its_prediction():
     curves = {c.ranking: c for c in fa.erasure_curves(model, x, [1], ["attention", "random"])}
     assert curves["attention"].comprehensiveness[0] > 0.5
     assert curves["random"].comprehensiveness[0] < 0.1
+
+
+def ragged(n: int = 5, T: int = 10, seed: int = 4):
+    """(n, T, 3) series right-padded with large values the model must never read, lengths."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, T, 3, generator=generator)
+    lengths = torch.tensor([T, 7, 3, 9, 6][:n])
+    for i, length in enumerate(lengths):
+        x[i, length:] = 50.0
+    return x, lengths
+
+
+@pytest.mark.parametrize("architecture", ["larnn", "lstm"])
+def test_erasure_over_a_ragged_split_is_the_mean_of_each_series_alone(architecture):
+    model = tiny(architecture, seed=5)
+    x, lengths = ragged()
+    rankings = ["attention", "integrated_gradients", "saliency"]
+    got = fa.erasure_curves(model, x, [1, 2, 4], rankings, lengths=lengths)
+    alone = [
+        fa.erasure_curves(model, x[i : i + 1, :n], [1, 2, 4], rankings)
+        for i, n in enumerate(lengths)
+    ]
+    for r, curve in enumerate(got):
+        comp = np.mean([curves[r].comprehensiveness for curves in alone], axis=0)
+        suff = np.mean([curves[r].sufficiency for curves in alone], axis=0)
+        np.testing.assert_allclose(curve.comprehensiveness, comp, atol=1e-5)
+        np.testing.assert_allclose(curve.sufficiency, suff, atol=1e-5)
+
+
+def test_attention_ranking_reads_each_series_at_its_last_real_step():
+    model = tiny("larnn")
+    x, lengths = ragged()
+    scores = fa.attention_ranking(model, x, lengths)
+    for i, n in enumerate(lengths):
+        alone = fa.attention_ranking(model, x[i : i + 1, :n])[0]
+        np.testing.assert_allclose(scores[i, :n], alone, atol=1e-6)
+        assert not scores[i, n:].any()
+
+
+def test_head_importance_of_a_ragged_split_and_heads_the_knobs_switch_off():
+    model = tiny("larnn")
+    x, lengths = ragged()
+    y = np.array([0, 1, 2, 0, 1])
+    knobs = InferenceKnobs(head_mask=[[1, 0], [1, 1]])
+    table = fa.head_importance(model, x, y, knobs, lengths=lengths, batch_size=2)
+    alone = [
+        (model(x[i : i + 1, :n], knobs=knobs).logits.argmax(-1)) for i, n in enumerate(lengths)
+    ]
+    base = float(np.mean([int(p) == y[i] for i, p in enumerate(alone)]))
+    assert fa.accuracy(model, x, y, knobs, lengths) == base
+    row = table.set_index(["layer", "head"])
+    assert row.loc[(0, 1), "accuracy_drop"] == 0  # already off
+    both = InferenceKnobs(head_mask=[[0, 0], [1, 1]])  # head 0 off too, beside the knobs' head 1
+    assert row.loc[(0, 0), "accuracy_without"] == fa.accuracy(model, x, y, both, lengths)
+    assert row.loc[(0, 1), "entropy_bits"] == 0  # a switched-off head attends nowhere

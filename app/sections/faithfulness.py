@@ -281,13 +281,6 @@ def _over_the_split(
     if data.labels is None or not labelled:
         st.info("The test over a split needs labelled data with the models' classes.")
         return {}, numbers
-    if data.lengths is not None:
-        st.info(
-            "The series of this split differ in length; the test over a split is not computed "
-            "for them yet (it would read the shorter series at their padding). The test of "
-            "the current sequence above is exact."
-        )
-        return {}, numbers
     left, right = st.columns([1, 3])
     size = sample_size(left, "faithfulness_size")
     sample = knobs.sweep_sample(len(data), size)
@@ -316,7 +309,12 @@ def _over_the_split(
         X, y = data.X[sample], data.labels[sample]  # (S, T, C), (S,)
         with st.spinner(f"LARNN: switching each head off on {len(sample)} sequences ..."):
             heads = resources.head_importance(
-                model.key, model.checkpoint, f"{data.key}|sample{size}", X, y
+                model.key,
+                model.checkpoint,
+                f"{data.key}|sample{size}",
+                X,
+                y,
+                _lengths=data.sample_lengths(sample),
             )
         st.markdown(f"**LARNN heads** ({len(sample)} sequences)")
         st.dataframe(_heads_shown(heads), hide_index=True)
@@ -353,6 +351,7 @@ def _split_curves(data: DataView, runs: dict[str, ModelRun], sample: np.ndarray)
                         chunk,
                         data.X,
                         faithfulness.ERASURE_NS,
+                        data.lengths,
                     ),
                 )
             )
