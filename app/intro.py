@@ -15,13 +15,12 @@ from larnn.data.synthetic import RECALL_KEYS, RECALL_VALUES, recall_answer
 RECALL = "probe:recall"
 
 RECALL_TASK = (
-    f"**The task: recall.** Each sequence stores {RECALL_KEYS} pairs, one step each: a **key** "
-    f"(one of the channels key_0 … key_{RECALL_KEYS - 1}) fires together with a **value** "
-    f"(one of value_0 … value_{RECALL_VALUES - 1}), at random steps in the last 3/8 of the "
-    "sequence, between noise. The last step is the **query**: the query channel and one key "
-    "channel fire. The class is the value stored with that key. Nothing at the last step tells "
-    "the value: a model must find the step that stored the key, which the LARNN can do by "
-    "attending over its past cell states, while an LSTM must carry all the pairs in its state."
+    f"**The task: recall.** {RECALL_KEYS} **key** → **value** pairs are stored late in the "
+    f"sequence, one step each (a key channel key_0 … key_{RECALL_KEYS - 1} fires with a value "
+    f"channel value_0 … value_{RECALL_VALUES - 1}); the last step, the **query**, names one key. "
+    "The class is the value stored with that key, so a model must find the step that stored "
+    "it: the LARNN by attending over its past cell states, an LSTM by carrying every pair in "
+    "its state."
 )
 
 
@@ -40,17 +39,15 @@ def recall_sequence_text(x: np.ndarray, window: int | None) -> str:
     """Why this recall sequence (T, C) has its class: the key queried, where it was stored, the
     value stored with it; and whether that step is within the LARNN's window k' at the end."""
     answer = recall_answer(x)
-    last = len(x) - 1
-    lag = last - answer.stored_step
-    text = (
-        f"**This sequence:** the query at step {last} names key_{answer.key}; key_{answer.key} "
-        f"was stored at step {answer.stored_step} with value_{answer.value}, so the answer is "
-        f"**value_{answer.value}**, {lag} steps back from the query."
-    )
+    lag = len(x) - 1 - answer.stored_step
+    where = f"{lag} steps back"
     if window is not None:
-        inside = "inside" if lag <= window else "outside"
-        text += f" That step is {inside} the LARNN's window of k' = {window} past steps."
-    return text
+        where += f", {'inside' if lag <= window else 'outside'} the LARNN's window k' = {window}"
+    return (
+        f"**This sequence:** the query names key_{answer.key}, stored at step "
+        f"{answer.stored_step} with value_{answer.value} ({where}): the answer is "
+        f"**value_{answer.value}**."
+    )
 
 
 def _size(model: Loaded) -> str:

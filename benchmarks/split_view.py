@@ -1,5 +1,5 @@
 """How fast "Attention over the whole split" opens (issue 29: under 2 s on UCI HAR's test split,
-2,947 sequences x 128 steps x 9 channels, with the shipped UCI HAR LARNN, torch on one thread
+2,947 sequences x 128 steps x 9 channels, with each shipped UCI HAR LARNN, torch on one thread
 as in the app).
 
     python benchmarks/split_view.py               # the section's computation, cold and cached
@@ -15,7 +15,8 @@ on a button, not on opening; one IG sequence is timed per model to say what that
 `--browser` starts the app (`benchmarks/app_driver.py`), picks UCI HAR, and times from the click
 on the closed expander until its lag figure is drawn and the run is over: the first open (cold),
 then closing and reopening it (cached), then window changes with it open (Home: k' = 1, End:
-k' = 3). Prints ATen's CPU capability and the load average before and after. Not a test.
+the queue size), with the LARNN the explorer opens UCI HAR on (`EXPLORER_LARNN`). Prints
+ATen's CPU capability and the load average before and after. Not a test.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from larnn.model import InferenceKnobs  # noqa: E402
 from larnn.tasks import load_task  # noqa: E402
 
 LAGS_TITLE = "Where each head looks over the split"
+LARNNS = ("uci_har_larnn", "uci_har_larnn_k16")  # the shipped UCI HAR LARNNs, k = 3 and 16
+EXPLORER_LARNN = "uci_har_larnn_k16"  # the newest: the explorer's default on UCI HAR
 SECTION = "Attention over the whole split"
 
 
@@ -57,13 +60,14 @@ def figures_of(split, choice_text: str) -> None:
     figures.titled(split_figures.heads_figure(table, split.uniform_oldest, "t"), choice_text)
 
 
-def computation(repeats: int) -> None:
+def computation(repeats: int, name: str) -> None:
     import logging
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare mode: no ScriptRunContext
     from app import resources
 
-    checkpoint = load_checkpoint(REPO_ROOT / "checkpoints" / "uci_har_larnn")
+    checkpoint = load_checkpoint(REPO_ROOT / "checkpoints" / name)
+    print(f"--- {name} (k = {checkpoint.config.encoder_config().window})")
     data_dir = os.environ.get(ENV_VAR)
     task = load_task("uci_har", checkpoint.metadata.split, Path(data_dir) if data_dir else None)
     X, y = task.test.X, task.test.y
@@ -90,27 +94,29 @@ def computation(repeats: int) -> None:
         f"  of which the aggregate {1000 * aggregate:.0f} ms, the figures "
         f"{1000 * (time.perf_counter() - started):.0f} ms (one run)"
     )
-    resources.split_attention_of("bench", checkpoint, "uci_har|test", X, y, knobs)  # first: a miss
+    resources.split_attention_of(name, checkpoint, "uci_har|test", X, y, knobs)  # first: a miss
     cached = []
     for _ in range(repeats):
         started = time.perf_counter()
-        split = resources.split_attention_of("bench", checkpoint, "uci_har|test", X, y, knobs)
+        split = resources.split_attention_of(name, checkpoint, "uci_har|test", X, y, knobs)
         figures_of(split, "context")
         cached.append(time.perf_counter() - started)
     print(f"cached (st.cache_data hit + figures): {median_ms(cached)}")
     print(f"accuracy with the knobs as trained: {split.accuracy:.4f}")
-    for name in ("uci_har_larnn", "uci_har_lstm"):
-        other = load_checkpoint(REPO_ROOT / "checkpoints" / name)
+    for other_name in (name, "uci_har_lstm"):
+        other = load_checkpoint(REPO_ROOT / "checkpoints" / other_name)
         norm = Normalizer.from_dict(other.metadata.normalizer)
         started = time.perf_counter()
         sa.channel_importance(other.model, X[:10], norm)
         print(
-            f"Integrated Gradients ({name}, 10 sequences): "
+            f"Integrated Gradients ({other_name}, 10 sequences): "
             f"{(time.perf_counter() - started) / 10:.2f} s a sequence"
         )
 
 
 def browser(repeats: int) -> None:
+    queue = load_checkpoint(REPO_ROOT / "checkpoints" / EXPLORER_LARNN).config.encoder_config()
+    print(f"--- browser, {EXPLORER_LARNN}")
     from app_driver import CHROMIUM, CHROMIUM_ARGS, RUN_OVER, open_page, start_server, wait_idle
     from playwright.sync_api import sync_playwright
 
@@ -154,7 +160,7 @@ def browser(repeats: int) -> None:
             )
             changes = []
             for i in range(repeats):
-                key, window = ("Home", 1) if i % 2 == 0 else ("End", 3)
+                key, window = ("Home", 1) if i % 2 == 0 else ("End", queue.queue_size)
                 thumb.focus()
                 started = time.perf_counter()
                 thumb.press(key)
@@ -185,7 +191,8 @@ def main() -> None:
         f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
     )
     print(f"load average before: {os.getloadavg()}")
-    computation(args.repeats)
+    for name in LARNNS:
+        computation(args.repeats, name)
     if args.browser:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         browser(args.repeats)

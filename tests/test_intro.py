@@ -28,8 +28,8 @@ def test_the_recall_sequence_text_gives_the_class_and_its_step(index):
     step = int(probe.relevant_steps[index].argmax())
     lag = len(x) - 1 - step
     text = intro.recall_sequence_text(x, window=lag)
-    assert f"the answer is **value_{y}**, {lag} steps back" in text
-    assert f"stored at step {step}" in text and "inside the LARNN's window" in text
+    assert f"stored at step {step} with value_{y} ({lag} steps back, inside" in text
+    assert text.endswith(f"the answer is **value_{y}**.")
     assert "outside" in intro.recall_sequence_text(x, window=lag - 1)
 
 
