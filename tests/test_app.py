@@ -709,6 +709,9 @@ def test_an_upload_unlike_the_models_training_data_gets_no_green_box(app):
     assert not at.success
     warnings = " ".join(w.value for w in at.warning)
     assert "trained on synthetic signals" in warnings and "matched by position only" in warnings
+    # One box per model, its two reasons listed in it
+    boxes = [w.value for w in at.warning if "synthetic signals" in w.value]
+    assert len(boxes) == 2 and all(box.count("\n- ") == 1 for box in boxes), boxes
     predicts = next(m for m in at.metric if m.label == "LARNN predicts")
     assert "not its kind of data" in predicts.proto.delta
 

@@ -120,8 +120,10 @@ def model_notes(models: list[Loaded], data: DataView) -> tuple[list[Loaded], dic
         fits[model.role] = fit
         for problem in fit.problems:
             st.error(problem)
-        for note in fit.notes:
-            st.warning(note)
+        if fit.notes:  # one box per model: its notes as a list where there are several
+            st.warning(
+                fit.notes[0] if len(fit.notes) == 1 else "\n".join(f"- {n}" for n in fit.notes)
+            )
         if fit.usable:
             usable.append(model)
     return usable, fits
