@@ -50,18 +50,22 @@ def knobs_text(choice: KnobChoice) -> str:
 
 
 def context_line(
-    data: DataView, index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
+    data: DataView,
+    index: int,
+    runs: dict[str, ModelRun],
+    choice: KnobChoice | None,
+    lstm_occluded: bool = False,
 ) -> str:
     """What a figure of one sequence shows: 'LARNN m1 (k' = 14, tanh, all 4 heads on) ·
     LSTM m2 · UCI HAR (smartphone activity), test split, sequence #12'. With steps hidden from
-    the LARNN, the LSTM is marked as reading every step (its occluded run is the memory-edit
-    section's)."""
+    the LARNN, the LSTM is marked as reading every step, or, in the memory-edit figure
+    (`lstm_occluded`), as reading its input occluded at them."""
     hidden = choice is not None and bool(choice.knobs.hidden_steps)
     parts = []
     for role, run in runs.items():
         knobs = f" ({knobs_text(choice)})" if role == "LARNN" and choice is not None else ""
         if role == "LSTM" and hidden:
-            knobs = " (every step as given)"
+            knobs = " (input occluded at them)" if lstm_occluded else " (every step as given)"
         parts.append(f"{role} {run.model.name}{knobs}")
     return " · ".join([*parts, data.sequence_name(index)])
 

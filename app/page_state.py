@@ -170,7 +170,11 @@ def checked_choice(
     checkpoints, which may be gone since the link was made."""
     if value in offered:
         return value, None
-    return None, f"This link's {what} '{value}' is not offered here; showing {default} instead."
+    names = ", ".join(f"'{name}'" for name in offered)
+    return None, (
+        f"This link's {what} '{value}' is not offered here (offered: {names}); showing "
+        f"{default} instead."
+    )
 
 
 def checked_sequence(index: int, count: int) -> tuple[int | None, str | None]:

@@ -133,7 +133,9 @@ def test_hiding_a_range_changes_the_larnn_and_occludes_the_lstm(app):
     assert edits["model"].tolist() == ["LARNN", "LSTM"]
     assert edits["steps"].tolist() == ["hidden from attention", "input occluded"]
     chart = _chart(at, "Hidden steps j = 20-30: what changes")
-    assert "steps 20-30 hidden" in chart["layout"]["title"]["subtitle"]["text"]
+    edits_subtitle = chart["layout"]["title"]["subtitle"]["text"]
+    assert "steps 20-30 hidden" in edits_subtitle
+    assert "probe_recall_lstm (input occluded at them)" in edits_subtitle  # as its traces say
     heatmap = _charts(at)[0]
     subtitle = heatmap["layout"]["title"]["subtitle"]["text"]
     assert "steps 20-30 hidden" in subtitle

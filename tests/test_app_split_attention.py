@@ -57,7 +57,7 @@ def test_the_section_is_closed_by_default_and_shows_the_split_when_opened(app):
     assert "test split" in subtitle
     assert len(lags["data"][0]["z"]) == 2 and len(lags["data"][0]["z"][0]) == 6  # heads x lags
     heads = next(d.value for d in at.dataframe if "entropy (normalised)" in d.value.columns)
-    assert len(heads) == 2 and heads["accuracy drop when off"].isna().all()
+    assert len(heads) == 2 and heads["accuracy drop when off (points)"].isna().all()
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"lags (CSV)", "heads (CSV)", "all (JSON)"} <= set(labels)
     # one true class: its count in the title, other numbers than the whole split's
@@ -65,6 +65,9 @@ def test_the_section_is_closed_by_default_and_shows_the_split_when_opened(app):
     (of_class,) = _titled(at, LAGS_TITLE)
     assert "true class" in of_class["layout"]["title"]["subtitle"]["text"]
     assert of_class["data"][0]["z"] != lags["data"][0]["z"]
+    # the caption under it counts that class's sequences, not the whole split's
+    caption = next(c.value for c in at.caption if c.value.startswith("Mean attention weight"))
+    assert "sequences of" in caption and "of 40 sequences" not in caption, caption
 
 
 def test_head_and_channel_importance_run_on_request(app):
@@ -73,7 +76,8 @@ def test_head_and_channel_importance_run_on_request(app):
     at.button(key="run_split_importance").click().run()
     _no_failure(at)
     heads = next(d.value for d in at.dataframe if "entropy (normalised)" in d.value.columns)
-    assert heads["accuracy drop when off"].notna().all()
+    drops = heads["accuracy drop when off (points)"]  # in points, as the chart beside it
+    assert drops.notna().all() and drops.abs().max() <= 100
     (channels,) = _titled(at, "Channel importance")
     assert [trace["name"] for trace in channels["data"]] == ["LARNN", "LSTM"]
     for trace in channels["data"]:

@@ -95,7 +95,10 @@ def test_a_dataset_or_model_no_longer_offered_is_replaced_by_the_default():
     )
     value, note = page_state.checked_choice("gone", ["uci_har"], "LARNN checkpoint", "m1")
     assert value is None
-    assert note == "This link's LARNN checkpoint 'gone' is not offered here; showing m1 instead."
+    assert note == (
+        "This link's LARNN checkpoint 'gone' is not offered here (offered: 'uci_har'); "
+        "showing m1 instead."
+    )
 
 
 def test_a_sequence_beyond_the_split_falls_back_to_the_first():
@@ -206,10 +209,10 @@ def test_a_stale_link_says_why_and_opens_the_defaults(app):
     notes = [w.value for w in at.sidebar.warning]
     assert len(notes) == 6, notes
     assert "parameter 'colour' means nothing here" in notes[0]
-    assert notes[1] == (
-        "This link's dataset 'probe:since_removed' is not offered here; showing Synthetic "
-        "probe: recall (needs memory) instead."
+    assert notes[1].startswith(
+        "This link's dataset 'probe:since_removed' is not offered here (offered: 'probe:recall', "
     )
+    assert notes[1].endswith("); showing Synthetic probe: recall (needs memory) instead.")
     assert "LARNN checkpoint 'a_model_since_removed' is not offered here" in notes[2]
     assert "sequence #4000 is beyond the 40 sequences here" in notes[3]
     assert "window k' = 99 is beyond this LARNN's queue of 10" in notes[4]

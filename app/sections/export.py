@@ -26,7 +26,9 @@ def export_section(
     st.caption(
         "Opens the page with this dataset, split, models, sequence, knobs and hidden steps "
         "(copy it with the button at its right). Not in it: the time step t, the sections "
-        "open, and uploaded files (upload them again)."
+        "open, the heatmaps' axis, the click mode, the standardised-inputs toggle, and "
+        "uploaded files (upload them again). The address bar does not follow the page: copy "
+        "this link."
     )
     if not runs:
         st.info("Nothing to export yet.")

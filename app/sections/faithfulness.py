@@ -97,7 +97,7 @@ def _edits(
     fig = faithfulness_figures.edits_figure(
         edited, hidden, t, step_before=step_before, step_after=step_after, span=span
     )
-    figures.titled(fig, describe.context_line(data, index, runs, choice))
+    figures.titled(fig, describe.context_line(data, index, runs, choice, lstm_occluded=True))
     st.plotly_chart(fig, key="memory_edits")  # full width: its time axis lines up above
     st.dataframe(table.round(3), hide_index=True)
     st.caption(

@@ -68,6 +68,7 @@ def _model_view(
     data: DataView, larnn: Loaded, split: SplitAttention, choice: KnobChoice, whole: str
 ) -> object:
     by_lag, scope = split.by_lag, whole
+    over = f"every real query step of {split.sequences:,} sequences ({split.steps:,} steps; "
     if split.by_lag_class is not None:
         names, counts = larnn.class_names, split.class_sequences
         g = st.selectbox(
@@ -78,6 +79,7 @@ def _model_view(
         )
         if g >= 0:
             by_lag, scope = split.by_lag_class[g], f"true class {names[g]}: {counts[g]:,} sequences"
+            over = f"every real query step of the {counts[g]:,} sequences of {names[g]} ("
     heading = (
         f"Where each head looks over the split: mean attention by lag, window k' = {choice.window}"
     )
@@ -85,15 +87,16 @@ def _model_view(
     figures.titled(fig, describe.split_context(data, larnn.name, choice, scope))
     st.plotly_chart(fig, key="split_lags")
     accuracy = (
-        "" if split.accuracy is None else f" Accuracy with these knobs: {split.accuracy:.1%}."
+        ""
+        if split.accuracy is None
+        else f" Accuracy with these knobs, whole split: {split.accuracy:.1%}."
     )
     patch = f" One lag is one encoder step of {split.patch} samples." if split.patch > 1 else ""
     st.caption(
         f"Mean attention weight each head puts on the slot at each lag (1 = the step before), "
-        f"over every real query step of {split.sequences:,} sequences ({split.steps:,} steps; "
-        "padding never counts) whose slot at that lag is filled. A head spread evenly over a "
-        f"full window gives 1/k' = {1 / choice.window:.2f} at every lag; switched-off heads are "
-        f"blank.{patch}{accuracy}"
+        f"over {over}padding never counts) whose slot at that lag is filled. A head spread "
+        f"evenly over a full window gives 1/k' = {1 / choice.window:.2f} at every lag; "
+        f"switched-off heads are blank.{patch}{accuracy}"
     )
     return fig
 
@@ -192,16 +195,15 @@ def _heads(
     drop = f" · accuracy drop on {heads_scope}" if heads_scope else ""
     figures.titled(fig, context + drop)
     st.plotly_chart(fig, key="split_heads")
-    st.dataframe(
-        heads.rename(
-            columns={
-                "entropy": "entropy (normalised)",
-                "oldest_share": "share on the oldest slot",
-                "accuracy_drop": "accuracy drop when off",
-            }
-        ).round(4),
-        hide_index=True,
+    shown = heads.rename(
+        columns={
+            "entropy": "entropy (normalised)",
+            "oldest_share": "share on the oldest slot",
+            "accuracy_drop": "accuracy drop when off (points)",
+        }
     )
+    shown["accuracy drop when off (points)"] *= 100  # as the chart beside it: in points
+    st.dataframe(shown.round(4), hide_index=True)
     measured = (
         f"Accuracy drop: with that head switched off too, on {heads_scope}."
         if heads_scope
@@ -211,7 +213,8 @@ def _heads(
         "Entropy of each query step's attention over its filled slots divided by ln(filled "
         "slots): 0 = all on one slot, 1 = uniform; share on the oldest filled slot (dashed: "
         f"what uniform attention would give, {split.uniform_oldest:.2f}). Both are means over "
-        "the real query steps with at least two filled slots, over the whole split. " + measured
+        "the real query steps with at least two filled slots, over the whole split (the "
+        "class chosen above applies to the lag view only). " + measured
     )
     return fig
 
