@@ -77,15 +77,6 @@ def dismiss_link_notes() -> None:
     st.session_state[LINK_NOTES] = []
 
 
-def _seeded(key: str, value: object | None) -> bool:
-    """Set widget `key` to the link's `value` (before the widget is drawn); whether it did.
-    A seeded widget is drawn without its default, which Streamlit would otherwise report."""
-    if value is None:
-        return False
-    st.session_state[key] = value
-    return True
-
-
 def view_state(
     index: int, runs: dict[str, ModelRun], choice: KnobChoice | None
 ) -> page_state.PageState:
@@ -288,9 +279,12 @@ def pick_sequence(data: DataView, larnn_model: Loaded | None, lstm_model: Loaded
         if n == 1:
             st.caption(f"Case: {names[0]}")
             return 0
-        _seeded(f"case_{data.key}", linked)
         return st.selectbox(
-            "Case", range(n), format_func=lambda i: names[i], key=f"case_{data.key}"
+            "Case",
+            range(n),
+            index=linked or 0,  # the link's case as the default: the widget's key holds it after
+            format_func=lambda i: names[i],
+            key=f"case_{data.key}",
         )
     modes = sequences.choose_modes(larnn_model is not None, lstm_model is not None)
     if st.session_state.get("choose_by") not in modes or linked is not None:
@@ -303,7 +297,7 @@ def pick_sequence(data: DataView, larnn_model: Loaded | None, lstm_model: Loaded
                 f"Sequence index (0 to {n - 1})",
                 min_value=0,
                 max_value=n - 1,
-                value=None if _seeded(f"index_{data.key}", linked) else 0,
+                value=linked or 0,  # the link's sequence as the default, as the pickers above
                 step=1,
                 key=f"index_{data.key}",
             )
