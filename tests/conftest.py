@@ -44,3 +44,12 @@ def inference():
     data = make_probe("cue_shape", 1, seed=3, length=32)
     result = infer_sequence(model, data.X[0], Normalizer.fit(data.X), InferenceKnobs(window=7))
     return result, data.relevant_steps[0]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """Tiny untrained checkpoints in the shipped ones' names (`test_app.make_checkpoints`),
+    for the app's page tests: LARNN_CHECKPOINT_DIR points the page at them."""
+    from test_app import make_checkpoints
+
+    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))

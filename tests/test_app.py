@@ -130,11 +130,6 @@ def make_checkpoints(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
-
-
 @pytest.fixture
 def app(checkpoints, monkeypatch) -> AppTest:
     """The page on the cue-shape probe's tiny checkpoints: these tests take it as the default

@@ -6,11 +6,10 @@ stays in place when a click hides a step. Moving t in the browser: tests/browser
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, chart_nodes, make_checkpoints
+from test_app import APP, _no_failure, chart_nodes
 
 from app import figures
 from app.live_chart import figure_of
@@ -18,20 +17,10 @@ from app.live_chart import figure_of
 T = 32  # the tiny recall probe's steps
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
-
-
 @pytest.fixture
 def app(checkpoints, monkeypatch) -> AppTest:
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(checkpoints))
     return AppTest.from_file(str(APP), default_timeout=60)
-
-
-def _no_failure(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def live_charts(at: AppTest) -> dict[str, tuple[dict, dict]]:

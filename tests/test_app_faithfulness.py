@@ -9,7 +9,6 @@ screen shows retrieval.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,14 @@ import plotly.graph_objects as go
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from test_app import APP, RECALL, REPO_ROOT, chart_specs, make_checkpoints, open_sections
+from test_app import (
+    APP,
+    RECALL,
+    REPO_ROOT,
+    _no_failure,
+    chart_specs,
+    open_sections,
+)
 
 from app import export, faithfulness, faithfulness_figures, heatmap_figures, knobs
 from app.values import KnobChoice
@@ -29,20 +35,10 @@ from larnn.model import InferenceKnobs, LARNNConfig, slot_times
 from larnn.tasks import load_task
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
-
-
 @pytest.fixture
 def app(checkpoints, monkeypatch) -> AppTest:
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(checkpoints))
     return AppTest.from_file(str(APP), default_timeout=60)
-
-
-def _no_failure(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _charts(at: AppTest) -> list[dict]:

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, PROBE, chart_specs, make_checkpoints, open_sections
+from test_app import APP, PROBE, chart_specs, open_sections
 from test_train_files import grouped_csv
 
 from app import catalog, split_figures
@@ -20,11 +20,6 @@ from larnn.split_attention import head_table
 from larnn.train import TrainConfig, train
 
 LAGS_TITLE = "Where each head looks over the split"
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
 @pytest.fixture

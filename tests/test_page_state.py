@@ -4,11 +4,9 @@ page under AppTest (a link restores the sidebar; a stale one says why and opens 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app import APP, RECALL, chart_specs, make_checkpoints, open_sections
+from test_app import APP, RECALL, _no_failure, chart_specs, open_sections
 
 from app import knobs, page_state
 from app.page_state import PageState
@@ -144,20 +142,10 @@ def test_the_state_of_a_view_names_every_part(inference):
 # --- on the page ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
-
-
 @pytest.fixture
 def app(checkpoints, monkeypatch) -> AppTest:
     monkeypatch.setenv("LARNN_CHECKPOINT_DIR", str(checkpoints))
     return AppTest.from_file(str(APP), default_timeout=60)
-
-
-def _no_failure(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _widget(widgets, prefix: str):

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_app import make_checkpoints
 
 from app import uploads
 from larnn.checkpoint import checkpoint_to_zip_bytes, load_checkpoint
@@ -25,11 +24,6 @@ def test_every_series_limit_is_stated_and_enforced():
         uploads.read_series(too_long, "long.csv", ("a",))
     with pytest.raises(DataError, match="the limit is 20,000,000"):
         uploads.read_series(b"a\n" + b"1\n" * 10_000_001, "big.csv", ("a",))
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    return make_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
 NINE = [f"c{i}" for i in range(9)]  # a 9-channel file: none of the 3-channel models reads it
