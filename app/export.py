@@ -35,21 +35,27 @@ def export_context(
     """What the exported document says it shows: data, sequence, checkpoints and knobs."""
     true_label = None if data.labels is None else data.class_names[int(data.labels[index])]
     return {
-        "data": data.description,
-        "data_name": data.name,
-        "dataset_id": data.dataset_id,
+        **_data_fields(data),
         "sequence_index": index,
         "true_class": true_label,
         "checkpoints": {role: run.model.name for role, run in runs.items()},
         "knobs": None
         if choice is None
-        else {
-            "window": choice.window,
-            "kv_activation": choice.kv_activation,
-            "heads_on": list(choice.heads_on),
-            "hidden_steps": list(choice.knobs.hidden_steps or ()),
-            "layer_shown": choice.layer,
-        },
+        else {"window": choice.window, **_knob_fields(choice), "layer_shown": choice.layer},
+    }
+
+
+def _data_fields(data: DataView) -> dict:
+    """The data an export was made on: its description, name and dataset id."""
+    return {"data": data.description, "data_name": data.name, "dataset_id": data.dataset_id}
+
+
+def _knob_fields(choice: KnobChoice) -> dict:
+    """The knobs but k' and the layer shown: activation, heads on, hidden steps."""
+    return {
+        "kv_activation": choice.kv_activation,
+        "heads_on": list(choice.heads_on),
+        "hidden_steps": list(choice.knobs.hidden_steps or ()),
     }
 
 
@@ -159,17 +165,11 @@ def sweep_context(
     """What the window sweep ran on: data, checkpoints {role: name}, the knobs other than
     k' (it varies) and the sample of sequences (their indices in the split)."""
     return {
-        "data": data.description,
-        "data_name": data.name,
-        "dataset_id": data.dataset_id,
+        **_data_fields(data),
         "sample_size": len(sample),
         "sample_indices": [int(i) for i in sample],
         "checkpoints": dict(checkpoints),
-        "knobs": {
-            "kv_activation": choice.kv_activation,
-            "heads_on": list(choice.heads_on),
-            "hidden_steps": list(choice.knobs.hidden_steps or ()),
-        },
+        "knobs": _knob_fields(choice),
     }
 
 
