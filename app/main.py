@@ -12,7 +12,9 @@ for people, never a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/, not the root, on the path
@@ -67,7 +69,8 @@ TORCH_THREADS = 1
 
 # The sections under the predictions, each run only while it is open: a knob change reruns
 # the whole page, and drawn, these four cost each change 50-100 ms of the 2-core machine's
-# 300-420 ms (benchmarks/README.md, "The analyses open on demand").
+# 300-420 ms (benchmarks/README.md, "The analyses open on demand"). The three analyses are
+# fragments (`analysis`): opening one, closing it or using its widgets reruns it alone.
 SPLIT = "Attention over the whole split: by lag, per head, per class; channel importance"
 SWEEP = "Window sweep: accuracy against k'"
 FAITHFULNESS = "Faithfulness: does what a model attends to decide its prediction?"
@@ -88,6 +91,29 @@ def on_demand(label: str) -> ExpanderContainer:
     return st.expander(label, key=SECTION_KEYS[label], on_change="rerun")
 
 
+# Counts the page's full runs: an analysis that sees no new one since its last run reran alone.
+PAGE_RUN = "page_run"
+Result = TypeVar("Result")
+
+
+@st.fragment
+def analysis(label: str, title: str, run: Callable[[], Result]) -> Result | None:
+    """An analysis on demand (`run` while it is open; None while closed), as a fragment:
+    opening or closing it, or one of its widgets, reruns it alone, not the page above it
+    (0.5-1 s of the 2-core machine and the browser). Export lists what the page has drawn, so
+    while Export is open such a rerun is followed by one of the whole page."""
+    result = None  # also where `guard` shows a failure
+    with on_demand(label) as section, guard(title):
+        if section.open:
+            result = run()
+    seen = f"{SECTION_KEYS[label]}_{PAGE_RUN}"
+    alone = st.session_state.get(seen) == st.session_state[PAGE_RUN]
+    st.session_state[seen] = st.session_state[PAGE_RUN]
+    if alone and st.session_state.get(SECTION_KEYS[EXPORT]):
+        st.rerun(scope="app")
+    return result
+
+
 def model_details(loaded: list[Loaded]) -> None:
     with on_demand(MODELS) as section:
         if section.open:
@@ -96,6 +122,7 @@ def model_details(loaded: list[Loaded]) -> None:
 
 def main() -> None:
     torch.set_num_threads(TORCH_THREADS)
+    st.session_state[PAGE_RUN] = st.session_state.get(PAGE_RUN, 0) + 1
     shipped = describe_shipped(resources.shipped_folders())
     with st.sidebar:
         dataset, split = sidebar.pick_dataset(shipped)
@@ -171,20 +198,30 @@ def main() -> None:
         drawn.update(predictions.predictions_section(shown, index, runs, choice))
     st.subheader("Analyses on demand")
     st.caption("Each section runs while it is open; closed, a knob change does not redraw it.")
-    with on_demand(SPLIT) as section, guard("Attention over the split"):
-        if section.open:
-            drawn.update(
-                split_attention.split_section(shown, larnn_model, lstm_model, fits, choice)
-            )
-    with on_demand(SWEEP) as section:
-        if section.open:
-            drawn.update(sweep.sweep_section(shown, larnn_model, lstm_model, fits, choice))
-    with on_demand(FAITHFULNESS) as section, guard("Faithfulness"):
-        if section.open:
-            faith_drawn, numbers = faithfulness.faithfulness_section(
-                shown, index, runs, fits, numbers
-            )
-            drawn.update(faith_drawn)
+    drawn.update(
+        analysis(
+            SPLIT,
+            "Attention over the split",
+            lambda: split_attention.split_section(shown, larnn_model, lstm_model, fits, choice),
+        )
+        or {}
+    )
+    drawn.update(
+        analysis(
+            SWEEP,
+            "Window sweep",
+            lambda: sweep.sweep_section(shown, larnn_model, lstm_model, fits, choice),
+        )
+        or {}
+    )
+    faith = analysis(
+        FAITHFULNESS,
+        "Faithfulness",
+        lambda: faithfulness.faithfulness_section(shown, index, runs, fits, numbers),
+    )
+    if faith is not None:
+        faith_drawn, numbers = faith
+        drawn.update(faith_drawn)
     with on_demand(EXPORT) as section, guard("Export"):
         if section.open:
             export.export_section(shown, index, runs, choice, drawn, numbers)

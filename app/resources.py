@@ -268,6 +268,11 @@ def attribution(model_key: str, _checkpoint: Checkpoint, raw: np.ndarray) -> np.
 
 # --- attention over the whole split (issue 29) ---------------------------------------------------
 
+# Threads running its batches side by side, one a core (each on torch's single intra-op thread,
+# app.main.TORCH_THREADS): on the 2-core machine UCI HAR's test split with the k = 16 LARNN took
+# 0.85-0.9 s of LARNN passes instead of 1.6 s (benchmarks/README.md, "Attention over the split").
+SPLIT_WORKERS = os.cpu_count() or 1
+
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def split_attention_of(
@@ -282,7 +287,13 @@ def split_attention_of(
     """`larnn.split_attention.split_attention` of the sequences `data_key` names (labels in
     the model's class order, or None) with the LARNN's `knobs`."""
     return split_attention.split_attention(
-        _checkpoint.model, _X, normalizer(_checkpoint), knobs, _labels, _lengths
+        _checkpoint.model,
+        _X,
+        normalizer(_checkpoint),
+        knobs,
+        _labels,
+        _lengths,
+        workers=SPLIT_WORKERS,
     )
 
 

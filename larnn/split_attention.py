@@ -24,8 +24,11 @@ K the window k' (lags 1..K), G classes.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -72,7 +75,78 @@ def slot_lags(slot_time: torch.Tensor, patch: int) -> torch.Tensor:
     return torch.where(slot_time >= 0, step - slot_time.div(patch, rounding_mode="floor"), 0)
 
 
+@dataclass
+class _Sums:
+    """The sums behind a SplitAttention, over some batches (float64)."""
+
+    lag: torch.Tensor  # (G, L, NH, K) attention weight by true class (all in class 0 without y)
+    lag_count: torch.Tensor  # (G, K) real query steps whose slot at that lag is filled
+    entropy: torch.Tensor  # (L, NH) normalised entropy, over the steps with >= 2 filled slots
+    oldest: torch.Tensor  # (L, NH) weight on the oldest filled slot, same steps
+    uniform: float  # the oldest slot's share under uniform attention, same steps
+    counted: int  # those steps
+    right: int  # sequences predicted right
+
+    def __add__(self, other: _Sums) -> _Sums:
+        return _Sums(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
 @torch.no_grad()
+def _batch_sums(
+    model: SequenceClassifier,
+    x: torch.Tensor,
+    ends: torch.Tensor,
+    y: torch.Tensor | None,
+    knobs: InferenceKnobs,
+) -> _Sums:
+    """The sums of one batch: x (B, T, C) normalised, ends (B,) real steps, y (B,) or None."""
+    out = model(x, ends, knobs=knobs, return_attention=True)
+    record = out.attention
+    B, T = x.shape[:2]
+    G, K = model.config.num_classes, record.slot_time.shape[1]
+    if y is None:
+        group = torch.zeros(B, G)
+        group[:, 0] = 1.0
+        right = 0
+    else:
+        group = torch.nn.functional.one_hot(y, G).float()  # (B, G)
+        right = int((out.logits.argmax(-1) == y).sum())
+    filled = record.slot_time >= 0  # (T, K)
+    lag = slot_lags(record.slot_time, model.config.patch)  # (T, K)
+    at_lag = ((lag[..., None] == torch.arange(1, K + 1)) & filled[..., None]).float()
+    # at_lag: (T, K, K), 1 where slot k holds lag l + 1 at step t
+    real = (torch.arange(T)[None, :] < ends[:, None]).float()  # (B, T)
+    lengths_vary = not bool(real.all())
+    n_filled = filled.sum(-1)  # (T,)
+    several = real * (n_filled >= 2).float()[None, :]  # (B, T) steps of entropy, oldest
+    first = filled.float().argmax(-1)  # (T,) the oldest filled slot (slots are oldest first)
+    log_n = torch.log(n_filled.clamp(min=2).float())  # (T,)
+    per_head = several.T / log_n[:, None]  # (T, B): a step's weight in the mean entropy
+    lag_sums, entropy, oldest = [], [], []
+    for weights in record.weights:  # (B, T, NH, K), 0 on empty slots
+        # (T, K, NH, B): the scan's own memory layout, so no copy; sums over B are matmuls.
+        w = weights.permute(1, 3, 2, 0)
+        NH = w.shape[2]
+        if lengths_vary:
+            w = w * real.T[:, None, None, :]  # padded query steps weigh nothing
+        by_step = (group.T @ w.reshape(T * K * NH, B).T).view(G, T, K, NH)  # summed per class
+        lag_sums.append(torch.einsum("gtkh,tkl->ghl", by_step, at_lag))
+        # -w ln w summed over the slots: (T, NH, B) entropy in nats (0 ln 0 = 0)
+        nats = w.clamp_min(1e-30).log_().mul_(w).sum(1).neg_()
+        entropy.append(torch.einsum("thb,tb->h", nats, per_head))
+        share = w[torch.arange(T), first]  # (T, NH, B)
+        oldest.append(torch.einsum("thb,tb->h", share, several.T))
+    return _Sums(
+        lag=torch.stack(lag_sums, 1).double(),
+        lag_count=(group.T @ real @ at_lag.sum(1)).double(),
+        entropy=torch.stack(entropy).double(),
+        oldest=torch.stack(oldest).double(),
+        uniform=float((several / n_filled.clamp(min=1)[None, :]).sum()),
+        counted=int(several.sum()),
+        right=right,
+    )
+
+
 def split_attention(
     model: SequenceClassifier,
     raw: np.ndarray,
@@ -80,80 +154,58 @@ def split_attention(
     knobs: InferenceKnobs | None = None,
     labels: np.ndarray | None = None,
     lengths: np.ndarray | None = None,
-    batch_size: int = 256,
+    batch_size: int = 128,
+    workers: int = 1,
 ) -> SplitAttention:
     """Aggregate a LARNN's attention over raw (N, T, C) sequences run in batches with `knobs`
     (window, head mask, activation; hidden steps, which name one sequence's steps, are
     dropped). labels: (N,) true classes in the model's class order, for the per-class view
-    and the accuracy; lengths: (N,) real steps of right-padded series."""
+    and the accuracy; lengths: (N,) real steps of right-padded series. workers: threads
+    running batches side by side (torch's kernels release the GIL; each runs on torch's
+    intra-op threads, one in the app)."""
     if model.architecture != "larnn":
         raise ConfigError("the LSTM baseline has no attention to aggregate")
     knobs = replace(knobs or InferenceKnobs(), hidden_steps=None)
-    config = model.encoder.config
-    L, NH, G = config.num_layers, config.heads, model.config.num_classes
-    K = config.window if knobs.window is None else knobs.window
     N, T = raw.shape[:2]
-    x = normalised_tensor(raw, normalizer, lengths)  # (N, T, C)
+    if N == 0:
+        raise ConfigError("no sequence to aggregate attention over")
     ends = torch.full((N,), T) if lengths is None else torch.as_tensor(np.asarray(lengths))
     y = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    lag_sum = torch.zeros(G, L, NH, K, dtype=torch.float64)  # by true class (all in 0 without y)
-    lag_count = torch.zeros(G, K, dtype=torch.float64)
-    entropy = torch.zeros(L, NH, dtype=torch.float64)
-    oldest = torch.zeros(L, NH, dtype=torch.float64)
-    uniform, counted, right = 0.0, 0, 0
-    for start in range(0, N, batch_size):
+
+    def batch(start: int) -> _Sums:
         rows = slice(start, start + batch_size)
-        out = model(x[rows], ends[rows], knobs=knobs, return_attention=True)
-        record = out.attention
-        B = len(out.logits)
-        if y is None:
-            group = torch.zeros(B, G)
-            group[:, 0] = 1.0
-        else:
-            group = torch.nn.functional.one_hot(y[rows], G).float()  # (B, G)
-            right += int((out.logits.argmax(-1) == y[rows]).sum())
-        filled = record.slot_time >= 0  # (T, K)
-        lag = slot_lags(record.slot_time, model.config.patch)  # (T, K)
-        at_lag = ((lag[..., None] == torch.arange(1, K + 1)) & filled[..., None]).float()
-        # at_lag: (T, K, K), 1 where slot k holds lag l + 1 at step t
-        real = (torch.arange(T)[None, :] < ends[rows][:, None]).float()  # (B, T)
-        lag_count += (group.T @ real @ at_lag.sum(1)).double()  # (G, K) real steps, lag filled
-        n_filled = filled.sum(-1)  # (T,)
-        several = real * (n_filled >= 2).float()[None, :]  # (B, T) steps of entropy, oldest
-        counted += int(several.sum())
-        uniform += float((several / n_filled.clamp(min=1)[None, :]).sum())
-        first = filled.float().argmax(-1)  # (T,) the oldest filled slot (slots are oldest first)
-        log_n = torch.log(n_filled.clamp(min=2).float())  # (T,)
-        for layer, weights in enumerate(record.weights):  # (B, T, NH, K), 0 on empty slots
-            masked = weights if lengths is None else weights * real[..., None, None]
-            by_step = (group.T @ masked.reshape(B, -1)).view(G, T, NH, K)  # summed per class
-            lag_sum[:, layer] += torch.einsum("gthk,tkl->ghl", by_step, at_lag).double()
-            h = -torch.special.xlogy(weights, weights).sum(-1) / log_n[None, :, None]  # (B, T, NH)
-            entropy[layer] += torch.einsum("bth,bt->h", h, several).double()
-            share = weights.gather(-1, first.view(1, T, 1, 1).expand(B, T, NH, 1))[..., 0]
-            oldest[layer] += torch.einsum("bth,bt->h", share, several).double()  # (NH,)
-    on = head_mask(config, knobs) > 0  # (L, NH)
-    off = np.where(on, 1.0, np.nan)
-
-    def mean_by_lag(sums: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (sums / counts[None, None, :]).numpy() * off[..., None]
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return SplitAttention(
-            by_lag=mean_by_lag(lag_sum.sum(0), lag_count.sum(0)),
-            by_lag_class=None
-            if y is None
-            else np.stack([mean_by_lag(lag_sum[g], lag_count[g]) for g in range(G)]),
-            entropy=(entropy / counted).numpy() * off if counted else np.full((L, NH), np.nan),
-            oldest_share=(oldest / counted).numpy() * off if counted else np.full((L, NH), np.nan),
-            uniform_oldest=uniform / counted if counted else float("nan"),
-            sequences=N,
-            steps=int(ends.sum()),
-            class_sequences=None if y is None else np.bincount(y.numpy(), minlength=G),
-            accuracy=None if y is None else right / N,
-            patch=model.config.patch,
+        x = normalised_tensor(
+            raw[rows], normalizer, None if lengths is None else ends[rows].numpy()
         )
+        return _batch_sums(model, x, ends[rows], None if y is None else y[rows], knobs)
+
+    starts = range(0, N, batch_size)
+    with ThreadPoolExecutor(max(1, min(workers, len(starts)))) as pool:
+        sums = functools.reduce(operator.add, pool.map(batch, starts))
+    on = head_mask(model.encoder.config, knobs) > 0  # (L, NH)
+    off = np.where(on, 1.0, np.nan)  # NaN on switched-off heads
+
+    def mean(total: torch.Tensor, count: torch.Tensor | int) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (total / count).numpy()
+
+    by_class = [
+        mean(lag, count) * off[..., None]
+        for lag, count in zip(sums.lag, sums.lag_count, strict=True)
+    ]
+    counted = sums.counted or float("nan")  # no step with two filled slots: NaN
+    return SplitAttention(
+        by_lag=mean(sums.lag.sum(0), sums.lag_count.sum(0)) * off[..., None],
+        by_lag_class=None if y is None else np.stack(by_class),
+        entropy=mean(sums.entropy, counted) * off,
+        oldest_share=mean(sums.oldest, counted) * off,
+        uniform_oldest=sums.uniform / counted,
+        sequences=N,
+        steps=int(ends.sum()),
+        class_sequences=None if y is None else np.bincount(y.numpy(), minlength=len(sums.lag)),
+        accuracy=None if y is None else sums.right / N,
+        patch=model.config.patch,
+    )
 
 
 def lag_frame(split: SplitAttention, class_names: Sequence[str] | None = None) -> pd.DataFrame:

@@ -135,6 +135,20 @@ def test_switched_off_heads_are_nan_and_the_rest_unchanged():
     assert set(frame["class"]) == {"all", "a", "b", "c"} and len(frame) == 4 * 2 * 2 * 4
 
 
+def test_batches_run_side_by_side_give_the_same_aggregate():
+    model = tiny(patch=3)
+    X, labels, lengths, normalizer = split(True, n=11)
+    alone = sa.split_attention(model, X, normalizer, KNOBS, labels, lengths, batch_size=2)
+    threads = sa.split_attention(
+        model, X, normalizer, KNOBS, labels, lengths, batch_size=2, workers=3
+    )
+    for name in ("by_lag", "by_lag_class", "entropy", "oldest_share"):
+        np.testing.assert_array_equal(getattr(threads, name), getattr(alone, name))
+    assert (threads.accuracy, threads.steps) == (alone.accuracy, alone.steps)
+    with pytest.raises(ConfigError, match="no sequence"):
+        sa.split_attention(model, X[:0], normalizer)
+
+
 def test_unlabelled_data_has_no_classes_and_the_lstm_no_attention():
     model = tiny()
     X, _, lengths, normalizer = split(True)

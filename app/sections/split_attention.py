@@ -251,39 +251,45 @@ def _downloads(
     channels: dict[str, np.ndarray] | None,
 ) -> None:
     columns = export.split_columns(data, larnn.name, choice)
-    tables = {
-        "lags": lag_frame(split, list(larnn.class_names)),
-        "heads": heads.assign(uniform_oldest_share=split.uniform_oldest),
-    }
-    if channels is not None:
-        tables["channels"] = pd.DataFrame(
-            [
-                {"model": role, "channel": name, "share": float(v)}
-                for role, share in channels.items()
-                for name, v in zip(data.channel_names, share, strict=True)
-            ]
-        )
+
+    def tables() -> dict[str, pd.DataFrame]:  # built on a click, not with the page
+        built = {
+            "lags": lag_frame(split, list(larnn.class_names)),
+            "heads": heads.assign(uniform_oldest_share=split.uniform_oldest),
+        }
+        if channels is not None:
+            built["channels"] = pd.DataFrame(
+                [
+                    {"model": role, "channel": name, "share": float(v)}
+                    for role, share in channels.items()
+                    for name, v in zip(data.channel_names, share, strict=True)
+                ]
+            )
+        return built
+
+    def document() -> dict[str, object]:
+        return {
+            **columns,
+            "sequences": split.sequences,
+            "steps": split.steps,
+            "accuracy": split.accuracy,
+            **{name: frame.to_dict(orient="records") for name, frame in tables().items()},
+        }
+
     stem = f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}_split"
     row = st.container(horizontal=True)
-    for name, frame in tables.items():
+    for name in ("lags", "heads", "channels")[: 3 if channels is not None else 2]:
         row.download_button(
             f"{name} (CSV)",
-            lambda frame=frame: export.csv_bytes(frame.assign(**columns)),
+            lambda name=name: export.csv_bytes(tables()[name].assign(**columns)),
             file_name=f"{stem}_{name}.csv",
             mime="text/csv",
             on_click="ignore",
             key=f"split_csv_{name}",
         )
-    document = {
-        **columns,
-        "sequences": split.sequences,
-        "steps": split.steps,
-        "accuracy": split.accuracy,
-        **{name: frame.to_dict(orient="records") for name, frame in tables.items()},
-    }
     row.download_button(
         "all (JSON)",
-        lambda: export.json_bytes(document),
+        lambda: export.json_bytes(document()),
         file_name=f"{stem}.json",
         mime="application/json",
         on_click="ignore",

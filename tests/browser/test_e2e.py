@@ -492,3 +492,37 @@ DRAWN_STEP = """() => ({
   lines: [...document.querySelectorAll('.scatterlayer .js-line')].map(e => e.getAttribute('d')),
   ticks: [...document.querySelectorAll('.yaxislayer-above')].map(e => e.textContent),
 })"""
+
+
+def test_an_analysis_reruns_alone_unless_export_is_open(page):
+    """Issue 29 (the whole-split view opens in under 2 s): opening or closing an analysis on
+    demand reruns it alone (a fragment): the heatmap above is never marked stale, as every
+    element is in a run of the whole page. While Export is open the whole page reruns after
+    it, so Export lists what is drawn."""
+    split = page.get_by_text("Attention over the whole split", exact=False).first
+    lags_drawn = """() => [...document.querySelectorAll('.gtitle')]
+        .some(e => e.textContent.startsWith('Where each head looks over the split'))"""
+    split_html = page.get_by_role("button", name="split attention (HTML)")
+    page.evaluate(
+        f"""() => {{ window.__stale = 0;
+        const box = document.querySelector("{LIVE_CHARTS}").closest('[data-stale]');
+        new MutationObserver(() => {{ if (box.dataset.stale === 'true') window.__stale += 1; }})
+          .observe(box, {{attributes: true, attributeFilter: ['data-stale']}}); }}"""
+    )
+    split.click()
+    page.wait_for_function(lags_drawn)
+    wait_idle(page)
+    split.click()  # closed again
+    wait_idle(page)
+    assert not page.evaluate(lags_drawn)
+    assert page.evaluate("window.__stale") == 0
+    page.get_by_text("Export: tables, numbers and figures").click()  # the whole page reruns
+    wait_idle(page)
+    assert page.evaluate("window.__stale") > 0  # what the check above would have seen
+    split.click()  # opened, with Export open
+    page.wait_for_function(lags_drawn)
+    wait_idle(page)
+    assert split_html.count() == 1
+    split.click()  # closed, with Export open
+    wait_idle(page)
+    assert split_html.count() == 0  # Export drawn again: it no longer lists the figure
