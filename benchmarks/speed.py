@@ -48,6 +48,9 @@ SWEEP_BATCH = 32
 SWEEP_STEPS = (128, 512, 2048)
 SWEEP_WINDOWS = (8, 16, 38, 64, 128)
 APP_BUDGET_MS = 100.0
+# Caps on the instructions of nn.LSTM's libraries (oneDNN, MKL): with ATEN_CPU_CAPABILITY=avx2
+# they run an AVX-512 CPU as an AVX2 one (benchmarks/README.md, "Issue 30 on AVX2").
+LIBRARY_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def cpu_name() -> str:
@@ -73,7 +76,8 @@ def vector_units(device: torch.device) -> str:
         return f"device {device.type}"
     flags = " ".join(compiled_scan.vector_flags()) or "none"
     loops = f"compiled loops {flags}" if compiled_scan.enabled() else "Python loops"
-    return f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, LARNN {loops}"
+    caps = "".join(f", {name}={os.environ[name]}" for name in LIBRARY_CAPS if name in os.environ)
+    return f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, LARNN {loops}{caps}"
 
 
 def synchronize(device: torch.device) -> None:

@@ -8,7 +8,11 @@ LARNN_COMPILED_SCAN=1 (as in CI), where a failed build is an error.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -541,3 +545,33 @@ def assert_loops_agree(monkeypatch, seed, config, train, batch, chunks, knobs) -
         compiled_error = (grads[name].double() - exact[name]).abs().max().item()
         python_error = (want_grads[name].double() - exact[name]).abs().max().item()
         assert compiled_error <= 2 * python_error + tolerance, (name, error, python_error)
+
+
+@pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() != "AVX512" or "ATEN_CPU_CAPABILITY" in os.environ,
+    reason="covers the AVX2 build from an AVX-512 machine (on an AVX2 one the rest of this file "
+    "does)",
+)
+def test_loops_built_for_avx2_agree_too():
+    """The loops as built for an AVX2 CPU (8 batch columns a block, one register, where
+    AVX-512 takes 16), in a child process with ATen capped at AVX2: the comparisons above with
+    the reference and with the Python loops."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "LARNN_COMPILED_SCAN": "1"}
+    lanes = subprocess.run(
+        [sys.executable, "-c", "from larnn.scan import compiled; print(compiled.LANES)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert lanes.stdout.split() == ["8"]
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", Path(__file__)]
+        + ["-k", "equals_reference or many_blocks or random_cases or one_series"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
+    assert " passed" in child.stdout

@@ -34,7 +34,6 @@ SOURCES = [
 ENV_SWITCH = "LARNN_COMPILED_SCAN"
 ACTIVATION_CODES = {"elu": 0, "relu": 1, "tanh": 2, "none": 3}  # enum Activation in the C++
 NO_NORM, LAYER_NORM, BATCH_NORM, BATCH_NORM_EVAL = 0, 1, 2, 3  # enum Norm in the C++
-LANES = 16  # kLanes in the C++: batch columns per block of the key/value history
 
 # Vector instructions by the capability ATen detected on this CPU, as ATen's own kernels
 # are built: with AVX-512 one instruction covers a block's 16 batch columns (about 10% less
@@ -44,6 +43,10 @@ VECTOR_FLAGS = {
     "AVX2": ["-mavx2", "-mfma"],
     "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"],
 }
+
+# kLanes in the C++: batch columns per block of the key/value history, one vector register
+# of the instructions the loops are built with (scan_common.h).
+LANES = 16 if "-mavx512f" in VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), []) else 8
 
 _build_error: str | None = None  # why the last build failed
 _loaded = False
@@ -66,7 +69,9 @@ def build() -> None:
         flags = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math"]
         flags += vector_flags()
         load(
-            name="larnn_scan",
+            # One build folder per instruction set: a child process capped at AVX2 (or a home
+            # folder shared with another kind of CPU) does not rebuild over this one.
+            name=f"larnn_scan_{torch.backends.cpu.get_cpu_capability().lower()}",
             sources=[str(source) for source in SOURCES],
             extra_cflags=flags,
             extra_ldflags=["-fopenmp"],

@@ -39,7 +39,15 @@ namespace larnn {
 // not inline leaves the loop scalar, so these are always inlined.
 #define LARNN_INLINE [[gnu::always_inline]] inline
 
-constexpr int64_t kLanes = 16;  // batch columns per block: two AVX2 vectors
+// Batch columns per block: one vector register (below), so 16 with AVX-512 and 8 without.
+// GCC lowers a vector type wider than the target's registers through memory: with 16 lanes
+// on AVX2 the forward by block ran 6.6x slower than on AVX-512 (benchmarks/README.md, issue
+// 30 on AVX2). larnn/scan/compiled.py's LANES follows the same build flags.
+#ifdef __AVX512F__
+constexpr int64_t kLanes = 16;
+#else
+constexpr int64_t kLanes = 8;
+#endif
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 

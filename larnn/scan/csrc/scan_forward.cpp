@@ -246,14 +246,10 @@ void matvec(const float* Wt, const float* x, float* y, int64_t rows, int64_t col
   }
 }
 
-// Registers for the rows of a block product: each row's partial sum is one Lanes, and a
-// product's loop needs a few more for the operands (32 vector registers with AVX-512, 16
-// with AVX2, where a Lanes takes two).
-#ifdef __AVX512F__
+// Registers for the rows of a block product: each row's partial sum is one Lanes (one vector
+// register), and a product's loop needs two more for the operands (16 vector registers with
+// AVX2, 32 with AVX-512).
 constexpr int64_t kProductRows = 12;
-#else
-constexpr int64_t kProductRows = 6;
-#endif
 
 // Rows m0 .. m0 + kRows of y = W x for one block: y (M) and x (cols) are Lanes rows, W is
 // given transposed, Wt (cols, M). The kRows partial sums stay in registers; each
