@@ -264,7 +264,7 @@ def head_grid_section(shown: Shown, axis: str) -> dict[str, object]:
         grids, titles, truth_steps=shown.truth_steps, t=shown.span[1] - 1
     )
     figures.titled(fig, shown.context, "One heatmap per head, on one colour scale")
-    live_chart(fig, key="head_grid", steps=shown.span)
+    live_chart(fig, key="head_grid", steps=shown.span, select_on_click=True)
     st.caption(
         "One colour scale for all heads. A head switched off attends nowhere. "
         "'truth 2.0×': twice the attention on ground-truth steps that chance gives."

@@ -46,6 +46,18 @@ COLUMN_XY = """(t) => {
   }
   return null;
 }"""
+# The same in the head grid (the heatmap with several subplots), on its second head's plot.
+GRID_COLUMN_XY = """(t) => {
+  for (const frame of document.querySelectorAll('iframe')) {
+    const gd = frame.contentDocument && frame.contentDocument.querySelector('.js-plotly-plot');
+    if (!gd || !gd.querySelector('.heatmaplayer') || !gd._fullLayout.xaxis2) continue;
+    frame.scrollIntoView({block: 'center'});
+    const L = gd._fullLayout, box = frame.getBoundingClientRect();
+    return [box.left + L.xaxis2._offset + L.xaxis2.l2p(t),
+            box.top + L.yaxis2._offset + 0.1 * L.yaxis2._length];
+  }
+  return null;
+}"""
 COUNT_RUNS = """() => { window.__runs = 0;
   const app = document.querySelector('[data-testid=stApp]');
   new MutationObserver(() => { if (app.dataset.testScriptState === 'running')
@@ -107,6 +119,20 @@ def test_a_click_on_a_heatmap_column_selects_t_and_the_keys_step_it(page, tmp_pa
     wait_idle(page)
     page.wait_for_timeout(500)
     assert shown_t(page) == (28, 28)
+
+
+def test_a_click_on_a_column_of_the_head_grid_selects_t_too(page):  # noqa: F811
+    page.set_viewport_size({"width": 1500, "height": 6000})  # every chart in view, so drawn
+    wait_idle(page)
+    page.wait_for_function(
+        f'() => [...document.querySelectorAll("{LIVE_CHARTS}")].every(f => f.contentWindow.Plotly'
+        " && f.contentDocument.querySelector('.main-svg'))"
+    )
+    page.evaluate(COUNT_RUNS)
+    page.mouse.click(*page.evaluate(GRID_COLUMN_XY, 12))
+    page.wait_for_timeout(400)
+    assert shown_t(page) == (12, 12)
+    assert page.evaluate("() => window.__runs") == 0
 
 
 def test_a_link_opens_the_view_it_names(server, tmp_path):  # noqa: F811
