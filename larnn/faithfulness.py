@@ -286,7 +286,8 @@ def head_importance(
 ) -> pd.DataFrame:
     """Per layer and head: accuracy with that head switched off too (beside those the knobs
     switch off), the drop from the accuracy with the knobs alone, and the head's mean
-    attention entropy in bits (over real query steps with at least two filled slots)."""
+    normalised attention entropy, entropy / ln(filled slots): 0 = one slot, 1 = uniform (over
+    real query steps with at least two filled slots; as `larnn.split_attention`'s)."""
     if model.architecture != "larnn":
         raise ConfigError("the LSTM baseline has no attention heads")
     config = model.encoder.config
@@ -297,14 +298,16 @@ def head_importance(
     entropy_sum, counted = torch.zeros(L, NH, dtype=torch.float64), 0
     for chunk, chunk_ends in zip(x.split(batch_size), ends.split(batch_size), strict=True):
         record = model(chunk, knobs=knobs, return_attention=True).attention
-        several = (record.slot_time >= 0).sum(-1) >= 2  # (T,)
+        filled = (record.slot_time >= 0).sum(-1)  # (T,)
         real = torch.arange(chunk.shape[1])[None, :] < chunk_ends[:, None]  # (B, T)
-        steps = real & several[None, :]  # (B, T) the query steps counted
+        steps = real & (filled >= 2)[None, :]  # (B, T) the query steps counted
         counted += int(steps.sum())
+        log_filled = torch.log(filled.clamp(min=2).float())[None, :, None]  # (1, T, 1)
         for layer in range(L):
             weights = record.weights[layer]  # (B, T, NH, K)
-            plogp = torch.where(weights > 0, weights * torch.log2(weights), torch.zeros(()))
-            entropy_sum[layer] += -(plogp.sum(-1) * steps[..., None]).sum((0, 1))  # (NH,)
+            plogp = torch.where(weights > 0, weights * torch.log(weights), torch.zeros(()))
+            normalised = -plogp.sum(-1) / log_filled  # (B, T, NH)
+            entropy_sum[layer] += (normalised * steps[..., None]).sum((0, 1))  # (NH,)
     entropy = entropy_sum / max(counted, 1)  # (L, NH)
     on = head_mask(config, knobs)
     rows = []
@@ -319,7 +322,7 @@ def head_importance(
                     "head": head,
                     "accuracy_without": off,
                     "accuracy_drop": base - off,
-                    "entropy_bits": float(entropy[layer, head]),
+                    "entropy": float(entropy[layer, head]),
                 }
             )
     return pd.DataFrame(rows)

@@ -182,7 +182,7 @@ def test_faithfulness_over_the_split_on_request(app):
     _no_failure(at)
     chart = _chart(at, "Erasure test over 40 sequences")  # the split holds 40
     assert "a fixed sample of 40 sequences" in chart["layout"]["title"]["subtitle"]["text"]
-    heads = _frame(at, "mean entropy (bits)")
+    heads = _frame(at, "entropy (normalised)")
     assert heads[["layer", "head"]].values.tolist() == [[0, 0], [0, 1]]
     assert heads["accuracy drop"].between(-1, 1).all()
     labels = [b.proto.label for b in at.get("download_button")]

@@ -110,7 +110,7 @@ def test_head_importance_switches_one_head_off_at_a_time():
     row = table[(table["layer"] == 1) & (table["head"] == 0)].iloc[0]
     masked = fa.accuracy(model, x, y, InferenceKnobs(head_mask=[[1, 1], [0, 1]]))
     assert row.accuracy_without == masked and row.accuracy_drop == pytest.approx(base - masked)
-    assert ((table.entropy_bits > 0) & (table.entropy_bits <= 2 + 1e-6)).all()  # K = 4
+    assert ((table.entropy > 0) & (table.entropy <= 1 + 1e-6)).all()  # normalised
 
 
 def test_integrated_gradients_are_complete():
@@ -215,4 +215,4 @@ def test_head_importance_of_a_ragged_split_and_heads_the_knobs_switch_off():
     assert row.loc[(0, 1), "accuracy_drop"] == 0  # already off
     both = InferenceKnobs(head_mask=[[0, 0], [1, 1]])  # head 0 off too, beside the knobs' head 1
     assert row.loc[(0, 0), "accuracy_without"] == fa.accuracy(model, x, y, both, lengths)
-    assert row.loc[(0, 1), "entropy_bits"] == 0  # a switched-off head attends nowhere
+    assert row.loc[(0, 1), "entropy"] == 0  # a switched-off head attends nowhere

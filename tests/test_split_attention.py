@@ -169,6 +169,8 @@ def test_head_table_sits_importance_beside_entropy():
     table = sa.head_table(got, importance)
     assert table.accuracy_drop.tolist() == importance.accuracy_drop.tolist()
     assert table.entropy.tolist() == got.entropy.ravel().tolist()
+    # One entropy, the same number in the faithfulness table and in the split view.
+    np.testing.assert_allclose(importance.entropy, got.entropy.ravel(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("architecture", ["larnn", "lstm"])

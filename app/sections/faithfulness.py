@@ -318,12 +318,11 @@ def _over_the_split(
             )
         st.markdown(f"**LARNN heads** ({len(sample)} sequences)")
         st.dataframe(_heads_shown(heads), hide_index=True)
-        window = model.checkpoint.config.encoder_config().window
         st.caption(
             "Accuracy with that head alone switched off (every layer's other heads on), the "
-            "drop from the accuracy with every head on, and the head's mean attention "
-            f"entropy in bits (0: one slot; at most log2({window}) = {np.log2(window):.1f} "
-            "bits, uniform over the trained window)."
+            "drop from the accuracy with every head on, and the head's mean attention entropy "
+            "over its filled slots, normalised: 0 = all on one slot, 1 = uniform (as in "
+            "'Attention over the whole split')."
         )
     notes = {**numbers.notes, "split": f"{scope}, models as trained"}
     numbers = replace(numbers, split_erasure=frame, head_importance=heads, notes=notes)
@@ -370,7 +369,7 @@ def _heads_shown(heads: pd.DataFrame) -> pd.DataFrame:
         columns={
             "accuracy_without": "accuracy without it",
             "accuracy_drop": "accuracy drop",
-            "entropy_bits": "mean entropy (bits)",
+            "entropy": "entropy (normalised)",
         }
     ).round(3)
 
