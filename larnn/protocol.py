@@ -169,6 +169,12 @@ def run_protocol(
     def affordable(folds: int) -> int:  # epochs per stage that k folds and a refit fit in
         return int(budget_s / (seconds_per_epoch * (folds + 1)))
 
+    if affordable(config.folds) < config.epochs:
+        # Before cutting, time a second epoch and keep the faster: one slowed by a passing
+        # load (another job, a build of the compiled loops) cut ACSF1 to 1-3 epochs, a model
+        # that did not learn, where an epoch took 1 s (docs/byod_study.md).
+        seconds_per_epoch = min(seconds_per_epoch, time_one_epoch(config, fold_task))
+
     if (
         affordable(config.folds) < config.epochs
         and config.folds > MIN_FOLDS

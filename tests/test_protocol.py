@@ -5,6 +5,7 @@ and the reference recorded in the checkpoint; `larnn train --dataset PATH` with 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from larnn import protocol
 from larnn.checkpoint import load_checkpoint
 from larnn.cli import main
 from larnn.data.splits import group_fold, stratified_fold
@@ -133,6 +135,21 @@ def test_a_small_budget_cuts_the_epochs_and_says_so(tmp_path):
         "fold_1",
         "fold_2",
     ]
+
+
+def test_an_epoch_slowed_by_a_passing_load_is_timed_again_before_a_cut(tmp_path, monkeypatch):
+    """The budget's cut rests on the faster of two timed epochs: one slow epoch alone (another
+    job on the cores) no longer cuts a run to 1 epoch."""
+    data = long_univariate(tmp_path / "long.npz", cases=30, length=60)
+    planned = plan(TrainConfig(dataset=str(data), device="cpu"), DataShape(24, 60))
+    planned = dataclasses.replace(planned, epochs=3, folds=3)
+    timings = iter([100.0, 0.001])  # seconds: slowed, then as it is
+    monkeypatch.setattr(protocol, "time_one_epoch", lambda config, task: next(timings))
+    result = run_protocol(planned, tmp_path / "run", budget_s=60, progress=False)
+    choices = load_checkpoint(result.checkpoint).metadata.train_config["choices"]
+    assert len(history(tmp_path / "run" / "fold_0")) == 3  # not cut (100 s would cut to 0)
+    assert "cut" not in choices["epochs"]
+    assert next(timings, None) is None  # timed twice
 
 
 def history(run: Path) -> list[dict]:
