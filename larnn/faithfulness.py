@@ -275,6 +275,12 @@ def head_mask(config: LARNNConfig, knobs: InferenceKnobs) -> np.ndarray:
     return np.broadcast_to(np.asarray(knobs.head_mask, dtype=float), (L, NH)).copy()
 
 
+def slot_entropy(weights: Tensor, slots: int) -> Tensor:
+    """-sum w ln w of attention weights over their dimension `slots`, in nats (0 ln 0 = 0):
+    one pass of clamp, log and multiply, where torch.special.entr has no vector kernel."""
+    return weights.clamp_min(1e-30).log_().mul_(weights).sum(slots).neg_()
+
+
 @torch.no_grad()
 def head_importance(
     model: SequenceClassifier,
@@ -304,9 +310,7 @@ def head_importance(
         counted += int(steps.sum())
         log_filled = torch.log(filled.clamp(min=2).float())[None, :, None]  # (1, T, 1)
         for layer in range(L):
-            weights = record.weights[layer]  # (B, T, NH, K)
-            plogp = torch.where(weights > 0, weights * torch.log(weights), torch.zeros(()))
-            normalised = -plogp.sum(-1) / log_filled  # (B, T, NH)
+            normalised = slot_entropy(record.weights[layer], -1) / log_filled  # (B, T, NH)
             entropy_sum[layer] += (normalised * steps[..., None]).sum((0, 1))  # (NH,)
     entropy = entropy_sum / max(counted, 1)  # (L, NH)
     on = head_mask(config, knobs)

@@ -37,7 +37,7 @@ import torch
 from larnn.classifier import SequenceClassifier
 from larnn.data import Normalizer
 from larnn.errors import ConfigError
-from larnn.faithfulness import attribution, head_mask
+from larnn.faithfulness import attribution, head_mask, slot_entropy
 from larnn.inference import normalised_tensor
 from larnn.model import InferenceKnobs
 
@@ -131,8 +131,7 @@ def _batch_sums(
             w = w * real.T[:, None, None, :]  # padded query steps weigh nothing
         by_step = (group.T @ w.reshape(T * K * NH, B).T).view(G, T, K, NH)  # summed per class
         lag_sums.append(torch.einsum("gtkh,tkl->ghl", by_step, at_lag))
-        # -w ln w summed over the slots: (T, NH, B) entropy in nats (0 ln 0 = 0)
-        nats = w.clamp_min(1e-30).log_().mul_(w).sum(1).neg_()
+        nats = slot_entropy(w, 1)  # (T, NH, B)
         entropy.append(torch.einsum("thb,tb->h", nats, per_head))
         share = w[torch.arange(T), first]  # (T, NH, B)
         oldest.append(torch.einsum("thb,tb->h", share, several.T))

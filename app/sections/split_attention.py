@@ -10,6 +10,7 @@ hidden steps, which name steps of the sequence shown, do not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -251,21 +252,18 @@ def _downloads(
     channels: dict[str, np.ndarray] | None,
 ) -> None:
     columns = export.split_columns(data, larnn.name, choice)
-
-    def tables() -> dict[str, pd.DataFrame]:  # built on a click, not with the page
-        built = {
-            "lags": lag_frame(split, list(larnn.class_names)),
-            "heads": heads.assign(uniform_oldest_share=split.uniform_oldest),
-        }
-        if channels is not None:
-            built["channels"] = pd.DataFrame(
-                [
-                    {"model": role, "channel": name, "share": float(v)}
-                    for role, share in channels.items()
-                    for name, v in zip(data.channel_names, share, strict=True)
-                ]
-            )
-        return built
+    tables: dict[str, Callable[[], pd.DataFrame]] = {  # each built on a click
+        "lags": lambda: lag_frame(split, list(larnn.class_names)),
+        "heads": lambda: heads.assign(uniform_oldest_share=split.uniform_oldest),
+    }
+    if channels is not None:
+        tables["channels"] = lambda: pd.DataFrame(
+            [
+                {"model": role, "channel": name, "share": float(v)}
+                for role, share in channels.items()
+                for name, v in zip(data.channel_names, share, strict=True)
+            ]
+        )
 
     def document() -> dict[str, object]:
         return {
@@ -273,15 +271,15 @@ def _downloads(
             "sequences": split.sequences,
             "steps": split.steps,
             "accuracy": split.accuracy,
-            **{name: frame.to_dict(orient="records") for name, frame in tables().items()},
+            **{name: table().to_dict(orient="records") for name, table in tables.items()},
         }
 
     stem = f"larnn_{(data.dataset_id or 'upload').replace(':', '_')}_split"
     row = st.container(horizontal=True)
-    for name in ("lags", "heads", "channels")[: 3 if channels is not None else 2]:
+    for name, table in tables.items():
         row.download_button(
             f"{name} (CSV)",
-            lambda name=name: export.csv_bytes(tables()[name].assign(**columns)),
+            lambda table=table: export.csv_bytes(table().assign(**columns)),
             file_name=f"{stem}_{name}.csv",
             mime="text/csv",
             on_click="ignore",

@@ -44,10 +44,6 @@ VECTOR_FLAGS = {
     "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"],
 }
 
-# kLanes in the C++: batch columns per block of the key/value history, one vector register
-# of the instructions the loops are built with (scan_common.h).
-LANES = 16 if "-mavx512f" in VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), []) else 8
-
 _build_error: str | None = None  # why the last build failed
 _loaded = False
 _build_lock = threading.Lock()  # app sessions are threads: one build, one registration
@@ -56,6 +52,11 @@ _build_lock = threading.Lock()  # app sessions are threads: one build, one regis
 def vector_flags() -> list[str]:
     """The vector instruction flags the loops are built with on this CPU (VECTOR_FLAGS)."""
     return VECTOR_FLAGS.get(torch.backends.cpu.get_cpu_capability(), [])
+
+
+# kLanes in the C++: batch columns per block of the key/value history, one vector register
+# of the instructions the loops are built with (scan_common.h).
+LANES = 16 if "-mavx512f" in vector_flags() else 8
 
 
 def build() -> None:

@@ -368,6 +368,16 @@ TAKE_REACTS = """if (!w.__reacts) { w.__reacts = {n: 0}; const react = w.Plotly.
         const reacts = w.__reacts.n; w.__reacts.n = 0;"""
 
 
+def draw_every_chart(page) -> None:
+    """A view tall enough to hold every chart, so that each is drawn (one out of view is not),
+    and wait until each is."""
+    page.set_viewport_size({"width": 1500, "height": 6000})
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('iframe')].every(f => f.contentWindow.Plotly"
+        " && f.contentDocument.querySelector('.main-svg'))"
+    )
+
+
 def test_a_knob_change_redraws_the_charts_in_place(page):
     """Issue 11 (a knob change < 400 ms): each chart a knob changes stays on the page (its
     iframe keeps its window) and gets one Plotly.react with the new figure, where
@@ -378,11 +388,7 @@ def test_a_knob_change_redraws_the_charts_in_place(page):
         w.__mark = i;
         TAKE_REACTS
         return {kept, reacts}; })""".replace("TAKE_REACTS", TAKE_REACTS)
-    page.set_viewport_size({"width": 1500, "height": 6000})  # every chart in view, so drawn
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('iframe')].every(f => f.contentWindow.Plotly"
-        " && f.contentDocument.querySelector('.main-svg'))"
-    )
+    draw_every_chart(page)
     charts = page.evaluate(mark)
     assert len(charts) >= 4  # heatmap, timeline, head grid, probabilities
     window = slider_thumb(page, "Window k'")

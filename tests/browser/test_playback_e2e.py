@@ -12,6 +12,7 @@ from test_e2e import (  # noqa: F401 (fixtures used by name; pytestmark: browser
     CHROMIUM,
     CHROMIUM_ARGS,
     checkpoint_dir,
+    draw_every_chart,
     page,
     playwright_api,
     pytestmark,
@@ -122,12 +123,8 @@ def test_a_click_on_a_heatmap_column_selects_t_and_the_keys_step_it(page, tmp_pa
 
 
 def test_a_click_on_a_column_of_the_head_grid_selects_t_too(page):  # noqa: F811
-    page.set_viewport_size({"width": 1500, "height": 6000})  # every chart in view, so drawn
     wait_idle(page)
-    page.wait_for_function(
-        f'() => [...document.querySelectorAll("{LIVE_CHARTS}")].every(f => f.contentWindow.Plotly'
-        " && f.contentDocument.querySelector('.main-svg'))"
-    )
+    draw_every_chart(page)
     page.evaluate(COUNT_RUNS)
     page.mouse.click(*page.evaluate(GRID_COLUMN_XY, 12))
     page.wait_for_timeout(400)
