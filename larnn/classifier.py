@@ -57,8 +57,15 @@ class ClassifierConfig(JsonConfig):
         )
         check_asinh_scale(self.asinh_scale, owner)
         require("input_size" not in self.encoder, owner, "encoder", "input_size is derived")
-        self.stem_config()  # validates the stem's fields
-        self.encoder_config()  # validates the encoder's fields too
+        stem = self.stem_config()  # validates the stem's fields
+        encoder = self.encoder_config()  # validates the encoder's fields too
+        require(
+            not (stem and stem.residual) or stem.width == encoder.hidden_size,
+            owner,
+            "stem",
+            "a residual stem adds its features to the encoder's output: its width must equal "
+            f"the hidden size, got {stem and stem.width} and {encoder.hidden_size}",
+        )
 
     def stem_config(self) -> StemConfig | None:
         try:
@@ -119,7 +126,8 @@ class SequenceClassifier(nn.Module):
     """Encoder (LARNN or LSTM, batch first) and a linear head on its hidden state (the last
     step's, or the mean up to it: `ClassifierConfig.readout`). The encoder reads the series'
     channels, and their asinh where `ClassifierConfig.asinh_scale` asks (input_features), or
-    the output of a convolutional stem (larnn.stem) that gives it one step per `patch` samples.
+    the output of a convolutional stem (larnn.stem) that gives it one step per `patch` samples,
+    and with a residual stem the head reads the encoder's output plus the stem's.
     Everything still speaks in samples: `knobs.hidden_steps` are samples (hiding one hides its
     patch's cell state, so all the patch's samples), and the per-step logits and the attention
     record have one row per sample, that of the encoder step whose patch holds it; a slot's
@@ -191,6 +199,8 @@ class SequenceClassifier(nn.Module):
             if return_attention or any(value is not None for value in knob_values):
                 raise ConfigError("the LSTM baseline has no attention: knobs do not apply")
             hidden, _ = self.encoder(x)  # (B, T, H)
+        if self.stem is not None and self.stem.config.residual:
+            hidden = hidden + x  # the stem's features around the encoder: (B, T, H), W = H
         if self.config.readout == "mean":  # the mean of steps 0..t, at every t
             steps = torch.arange(1, T + 1, device=x.device, dtype=hidden.dtype)  # (T,)
             hidden = hidden.cumsum(dim=1) / steps[:, None]  # (B, T, H)

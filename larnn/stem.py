@@ -7,7 +7,9 @@ networks stayed at chance on such series. The stem lifts each sample to `width` 
 causal convolutions (batch norm over real steps, ReLU), then hands the encoder one step per `patch`
 samples: the maximum of each feature over the patch's real samples. Cell step j covers the
 samples j*patch .. (j+1)*patch - 1 of the original series (`patch_span`); its receptive field
-reaches `receptive_field - 1` samples further back.
+reaches `receptive_field - 1` samples further back. With `pool` > 1 the first layer's features
+are already the maxima over blocks of `pool` samples, and the later layers step over the blocks:
+on a long series they do `pool` times less work (the blocks tile each patch).
 
 Causal, and blind to padding: a convolution at sample s reads samples s-k+1..s (zeros before
 the start); batch norm applies per-feature statistics (running ones in eval; in training those
@@ -15,7 +17,8 @@ of the batch's real steps only) and ReLU acts on one step at a time; padded samp
 a patch's maximum. A series padded to any length gives the same encoder input at its real
 steps.
 
-Shape letters: B batch, T samples, C channels, W stem width, P patch, S = ceil(T / P) steps.
+Shape letters: B batch, T samples, C channels, W stem width, P patch, S = ceil(T / P) steps,
+Q pool, U = ceil(T / Q) blocks.
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ class StemConfig(JsonConfig):
     width: int = 64  # W: features per step the encoder reads
     kernels: list = field(default_factory=lambda: [7, 5, 3])  # one causal Conv1d per kernel
     patch: int = 1  # P: samples per encoder step (the maximum over each patch)
+    pool: int = 1  # Q: samples per block the layers after the first step over; divides P
+    residual: bool = False  # the head reads the encoder's output plus the stem's (W = H)
 
     def __post_init__(self) -> None:
         owner = "StemConfig"
-        for name in ("width", "patch"):
+        for name in ("width", "patch", "pool"):
             value = getattr(self, name)
             valid = isinstance(value, int) and not isinstance(value, bool) and value >= 1
             require(valid, owner, name, f"must be an integer >= 1, got {value!r}")
@@ -53,11 +58,21 @@ class StemConfig(JsonConfig):
             "kernels",
             f"must be one or more integers >= 1 (a kernel size per layer), got {self.kernels!r}",
         )
+        require(
+            self.patch % self.pool == 0 and (self.pool == 1 or len(self.kernels) >= 2),
+            owner,
+            "pool",
+            f"must divide the patch ({self.patch}) and needs a layer after the first, got "
+            f"{self.pool!r}",
+        )
+        require(isinstance(self.residual, bool), owner, "residual", "must be true or false")
 
     @property
     def receptive_field(self) -> int:
-        """Samples one convolved feature reads: itself and receptive_field - 1 before it."""
-        return 1 + sum(k - 1 for k in self.kernels)
+        """Samples one feature before the patch maximum reads: its sample (its block's last,
+        with a pool) and receptive_field - 1 before it."""
+        first, *later = self.kernels
+        return self.pool + (first - 1) + self.pool * sum(k - 1 for k in later)
 
 
 def stem_steps(lengths: Tensor, patch: int) -> Tensor:
@@ -72,7 +87,8 @@ def patch_span(step: int, patch: int, length: int) -> tuple[int, int]:
 
 
 class ConvStem(nn.Module):
-    """Causal Conv1d -> MaskedBatchNorm -> ReLU per kernel, then a max over each patch.
+    """Causal Conv1d -> MaskedBatchNorm -> ReLU per kernel (the first followed by a max over
+    each block of `pool` samples), then a max over each patch.
 
     Inputs: x (B, T, C), lengths (B,) or None (all T real).
     Outputs: z (B, S, W), steps (B,) or None: each series' real encoder steps.
@@ -88,28 +104,38 @@ class ConvStem(nn.Module):
         self.norms = nn.ModuleList(MaskedBatchNorm(config.width) for _ in config.kernels)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        B, T, _ = x.shape
-        P = self.config.patch
-        real = None if lengths is None else torch.arange(T, device=x.device) < lengths[:, None]
+        pool, patch = self.config.pool, self.config.patch
         z = x.transpose(1, 2)  # (B, C, T)
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            z = conv(F.pad(z, (conv.kernel_size[0] - 1, 0)))  # causal: (B, W, T)
+        for layer, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            real = None
+            if lengths is not None:
+                real = torch.arange(z.shape[2], device=x.device) < lengths[:, None]
+            z = conv(F.pad(z, (conv.kernel_size[0] - 1, 0)))  # causal: (B, W, T), or (B, W, U)
             z = F.relu(norm(z, real))
-        z = z.transpose(1, 2)  # (B, T, W)
-        if P == 1:
-            return z, lengths
-        S = math.ceil(T / P)
-        in_patch = torch.arange(S * P, device=x.device)[None, :] < (
+            if layer == 0 and pool > 1:
+                z, lengths = block_max(z, lengths, pool)  # (B, W, U)
+        if patch > 1:
+            z, lengths = block_max(z, lengths, patch // pool)  # (B, W, S)
+        return z.transpose(1, 2), lengths
+
+
+def block_max(z: Tensor, lengths: Tensor | None, size: int) -> tuple[Tensor, Tensor | None]:
+    """The maximum of each feature of z (B, W, T) over blocks of `size` steps: (B, W, ceil(T /
+    size)), and each series' real blocks. Padded steps never win a maximum; blocks past a
+    series' last real one are zeros (what a causal convolution or the encoder reads there)."""
+    B, W, T = z.shape
+    blocks = math.ceil(T / size)
+    if size > 1:
+        real = torch.arange(blocks * size, device=z.device)[None, :] < (
             lengths[:, None] if lengths is not None else T
-        )  # (B, S*P): padded samples and the patch fill never win a maximum
-        z = F.pad(z, (0, 0, 0, S * P - T)).masked_fill(~in_patch[..., None], -math.inf)
-        z = z.view(B, S, P, -1).amax(dim=2)  # (B, S, W)
-        steps = None if lengths is None else stem_steps(lengths, P)
-        if steps is not None:  # the encoder reads zeros past a series' last real step
-            z = z.masked_fill(
-                (torch.arange(S, device=x.device)[None, :] >= steps[:, None])[..., None], 0.0
-            )
-        return z, steps
+        )  # (B, blocks * size): padded steps and the last block's fill
+        z = F.pad(z, (0, blocks * size - T)).masked_fill(~real[:, None, :], -math.inf)
+        z = z.view(B, W, blocks, size).amax(dim=3)  # (B, W, blocks)
+    if lengths is None:
+        return z, None
+    steps = stem_steps(lengths, size)
+    past = torch.arange(blocks, device=z.device)[None, :] >= steps[:, None]  # (B, blocks)
+    return z.masked_fill(past[:, None, :], 0.0), steps
 
 
 class MaskedBatchNorm(nn.BatchNorm1d):

@@ -19,7 +19,7 @@ from larnn.checkpoint import load_checkpoint
 from larnn.cli import main
 from larnn.data.splits import group_fold, stratified_fold
 from larnn.evaluate import evaluate_checkpoint
-from larnn.protocol import TARGET_STEPS, DataShape, plan, run_protocol
+from larnn.protocol import POOL, TARGET_STEPS, DataShape, plan, run_protocol
 from larnn.tasks import load_task
 from larnn.train import TrainConfig
 
@@ -64,8 +64,9 @@ def test_the_plan_reads_the_data_and_keeps_what_the_user_gave():
     shape = DataShape(cases=36, max_length=1460)
     base = TrainConfig(dataset="x.npz", lr=1e-3)
     planned = plan(base, shape, given={"lr", "model.hidden_size"})
-    patch = math.ceil(1460 / TARGET_STEPS)
-    assert planned.stem["patch"] == patch and math.ceil(1460 / patch) <= TARGET_STEPS
+    patch = planned.stem["patch"]
+    assert patch % POOL == 0 and planned.stem["pool"] == POOL  # a long series: pooled early
+    assert math.ceil(1460 / TARGET_STEPS) <= patch < math.ceil(1460 / TARGET_STEPS) + POOL
     assert planned.folds == 5 and planned.readout == "mean" and planned.lr == 1e-3
     assert "hidden_size" not in planned.model  # given: left to the user's value
     assert planned.choices["lr"] == "set by you"
@@ -74,6 +75,13 @@ def test_the_plan_reads_the_data_and_keeps_what_the_user_gave():
     assert planned.model["window"] <= math.ceil(1460 / patch)
     short = plan(base, DataShape(270, 26))  # JapaneseVowels: 7..26 samples
     assert short.stem["patch"] == 1 and short.model["kv_norm"] != "batch"  # ragged-safe
+    assert "pool" not in plan(base, DataShape(36, 251)).stem  # ArrowHead: patches of 4
+    assert planned.stem["residual"] and planned.stem["width"] == 64  # the hidden size
+    narrow = TrainConfig(dataset="x.npz", model={"hidden_size": 8})
+    small = plan(narrow, shape, {"model.hidden_size"})
+    assert small.stem["width"] == 8 and small.stem["residual"]  # its features add to h
+    wide = TrainConfig(dataset="x.npz", stem={"width": 32})
+    assert "residual" not in plan(wide, shape, {"stem.width"}).stem  # 32 features, 64 hidden
     lstm = plan(TrainConfig(architecture="lstm", dataset="x.npz"), shape)
     assert "model.window" not in lstm.choices and lstm.stem == planned.stem  # like for like
 
@@ -150,6 +158,34 @@ def test_an_epoch_slowed_by_a_passing_load_is_timed_again_before_a_cut(tmp_path,
     assert len(history(tmp_path / "run" / "fold_0")) == 3  # not cut (100 s would cut to 0)
     assert "cut" not in choices["epochs"]
     assert next(timings, None) is None  # timed twice
+
+
+def test_folds_slower_than_timed_stop_before_the_budget_is_spent(tmp_path, monkeypatch):
+    """Each fold takes 100 s on a clock that only the folds move (epochs timed as instant): a
+    budget of 350 s keeps 3 folds of 5 and records why, instead of spending 600 s."""
+    data = long_univariate(tmp_path / "long.npz", cases=30, length=60)
+    planned = plan(TrainConfig(dataset=str(data), device="cpu"), DataShape(24, 60))
+    planned = dataclasses.replace(planned, epochs=2, folds=5)
+    now = [0.0]
+    real_train = protocol.train
+
+    def train_taking_100_s(config, out, **kwargs):
+        if not config.refit:
+            now[0] += 100.0
+        return real_train(config, out, **kwargs)
+
+    monkeypatch.setattr(protocol, "time_one_epoch", lambda config, task: 1e-6)
+    monkeypatch.setattr(protocol, "_clock", lambda: now[0])
+    monkeypatch.setattr(protocol, "train", train_taking_100_s)
+    result = run_protocol(planned, tmp_path / "run", budget_s=350, progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").glob("fold_*")) == [
+        "fold_0",
+        "fold_1",
+        "fold_2",
+    ]
+    choices = load_checkpoint(result.checkpoint).metadata.train_config["choices"]
+    assert "stopped after 3: the budget" in choices["folds"]
+    assert "over 3 folds" in choices["epochs"] and result.seconds == 300.0
 
 
 def history(run: Path) -> list[dict]:

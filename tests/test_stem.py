@@ -22,10 +22,13 @@ W, CLASSES = 6, 4
 
 def stem_reference(stem: ConvStem, series: torch.Tensor) -> torch.Tensor:
     """One series (T, C) through `stem` in eval, sample by sample and patch by patch:
-    each convolution reads its sample and the k-1 before it (zeros before the start)."""
+    each convolution reads its sample (or block) and the k-1 before it (zeros before the
+    start); with a pool, the first layer's output is cut into blocks of `pool` samples, and
+    each block keeps each feature's maximum."""
     z = series.double()  # (T, C)
-    T = len(z)
-    for conv, norm in zip(stem.convs, stem.norms, strict=True):
+    Q, P = stem.config.pool, stem.config.patch
+    for layer, (conv, norm) in enumerate(zip(stem.convs, stem.norms, strict=True)):
+        T = len(z)
         k = conv.kernel_size[0]
         weight, bias = conv.weight.double(), conv.bias.double()  # (W, C_in, k), (W,)
         out = torch.zeros(T, weight.shape[0], dtype=torch.float64)
@@ -38,15 +41,16 @@ def stem_reference(stem: ConvStem, series: torch.Tensor) -> torch.Tensor:
         mean, var = norm.running_mean.double(), norm.running_var.double()
         scale = norm.weight.double() / torch.sqrt(var + norm.eps)
         z = torch.relu((out - mean) * scale + norm.bias.double())
-    P = stem.config.patch
-    steps = math.ceil(T / P)
-    return torch.stack([z[j * P : min((j + 1) * P, T)].max(dim=0).values for j in range(steps)])
+        if layer == 0 and Q > 1:
+            z = torch.stack([z[u * Q : (u + 1) * Q].max(dim=0).values for u in range(-(-T // Q))])
+    R, T = P // Q, len(z)  # R blocks per patch
+    return torch.stack([z[j * R : (j + 1) * R].max(dim=0).values for j in range(-(-T // R))])
 
 
-def trained_stem(patch: int, seed: int = 0) -> ConvStem:
+def trained_stem(patch: int, seed: int = 0, pool: int = 1) -> ConvStem:
     """A stem whose batch norms hold running statistics other than the initial ones."""
     torch.manual_seed(seed)
-    stem = ConvStem(C, StemConfig(width=W, kernels=[3, 2], patch=patch))
+    stem = ConvStem(C, StemConfig(width=W, kernels=[3, 2], patch=patch, pool=pool))
     stem.train()
     with torch.no_grad():
         for _ in range(3):
@@ -54,9 +58,11 @@ def trained_stem(patch: int, seed: int = 0) -> ConvStem:
     return stem.eval()
 
 
-@pytest.mark.parametrize("patch", [1, 2, 4, 26])
-def test_the_stem_equals_its_loop_reference_on_a_ragged_batch(patch):
-    stem = trained_stem(patch)
+@pytest.mark.parametrize(
+    "patch, pool", [(1, 1), (2, 1), (4, 1), (26, 1), (4, 2), (6, 3), (4, 4), (26, 13)]
+)
+def test_the_stem_equals_its_loop_reference_on_a_ragged_batch(patch, pool):
+    stem = trained_stem(patch, pool=pool)
     series, padded, lengths = ragged_batch()
     with torch.no_grad():
         z, steps = stem(padded, lengths)
@@ -69,16 +75,35 @@ def test_the_stem_equals_its_loop_reference_on_a_ragged_batch(patch):
             assert torch.all(z[b, steps[b] :] == 0)
 
 
-def test_the_stem_is_causal():
-    stem = trained_stem(patch=3)
-    x = torch.randn(1, 12, C)
+@pytest.mark.parametrize("patch, pool", [(3, 1), (6, 3)])
+def test_the_stem_is_causal(patch, pool):
+    stem = trained_stem(patch, pool=pool)
+    x = torch.randn(1, 4 * patch, C)
     later = x.clone()
-    later[:, 7:] = torch.randn(1, 5, C) * 5  # samples 7.. change: steps 0, 1 (samples 0..5) not
+    later[:, 2 * patch + 1 :] = torch.randn(1, 2 * patch - 1, C) * 5  # steps 0, 1 keep theirs
     with torch.no_grad():
         a, _ = stem(x)
         b, _ = stem(later)
     torch.testing.assert_close(a[:, :2], b[:, :2], rtol=0, atol=0)
     assert not torch.allclose(a[:, 2:], b[:, 2:])
+
+
+def test_a_pooled_stem_reads_its_receptive_field_and_no_further():
+    """A feature of block u reads the samples of its receptive field that end at the block's
+    last sample: a change just before them leaves the step alone, one inside moves it."""
+    config = StemConfig(width=W, kernels=[3, 2], patch=4, pool=2)
+    torch.manual_seed(0)
+    stem = ConvStem(C, config).eval()
+    assert config.receptive_field == 2 + 2 + 2 * 1  # pool, first kernel - 1, pool x (2 - 1)
+    x = torch.randn(1, 16, C)
+    with torch.no_grad():
+        # step 3 covers samples 12..15; its block 7 (14, 15) reads back to sample 15 - 5 = 10
+        # and block 6 (12, 13) to 8; so step 3 reads samples 8..15.
+        for sample, moves in ((7, False), (8, True)):
+            changed = x.clone()
+            changed[:, sample] += 10
+            same = torch.equal(stem(x)[0][:, 3], stem(changed)[0][:, 3])
+            assert same != moves, sample
 
 
 @pytest.mark.parametrize("architecture", ["larnn", "lstm"])
@@ -134,6 +159,30 @@ def test_with_a_stem_the_encoder_reads_the_stem_output():
         )
 
 
+@pytest.mark.parametrize("architecture", ["larnn", "lstm"])
+def test_a_residual_stem_adds_its_features_to_the_encoder_output(architecture):
+    """The head reads the mean over steps of the encoder's output plus the stem's features,
+    on a ragged batch: each series' own steps only."""
+    model = classifier(architecture, StemConfig(width=8, kernels=[3], patch=2, residual=True))
+    model.eval()
+    series, padded, lengths = ragged_batch()
+    with torch.no_grad():
+        logits = model(padded, lengths).logits
+        for b, values in enumerate(series):
+            features, _ = model.stem(values[None])  # (1, S, 8)
+            if architecture == "larnn":
+                hidden, _ = reference_stack(model.encoder, features)  # step by step
+            else:
+                hidden, _ = model.encoder(features)
+            expected = model.head((hidden + features).mean(dim=1))[0]
+            torch.testing.assert_close(logits[b], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_residual_stem_must_match_the_hidden_size():
+    with pytest.raises(ConfigError, match="width must equal the hidden size"):
+        classifier("larnn", StemConfig(width=W, kernels=[3], patch=2, residual=True))
+
+
 def test_masked_batch_norm_equals_batch_norm_when_every_step_is_real():
     torch.manual_seed(0)
     masked, plain = MaskedBatchNorm(W), torch.nn.BatchNorm1d(W)
@@ -166,6 +215,8 @@ def test_steps_and_spans_cover_the_series():
         ({"width": 2.5}, "StemConfig.width"),
         ({"kernels": []}, "StemConfig.kernels"),
         ({"kernels": [3, 0]}, "StemConfig.kernels"),
+        ({"patch": 6, "pool": 4}, "StemConfig.pool"),
+        ({"patch": 4, "pool": 2, "kernels": [3]}, "StemConfig.pool"),
     ],
 )
 def test_a_bad_stem_is_named(fields, message):
