@@ -571,6 +571,7 @@ def run_job(folder: Path) -> str:
         shape = DataShape.of(task.train.concatenate(task.val))
         folds = plan(first, shape).folds
         progress = {"stages": spec.seeds * len(ARCHITECTURES) * (folds + 1), "stages_done": 0}
+        planned = {"folds": folds, "skipped": 0}  # fold stages a budget stop left out
         _write_status(folder, progress)
         verdicts: dict[str, dict] = {}
         references: dict[str, dict] = {}
@@ -588,8 +589,14 @@ def run_job(folder: Path) -> str:
                 def on_epoch(stage: str, epochs: int, row: dict, a=architecture, s=seed) -> None:
                     history.append({"model": a, **row, "stage": stage, "epochs": epochs, "seed": s})
                     if "/" in stage:  # "fold 2/3": the budget may have left fewer folds
-                        folds = int(stage.split("/")[1])
-                        progress["stages"] = spec.seeds * len(ARCHITECTURES) * (folds + 1)
+                        planned["folds"] = int(stage.split("/")[1])
+                    elif row["epoch"] == 1:  # the refit: folds the budget stopped won't come
+                        ran = {r["stage"] for r in history if (r["model"], r["seed"]) == (a, s)}
+                        planned["skipped"] += planned["folds"] + 1 - len(ran)
+                    progress["stages"] = (
+                        spec.seeds * len(ARCHITECTURES) * (planned["folds"] + 1)
+                        - planned["skipped"]
+                    )
                     if row["epoch"] == epochs:
                         progress["stages_done"] += 1
                     _write_status(folder, {"history": history, **progress})

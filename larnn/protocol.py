@@ -2,10 +2,11 @@
 from the app's training page.
 
 1. Settings are read from the data (`plan`): a convolutional stem that gives the cell at most
-   `TARGET_STEPS` steps (larnn.stem), the batch size and epoch count from the number of
-   cases, and what lifted UCI HAR (the mean readout, EMA weights, scale augmentation, a
-   constant learning rate). A setting the user gave is kept. Each setting's reason is
-   recorded in `TrainConfig.choices`, so the checkpoint says how every setting was chosen.
+   `TARGET_STEPS` steps (larnn.stem; pooled early on long series, and with a residual around
+   the encoder), the batch size and epoch count from the number of cases, and what lifted
+   UCI HAR (the mean readout, EMA weights, scale augmentation, a constant learning rate). A
+   setting the user gave is kept. Each setting's reason is recorded in `TrainConfig.choices`,
+   so the checkpoint says how every setting was chosen.
 2. The epoch count is chosen over k validation folds of the training cases (stratified, or
    by group): each fold trains every epoch, and the count with the best mean validation
    accuracy wins (larnn.refit_epochs).
@@ -13,7 +14,7 @@ from the app's training page.
    scored once.
 
 A wall-clock budget caps the epochs: one epoch is timed first, and the folds and the refit
-get at most the budget between them.
+get at most the budget between them; folds that run slower than timed stop early.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -
         choices[name] = reason
 
     patch = max(1, math.ceil(shape.max_length / TARGET_STEPS))
-    pool = POOL if patch >= LONG_PATCH else 1
+    if "stem.patch" in given:
+        patch = config.stem.get("patch", 1)
+    pool = POOL if patch >= LONG_PATCH and (patch % POOL == 0 or "stem.patch" not in given) else 1
     patch = pool * math.ceil(patch / pool)
     steps = math.ceil(shape.max_length / patch)
     choose(
@@ -112,7 +115,7 @@ def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -
             "stem.pool",
             pool,
             f"patches of {patch} samples: the layers after the first step over blocks of "
-            f"{pool} samples (about {pool} times less work; ACSF1's epoch took 0.6 s unpooled)",
+            f"{pool} samples, {pool} times less work",
         )
     folds = 5 if shape.cases <= 1000 else 3
     choose("folds", folds, f"{shape.cases} training cases: {folds} validation folds")

@@ -77,6 +77,9 @@ def test_the_plan_reads_the_data_and_keeps_what_the_user_gave():
     assert short.stem["patch"] == 1 and short.model["kv_norm"] != "batch"  # ragged-safe
     assert "pool" not in plan(base, DataShape(36, 251)).stem  # ArrowHead: patches of 4
     assert planned.stem["residual"] and planned.stem["width"] == 64  # the hidden size
+    odd = plan(TrainConfig(dataset="x.npz", stem={"patch": 10}), shape, {"stem.patch"})
+    assert odd.stem["patch"] == 10 and "pool" not in odd.stem  # the user's patch, kept whole
+    assert odd.choices["model.window"].endswith("(160 samples)")  # 16 of their patches
     narrow = TrainConfig(dataset="x.npz", model={"hidden_size": 8})
     small = plan(narrow, shape, {"model.hidden_size"})
     assert small.stem["width"] == 8 and small.stem["residual"]  # its features add to h
