@@ -116,8 +116,9 @@ class DataSummary:
         by = f"whole groups ({self.groups} in the file)" if self.groups else "stratified by class"
         return (
             f"Validation: the training cases are split into folds, {by}; each fold trains "
-            "every epoch, the epoch count with the best mean validation accuracy is chosen, "
-            "and each model is refit on all training cases for that many epochs."
+            "every epoch; the latest epoch count whose mean validation accuracy is within a "
+            "standard error of the best is chosen, and each model is refit on all training "
+            "cases for that many epochs."
         )
 
 

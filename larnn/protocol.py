@@ -8,8 +8,8 @@ from the app's training page.
    setting the user gave is kept. Each setting's reason is recorded in `TrainConfig.choices`,
    so the checkpoint says how every setting was chosen.
 2. The epoch count is chosen over k validation folds of the training cases (stratified, or
-   by group): each fold trains every epoch, and the count with the best mean validation
-   accuracy wins (larnn.refit_epochs).
+   by group): each fold trains every epoch, and the latest count whose mean validation
+   accuracy is within a standard error of the best wins (larnn.refit_epochs).
 3. The model is refit on all training cases for that many epochs, and the test part is
    scored once.
 
@@ -236,7 +236,7 @@ def run_protocol(
             on_epoch=_stage(on_epoch, stage, config.epochs, run),
         )
         runs.append(run)
-    choice = choose_refit_epochs(runs)
+    choice = choose_refit_epochs(runs, latest_within_error=True)
     verdict = _judge_folds(config, runs, data_dir)
     refit_config = dataclasses.replace(
         config,
@@ -245,9 +245,11 @@ def run_protocol(
         fold=0,
         choices={
             **config.choices,
-            "epochs": f"{choice.epochs}: the best mean validation accuracy over "
-            f"{len(runs)} folds ({choice.mean_val_accuracy[choice.epochs - 1]:.3f}) of "
-            f"{config.epochs} epochs each{cut}",
+            "epochs": f"{choice.epochs}: the latest count whose mean validation accuracy "
+            f"over {len(runs)} folds ({choice.mean_val_accuracy[choice.epochs - 1]:.3f}) is "
+            f"within a standard error ({choice.standard_error:.3f}) of the best "
+            f"({choice.mean_val_accuracy[choice.best_epochs - 1]:.3f} at "
+            f"{choice.best_epochs}), of {config.epochs} epochs each{cut}",
         },
     )
     refit_dir = Path(out) / "refit"

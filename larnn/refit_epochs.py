@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import shlex
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,13 @@ NOT_COMPARED = {"seed": 0, "fold": 0, "patience": 1, "device": "auto"}
 
 @dataclass(frozen=True)
 class RefitChoice:
-    epochs: int  # the chosen count: the highest mean validation accuracy, ties to lower loss
+    epochs: int  # the chosen count (`choose_refit_epochs`'s rule)
     mean_val_accuracy: list[float]  # (E,) per epoch, over the runs
     mean_val_loss: list[float]  # (E,)
     runs: list[Path]
     seeds: list[int]  # (R,) one per run
+    best_epochs: int  # the highest mean validation accuracy, ties to lower loss
+    standard_error: float  # of the mean accuracy at best_epochs, over the runs
 
     def refit_command(self, seed: int, out: str) -> str:
         """The `larnn train` line that refits the configuration for the chosen epochs."""
@@ -67,8 +70,11 @@ def _read_run(folder: Path) -> tuple[TrainConfig, list[tuple[float, float]]]:
     return config, curve
 
 
-def choose_refit_epochs(runs: list[Path]) -> RefitChoice:
-    """The epoch count with the best mean validation accuracy over `runs` (ties: lower loss).
+def choose_refit_epochs(runs: list[Path], latest_within_error: bool = False) -> RefitChoice:
+    """The epoch count with the best mean validation accuracy over `runs` (ties: lower loss);
+    with `latest_within_error`, the latest count whose mean accuracy is within one standard
+    error (over the runs, at the best count) of the best: on a plateau of noisy folds the best
+    count is an early accident (docs/byod_study.md).
 
     The runs must share one configuration (but for NOT_COMPARED), and each hold out another
     split: another seed, or another fold of a k-fold.
@@ -96,4 +102,9 @@ def choose_refit_epochs(runs: list[Path]) -> RefitChoice:
     mean_accuracy = [math.fsum(curve[e][0] for _, curve in read) / len(read) for e in epochs]
     mean_loss = [math.fsum(curve[e][1] for _, curve in read) / len(read) for e in epochs]
     best = max(epochs, key=lambda e: (mean_accuracy[e], -mean_loss[e]))
-    return RefitChoice(best + 1, mean_accuracy, mean_loss, runs, seeds)
+    at_best = [curve[best][0] for _, curve in read]  # (R,)
+    error = statistics.stdev(at_best) / math.sqrt(len(at_best))
+    chosen = best
+    if latest_within_error:
+        chosen = max(e for e in epochs if mean_accuracy[e] >= mean_accuracy[best] - error)
+    return RefitChoice(chosen + 1, mean_accuracy, mean_loss, runs, seeds, best + 1, error)

@@ -67,6 +67,23 @@ def test_a_tie_in_mean_accuracy_goes_to_the_lower_mean_loss(tmp_path):
     assert choose_refit_epochs(runs).epochs == 3 == _reference_choice(curves, losses)
 
 
+def test_the_latest_count_within_a_standard_error_of_the_best(tmp_path):
+    """A plateau: the best mean (epoch 2) is an accident of noisy runs; the latest epoch whose
+    mean is within one standard error of it (over the runs, at epoch 2) is chosen."""
+    curves = [[0.2, 0.9, 0.7, 0.8, 0.4], [0.3, 0.7, 0.8, 0.8, 0.5], [0.1, 0.8, 0.8, 0.7, 0.4]]
+    runs = [
+        _fake_run(tmp_path / f"s{seed}", with_overrides(BASE, {"seed": seed, "epochs": 5}), c)
+        for seed, c in enumerate(curves)
+    ]
+    choice = choose_refit_epochs(runs, latest_within_error=True)
+    error = np.std([0.9, 0.7, 0.8], ddof=1) / np.sqrt(3)  # 0.0577
+    mean = np.mean(curves, axis=0)  # 0.2, 0.8, 0.767, 0.767, 0.433
+    within = [e + 1 for e in range(5) if mean[e] >= mean[1] - error]
+    assert choice.best_epochs == 2 and choice.standard_error == pytest.approx(error)
+    assert choice.epochs == within[-1] == 4  # not 5: the curve fell there
+    assert choose_refit_epochs(runs).epochs == 2  # the default rule: the best
+
+
 def test_runs_may_differ_in_seed_patience_and_device_only(tmp_path):
     curve = [0.5, 0.6, 0.7, 0.6]
     a = _fake_run(tmp_path / "a", BASE, curve)
