@@ -162,6 +162,8 @@ def plan_note(summary: DataSummary, spec: JobSpec) -> str:
     planned = plan(spec.train_config("larnn"), shape, {"readout", "lr"})
     patch = planned.stem["patch"]
     step = "one cell step per sample" if patch == 1 else f"one cell step per {patch} samples"
+    if planned.stem.get("residual"):
+        step += " (the head reads the encoder's output plus the stem's)"
     return (
         f"Chosen from the data: a convolutional stem with {step}; {planned.folds} validation "
         f"folds of up to {planned.epochs} epochs each (batches of {planned.batch_size}) choose "

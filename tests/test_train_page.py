@@ -106,6 +106,7 @@ def test_summary_of_basic_motions_train_and_test_files(page):
     assert table["train"].tolist() == [10] * 4 and table["test"].tolist() == [10] * 4
     plan = next(c.value for c in at.caption if c.value.startswith("Chosen from the data"))
     assert "one cell step per 2 samples" in plan  # 100 steps: at most 64 cell steps
+    assert "plus the stem's" in plan  # the residual around the encoder
     assert "5 validation folds" in plan
 
 
