@@ -9,7 +9,8 @@ samples: the maximum of each feature over the patch's real samples. Cell step j 
 samples j*patch .. (j+1)*patch - 1 of the original series (`patch_span`); its receptive field
 reaches `receptive_field - 1` samples further back. With `pool` > 1 the first layer's features
 are already the maxima over blocks of `pool` samples, and the later layers step over the blocks:
-on a long series they do `pool` times less work (the blocks tile each patch).
+on a long series they do `pool` times less work (the blocks tile each patch). With `residual`
+the classifier's head reads the encoder's output plus the stem's (larnn.classifier).
 
 Causal, and blind to padding: a convolution at sample s reads samples s-k+1..s (zeros before
 the start); batch norm applies per-feature statistics (running ones in eval; in training those
