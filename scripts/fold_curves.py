@@ -15,26 +15,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from byod_table import shipped
 
 from larnn.protocol import DataShape, plan
+from larnn.refit_epochs import choose_refit_epochs
 from larnn.tasks import load_task
 from larnn.train import TrainConfig, train, with_overrides
-
-
-def train_file(name: str) -> Path:
-    path = Path(name)
-    if path.suffix:
-        return path
-    import aeon
-
-    return Path(aeon.__file__).parent / "datasets" / "data" / name / f"{name}_TRAIN.ts"
 
 
 def main() -> None:
@@ -52,7 +44,7 @@ def main() -> None:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
     base = TrainConfig(
-        dataset=str(train_file(args.name)),
+        dataset=str(Path(args.name) if Path(args.name).suffix else shipped(args.name)),
         seed=args.seed,
         device="cpu",
         architecture=args.architecture,
@@ -63,16 +55,12 @@ def main() -> None:
     if args.epochs:
         config = dataclasses.replace(config, epochs=args.epochs)
     started = time.perf_counter()
-    curves = []
     with tempfile.TemporaryDirectory() as scratch:
-        for fold in range(config.folds):
-            run = Path(scratch) / f"fold_{fold}"
+        runs = [Path(scratch) / f"fold_{fold}" for fold in range(config.folds)]
+        for fold, run in enumerate(runs):
             fold_config = dataclasses.replace(config, fold=fold, patience=config.epochs)
             train(fold_config, run, progress=False)
-            history = json.loads((run / "history.json").read_text())
-            curves.append([row["val_accuracy"] for row in history])
-            shutil.rmtree(run)
-    mean = [statistics.mean(epoch) for epoch in zip(*curves, strict=True)]  # (E,)
+        mean = choose_refit_epochs(runs).mean_val_accuracy  # (E,) over the folds
     print(
         json.dumps(
             {
