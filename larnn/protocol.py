@@ -97,11 +97,13 @@ def plan(config: TrainConfig, shape: DataShape, given: set[str] = frozenset()) -
         settings[name] = value
         choices[name] = reason
 
-    patch = max(1, math.ceil(shape.max_length / TARGET_STEPS))
-    if "stem.patch" in given:
+    if "stem.patch" in given:  # the user's patch, pooled only where POOL divides it
         patch = config.stem.get("patch", 1)
-    pool = POOL if patch >= LONG_PATCH and (patch % POOL == 0 or "stem.patch" not in given) else 1
-    patch = pool * math.ceil(patch / pool)
+        pool = POOL if patch >= LONG_PATCH and patch % POOL == 0 else 1
+    else:
+        patch = max(1, math.ceil(shape.max_length / TARGET_STEPS))
+        pool = POOL if patch >= LONG_PATCH else 1
+        patch = pool * math.ceil(patch / pool)  # whole blocks of POOL samples per patch
     steps = math.ceil(shape.max_length / patch)
     choose(
         "stem.patch",
